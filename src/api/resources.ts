@@ -1,0 +1,82 @@
+// The built-in API resources: one row each. The API server's registry
+// (src/apiserver/) adds behaviour to these rows; clients (src/client/) use them to
+// build request paths. Adding a resource starts here.
+
+export interface ResourceInfo {
+  /** API group; '' for the core group. */
+  group: string;
+  version: string;
+  kind: string;
+  /** Plural, lower case: the path segment. */
+  resource: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  categories?: string[];
+  /** Subresources served under /<resource>/<name>/<sub>. */
+  subresources: string[];
+  /** Key prefix under the datastore root, as kube-apiserver lays out etcd (e.g. 'minions' for nodes). */
+  storagePrefix: string;
+  /** Objects expire this many seconds after their last write (Events). */
+  ttlSeconds?: number;
+}
+
+const all = ['all'];
+
+export const builtinResources: readonly ResourceInfo[] = [
+  // core/v1
+  { group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'], storagePrefix: 'namespaces' },
+  { group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: all, subresources: ['status', 'binding', 'eviction', 'log', 'exec', 'attach', 'portforward', 'proxy', 'ephemeralcontainers'], storagePrefix: 'pods' },
+  { group: '', version: 'v1', kind: 'Service', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: all, subresources: ['status', 'proxy'], storagePrefix: 'services/specs' },
+  { group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'], subresources: [], storagePrefix: 'configmaps' },
+  { group: '', version: 'v1', kind: 'Secret', resource: 'secrets', singular: 'secret', namespaced: true, subresources: [], storagePrefix: 'secrets' },
+  { group: '', version: 'v1', kind: 'Endpoints', resource: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'], subresources: [], storagePrefix: 'services/endpoints' },
+  { group: '', version: 'v1', kind: 'Node', resource: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'], subresources: ['status', 'proxy'], storagePrefix: 'minions' },
+  { group: '', version: 'v1', kind: 'Event', resource: 'events', singular: 'event', namespaced: true, shortNames: ['ev'], subresources: [], storagePrefix: 'events', ttlSeconds: 3600 },
+  { group: '', version: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', singular: 'serviceaccount', namespaced: true, shortNames: ['sa'], subresources: ['token'], storagePrefix: 'serviceaccounts' },
+  // apps/v1
+  { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments', singular: 'deployment', namespaced: true, shortNames: ['deploy'], categories: all, subresources: ['status', 'scale'], storagePrefix: 'deployments' },
+  { group: 'apps', version: 'v1', kind: 'ReplicaSet', resource: 'replicasets', singular: 'replicaset', namespaced: true, shortNames: ['rs'], categories: all, subresources: ['status', 'scale'], storagePrefix: 'replicasets' },
+  // networking.k8s.io/v1
+  { group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', resource: 'ingresses', singular: 'ingress', namespaced: true, shortNames: ['ing'], subresources: ['status'], storagePrefix: 'ingress' },
+  { group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', resource: 'ingressclasses', singular: 'ingressclass', namespaced: false, subresources: [], storagePrefix: 'ingressclasses' },
+  // discovery.k8s.io/v1
+  { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', resource: 'endpointslices', singular: 'endpointslice', namespaced: true, subresources: [], storagePrefix: 'endpointslices' },
+  // coordination.k8s.io/v1
+  { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', resource: 'leases', singular: 'lease', namespaced: true, subresources: [], storagePrefix: 'leases' },
+  // events.k8s.io/v1 shares storage with core/v1 events, as upstream.
+  { group: 'events.k8s.io', version: 'v1', kind: 'Event', resource: 'events', singular: 'event', namespaced: true, shortNames: ['ev'], subresources: [], storagePrefix: 'events', ttlSeconds: 3600 },
+];
+
+export function apiVersionOf(r: Pick<ResourceInfo, 'group' | 'version'>): string {
+  return r.group ? `${r.group}/${r.version}` : r.version;
+}
+
+/** Find a built-in resource by group and plural name. */
+export function findResource(group: string, resource: string): ResourceInfo | undefined {
+  return builtinResources.find((r) => r.group === group && r.resource === resource);
+}
+
+/** Find a built-in resource by apiVersion and kind. */
+export function findKind(apiVersion: string, kind: string): ResourceInfo | undefined {
+  return builtinResources.find((r) => apiVersionOf(r) === apiVersion && r.kind === kind);
+}
+
+/** Typed shortcuts for the resources components use most. */
+export const R = {
+  namespaces: findResource('', 'namespaces')!,
+  pods: findResource('', 'pods')!,
+  services: findResource('', 'services')!,
+  configmaps: findResource('', 'configmaps')!,
+  secrets: findResource('', 'secrets')!,
+  endpoints: findResource('', 'endpoints')!,
+  nodes: findResource('', 'nodes')!,
+  events: findResource('', 'events')!,
+  serviceaccounts: findResource('', 'serviceaccounts')!,
+  deployments: findResource('apps', 'deployments')!,
+  replicasets: findResource('apps', 'replicasets')!,
+  ingresses: findResource('networking.k8s.io', 'ingresses')!,
+  ingressclasses: findResource('networking.k8s.io', 'ingressclasses')!,
+  endpointslices: findResource('discovery.k8s.io', 'endpointslices')!,
+  leases: findResource('coordination.k8s.io', 'leases')!,
+} as const;
