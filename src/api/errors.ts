@@ -1,7 +1,7 @@
 // Kubernetes `Status` errors, shared by the API server (which sends them) and the
 // client (which receives them). Reasons, codes and messages follow
 // k8s.io/apimachinery/pkg/api/errors so that kubectl prints what it prints upstream.
-import type { Status, StatusCause } from 'kubernetes-types/meta/v1';
+import type { Status, StatusCause } from 'kubernetes-types/meta/v1.js';
 
 export type StatusReason =
   | 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'NotFound' | 'AlreadyExists' | 'Conflict'

@@ -5,7 +5,7 @@
 //   informer.ts    InformerFactory
 //   workqueue.ts   WorkQueue
 //   leader.ts      LeaderElector
-import type { ObjectMeta, ListMeta, Status } from 'kubernetes-types/meta/v1';
+import type { ObjectMeta, ListMeta, Status } from 'kubernetes-types/meta/v1.js';
 import type { ResourceInfo } from '../api/resources.js';
 
 /** Any API object. */
