@@ -1,0 +1,17 @@
+// Child process for the SQLite kill -9 test: creates keys as fast as it can, 8 at a
+// time, and prints "key revision" on stdout only after each write was acknowledged.
+import { writeSync } from 'node:fs';
+import { openSqliteDatastore } from '../../src/datastore/sqlite.js';
+
+const ds = await openSqliteDatastore(process.argv[2]!);
+let i = 0;
+async function worker(): Promise<void> {
+  for (;;) {
+    const key = `/registry/crash/${String(i++).padStart(8, '0')}`;
+    const r = await ds.create(key, JSON.stringify({ i, pad: 'x'.repeat(500) }));
+    if (!r.succeeded) throw new Error(`create ${key} failed`);
+    // Synchronous write: the line leaves the process before the next write starts.
+    writeSync(1, `${key} ${r.revision}\n`);
+  }
+}
+await Promise.all(Array.from({ length: 8 }, worker));
