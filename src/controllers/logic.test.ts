@@ -215,7 +215,7 @@ test('selectors and pods from templates', () => {
 });
 
 test('replica set status counts ready, available (minReadySeconds) and fully labeled', () => {
-  const r = rs('web', 3); r.spec!.minReadySeconds = 10; r.metadata!.generation = 4;
+  const r = rs('web', 3); r.spec!.minReadySeconds = 10; r.metadata = { ...r.metadata, generation: 4 };
   r.spec!.template!.metadata!.labels = { app: 'web', extra: 'y' };
   const now = Date.parse('2024-01-01T00:00:05Z');
   const pods = [pod('a', { readySince: '2023-12-31T00:00:00Z' }), pod('b', { readySince: '2024-01-01T00:00:00Z' }), pod('c', { ready: false })];

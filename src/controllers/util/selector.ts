@@ -1,28 +1,20 @@
-// Label-selector matching for controllers (metav1.LabelSelectorAsSelector semantics:
-// an absent selector matches nothing, an empty one matches everything).
+// Label-selector matching for controllers, on top of src/api/labels.ts
+// (metav1.LabelSelectorAsSelector: an absent selector matches nothing, an empty one
+// everything; an invalid one matches nothing here).
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
+import { labelSelectorFromObject } from '../../api/labels.js';
 
 export type Labels = Record<string, string> | undefined;
 
 export function selectorMatches(sel: LabelSelector | undefined | null, labels: Labels): boolean {
-  if (!sel) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case 'In': if (!has || !values.includes(l[e.key]!)) return false; break;
-      case 'NotIn': if (has && values.includes(l[e.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
-    }
+  try {
+    return labelSelectorFromObject(sel).matches(labels ?? {});
+  } catch {
+    return false;
   }
-  return true;
 }
 
-/** A selector matching exactly these labels (Service.spec.selector semantics: empty matches nothing here). */
+/** Service.spec.selector: equality on every pair; an empty or absent map matches nothing (such services are skipped). */
 export function mapSelectorMatches(sel: Record<string, string> | undefined, labels: Labels): boolean {
   if (!sel || Object.keys(sel).length === 0) return false;
   const l = labels ?? {};
