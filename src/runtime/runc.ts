@@ -1,0 +1,715 @@
+// The built-in CRI runtime: pod sandboxes are persistent namespaces + CNI, containers
+// run under runc through a small detached shim (shim.ts), images come from the store in
+// images/. All state is in files so a restarted agent adopts what is running:
+//   <dataDir>/agent/sandboxes/<id>/   sandbox.json, hosts, resolv.conf, hostname, shm/
+//   <dataDir>/agent/containers/<id>/  container.json, config.json (the bundle), rootfs/,
+//                                     upper/ work/ (overlay), shim files (pid, exit.json...)
+//   <runDir>/runc                     runc --root (tmpfs: gone after reboot, as it should)
+//   <runDir>/ns/<sandbox id>/         net ipc uts namespace bind mounts
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile, rm, readdir, stat, rename, chmod, copyFile, access } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, isAbsolute, dirname } from 'node:path';
+import {
+  NotFoundError, ImagePullError, nowNanos,
+  type CriRuntime, type PodSandboxConfig, type PodSandboxStatus, type PodSandbox, type PodSandboxFilter,
+  type ContainerConfig, type ContainerStatus, type Container, type ContainerFilter, type ExecSyncResponse,
+  type ExecRequest, type ExecStreams, type VersionResponse, type Image, type ImageSpec, type ImageFilter,
+  type AuthConfig, type PullProgress, type PodSandboxState, type ContainerState, type StringMap,
+} from './cri.js';
+import { ImageStore, type ImageConfig, type ImageRecord } from './images/store.js';
+import { Cni, resultIP } from './cni.js';
+import { buildSpec } from './spec.js';
+import { SHIM_SCRIPT } from './shim.js';
+import { logger } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+
+const execFileP = promisify(execFile);
+const log = logger('runtime');
+
+export interface RuncRuntimeOptions {
+  /** The node's data dir (default /var/lib/jotasu); state goes under <dataDir>/agent. */
+  dataDir: string;
+  /** Volatile state: runc root and namespace mounts (default /run/jotasu). */
+  runDir?: string;
+  /** The node's pod CIDR for host-local IPAM (default 10.42.0.0/24). */
+  podCIDR?: string;
+  /** Linux bridge for pods (default jotasu0). */
+  bridge?: string;
+  cniBinDir?: string;
+  /** Root cgroup of every container (default jotasu). */
+  cgroupRoot?: string;
+  runc?: string;
+  insecureRegistries?: string[];
+  /** Default pids limit per container (0 = none). */
+  defaultPidsLimit?: number;
+}
+
+interface SandboxRecord {
+  id: string;
+  config: PodSandboxConfig;
+  createdAt: string;
+  state: PodSandboxState;
+  ip?: string;
+  netns?: string;
+  ipcns?: string;
+  utsns?: string;
+  cgroup: string;
+}
+
+interface ContainerRecord {
+  id: string;
+  sandboxId: string;
+  config: ContainerConfig;
+  imageRef: string;
+  imageRepoDigest?: string;
+  createdAt: string;
+  logPath: string;
+  rootfs: string;
+  overlay: boolean;
+  cgroupsPath: string;
+  stopSignal: string;
+  startedAt?: string;
+}
+
+interface ExitInfo { exitCode: number; finishedAt: string; oomKilled: number }
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const newId = () => randomBytes(32).toString('hex');
+const fileExists = (p: string) => access(p).then(() => true, () => false);
+
+function epochToNanos(s: string | undefined): bigint {
+  if (!s) return 0n;
+  const [sec, frac = ''] = s.split('.');
+  return BigInt(sec!) * 1_000_000_000n + BigInt((frac + '000000000').slice(0, 9));
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+function matchLabels(labels: StringMap, sel?: StringMap): boolean {
+  return !sel || Object.entries(sel).every(([k, v]) => labels[k] === v);
+}
+
+async function run(cmd: string, args: string[], what: string): Promise<string> {
+  try {
+    const { stdout } = await execFileP(cmd, args, { maxBuffer: 16 << 20 });
+    return stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${what}: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+export class RuncRuntime implements CriRuntime {
+  readonly agentDir: string;
+  readonly runDir: string;
+  readonly images: ImageStore;
+  readonly cni: Cni;
+  private readonly runcRoot: string;
+  private readonly runcBin: string;
+  private readonly shimPath: string;
+  private readonly cgroupRoot: string;
+  private readonly cgroupV2: boolean;
+  private readonly sandboxes = new Map<string, SandboxRecord>();
+  private readonly containers = new Map<string, ContainerRecord>();
+
+  constructor(readonly opts: RuncRuntimeOptions) {
+    this.agentDir = join(opts.dataDir, 'agent');
+    this.runDir = opts.runDir ?? '/run/jotasu';
+    this.runcRoot = join(this.runDir, 'runc');
+    this.runcBin = opts.runc ?? 'runc';
+    this.shimPath = join(this.agentDir, 'bin', 'jotasu-shim');
+    this.cgroupRoot = opts.cgroupRoot ?? 'jotasu';
+    this.cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    this.images = new ImageStore(this.agentDir, { insecureRegistries: opts.insecureRegistries });
+    this.cni = new Cni({
+      binDir: opts.cniBinDir ?? '/usr/lib/cni',
+      stateDir: join(this.agentDir, 'cni'),
+      bridge: opts.bridge ?? 'jotasu0',
+      podCIDR: opts.podCIDR ?? '10.42.0.0/24',
+    });
+  }
+
+  /** Creates directories, installs the shim, and adopts sandboxes/containers left by a previous agent. */
+  async init(): Promise<void> {
+    for (const d of ['sandboxes', 'containers', 'bin', 'logs']) await mkdir(join(this.agentDir, d), { recursive: true });
+    await mkdir(this.runcRoot, { recursive: true });
+    await mkdir(join(this.runDir, 'ns'), { recursive: true });
+    await writeFile(`${this.shimPath}.tmp`, SHIM_SCRIPT);
+    await chmod(`${this.shimPath}.tmp`, 0o755);
+    await rename(`${this.shimPath}.tmp`, this.shimPath);
+    await this.images.init();
+    await this.cni.init();
+    for (const id of await readdir(join(this.agentDir, 'sandboxes'))) {
+      try { this.sandboxes.set(id, JSON.parse(await readFile(join(this.agentDir, 'sandboxes', id, 'sandbox.json'), 'utf8'))); }
+      catch { /* half-created: removePodSandbox will clean */ }
+    }
+    for (const id of await readdir(join(this.agentDir, 'containers'))) {
+      try { this.containers.set(id, JSON.parse(await readFile(join(this.agentDir, 'containers', id, 'container.json'), 'utf8'))); }
+      catch { /* half-created */ }
+    }
+    log.info({ sandboxes: this.sandboxes.size, containers: this.containers.size, cgroupV2: this.cgroupV2 }, 'runtime ready');
+  }
+
+  async version(): Promise<VersionResponse> {
+    const out = await run(this.runcBin, ['--version'], 'runc --version').catch(() => '');
+    return {
+      version: '0.1.0', runtimeName: 'jotasu-runc',
+      runtimeVersion: `${VERSION} (${/runc version (\S+)/.exec(out)?.[1] ?? 'runc unknown'})`,
+      runtimeApiVersion: 'v1',
+    };
+  }
+
+  private sandboxDir(id: string): string { return join(this.agentDir, 'sandboxes', id); }
+  private containerDir(id: string): string { return join(this.agentDir, 'containers', id); }
+  private nsDir(id: string): string { return join(this.runDir, 'ns', id); }
+
+  private async saveSandbox(s: SandboxRecord): Promise<void> {
+    const p = join(this.sandboxDir(s.id), 'sandbox.json');
+    await writeFile(`${p}.tmp`, JSON.stringify(s));
+    await rename(`${p}.tmp`, p);
+  }
+
+  private async saveContainer(c: ContainerRecord): Promise<void> {
+    const p = join(this.containerDir(c.id), 'container.json');
+    await writeFile(`${p}.tmp`, JSON.stringify(c));
+    await rename(`${p}.tmp`, p);
+  }
+
+  private getSandbox(id: string): SandboxRecord {
+    const s = this.sandboxes.get(id);
+    if (!s) throw new NotFoundError(`pod sandbox "${id}" not found`);
+    return s;
+  }
+
+  private getContainer(id: string): ContainerRecord {
+    const c = this.containers.get(id);
+    if (!c) throw new NotFoundError(`container "${id}" not found`);
+    return c;
+  }
+
+  // ---- sandboxes ----
+
+  async runPodSandbox(config: PodSandboxConfig): Promise<string> {
+    const id = newId();
+    const dir = this.sandboxDir(id);
+    await mkdir(dir, { recursive: true });
+    const ns = config.linux?.securityContext?.namespaceOptions ?? {};
+    const hostNet = ns.network === 'NODE';
+    const hostIpc = ns.ipc === 'NODE';
+    const hostname = config.hostname || config.metadata.name;
+    const rec: SandboxRecord = {
+      id, config, createdAt: String(nowNanos()), state: 'SANDBOX_NOTREADY',
+      cgroup: `/${this.cgroupRoot}/${(config.linux?.cgroupParent || `pod-${id.slice(0, 12)}`).replace(/^\/+/, '')}`,
+    };
+    this.sandboxes.set(id, rec);
+    try {
+      await this.saveSandbox(rec);
+      // Persistent namespaces held by bind mounts (no pause process): one unshare call
+      // creates them and sets the pod's hostname inside the new UTS namespace.
+      const nsd = this.nsDir(id);
+      await mkdir(nsd, { recursive: true });
+      const flags: string[] = [];
+      for (const [kind, skip] of [['net', hostNet], ['ipc', hostIpc], ['uts', hostNet]] as const) {
+        if (skip) continue;
+        await writeFile(join(nsd, kind), '');
+        flags.push(`--${kind}=${join(nsd, kind)}`);
+      }
+      if (!hostNet) { rec.netns = join(nsd, 'net'); rec.utsns = join(nsd, 'uts'); }
+      if (!hostIpc) rec.ipcns = join(nsd, 'ipc');
+      if (flags.length) {
+        await run('unshare', [...flags, 'sh', '-c', hostNet ? 'true' : 'echo "$1" > /proc/sys/kernel/hostname', 'sh', hostname], 'creating pod namespaces');
+      }
+      await mkdir(join(dir, 'shm'), { recursive: true });
+      await run('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', join(dir, 'shm')], 'mounting pod /dev/shm');
+      if (rec.netns) {
+        const res = await this.cni.add(id, rec.netns, config.portMappings ?? []);
+        rec.ip = resultIP(res);
+      }
+      await this.writePodFiles(rec, hostname, hostNet);
+      rec.state = 'SANDBOX_READY';
+      await this.saveSandbox(rec);
+      log.info({ sandbox: id, pod: `${config.metadata.namespace}/${config.metadata.name}`, ip: rec.ip }, 'sandbox ready');
+      return id;
+    } catch (e) {
+      await this.removePodSandbox(id).catch((e2) => log.warn({ err: (e2 as Error).message, sandbox: id }, 'cleanup after failed sandbox'));
+      throw new Error(`failed to create pod sandbox for ${config.metadata.namespace}/${config.metadata.name}: ${(e as Error).message}`);
+    }
+  }
+
+  private async writePodFiles(s: SandboxRecord, hostname: string, hostNet: boolean): Promise<void> {
+    const dir = this.sandboxDir(s.id);
+    if (hostNet) {
+      await copyFile('/etc/hosts', join(dir, 'hosts'));
+    } else {
+      await writeFile(join(dir, 'hosts'), [
+        '# Kubernetes-managed hosts file (jotasu).',
+        '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet', 'fe00::0\tip6-mcastprefix', 'fe00::1\tip6-allnodes', 'fe00::2\tip6-allrouters',
+        ...(s.ip ? [`${s.ip}\t${hostname}`] : []), '',
+      ].join('\n'));
+    }
+    const dns = s.config.dnsConfig;
+    if (dns && (dns.servers.length || dns.searches.length || dns.options.length)) {
+      const lines = [
+        ...(dns.searches.length ? [`search ${dns.searches.join(' ')}`] : []),
+        ...dns.servers.map((n) => `nameserver ${n}`),
+        ...(dns.options.length ? [`options ${dns.options.join(' ')}`] : []),
+      ];
+      await writeFile(join(dir, 'resolv.conf'), lines.join('\n') + '\n');
+    } else {
+      await copyFile('/etc/resolv.conf', join(dir, 'resolv.conf')).catch(() => writeFile(join(dir, 'resolv.conf'), ''));
+    }
+    await writeFile(join(dir, 'hostname'), `${hostname}\n`);
+  }
+
+  async stopPodSandbox(id: string): Promise<void> {
+    const s = this.getSandbox(id);
+    for (const c of this.containers.values()) if (c.sandboxId === id) await this.stopContainer(c.id, 0);
+    if (s.netns && existsSync(s.netns)) {
+      await this.cni.del(id, s.netns, s.config.portMappings).catch((e) => {
+        log.warn({ sandbox: id, err: (e as Error).message }, 'CNI DEL failed');
+      });
+    }
+    s.state = 'SANDBOX_NOTREADY';
+    await this.saveSandbox(s);
+  }
+
+  async removePodSandbox(id: string): Promise<void> {
+    const s = this.sandboxes.get(id);
+    if (!s) return; // CRI: removing a missing sandbox is not an error.
+    for (const c of [...this.containers.values()]) if (c.sandboxId === id) await this.removeContainer(c.id);
+    if (s.netns && existsSync(s.netns)) {
+      await this.cni.del(id, s.netns, s.config.portMappings).catch((e) => log.warn({ sandbox: id, err: (e as Error).message }, 'CNI DEL failed'));
+    }
+    const nsd = this.nsDir(id);
+    for (const kind of ['net', 'ipc', 'uts']) {
+      const p = join(nsd, kind);
+      if (existsSync(p)) await run('umount', [p], `unmounting ${p}`).catch(() => undefined);
+    }
+    await rm(nsd, { recursive: true, force: true });
+    const dir = this.sandboxDir(id);
+    await run('umount', [join(dir, 'shm')], 'unmounting shm').catch(() => undefined);
+    await this.removeCgroup(s.cgroup);
+    await rm(dir, { recursive: true, force: true });
+    this.sandboxes.delete(id);
+  }
+
+  /** rmdir the sandbox's cgroup in every hierarchy (containers' leaves are gone by then). */
+  private async removeCgroup(path: string): Promise<void> {
+    const roots = this.cgroupV2 ? ['/sys/fs/cgroup'] : (await readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((d) => join('/sys/fs/cgroup', d));
+    for (const r of roots) {
+      const p = join(r, path);
+      if (!existsSync(p)) continue;
+      // Leaves first (anything a crashed container left), then the sandbox dir itself.
+      for (const sub of await readdir(p, { withFileTypes: true }).catch(() => [])) {
+        if (sub.isDirectory()) await rmdirQuiet(join(p, sub.name));
+      }
+      await rmdirQuiet(p);
+    }
+  }
+
+  async podSandboxStatus(id: string): Promise<PodSandboxStatus> {
+    const s = this.getSandbox(id);
+    return {
+      id, metadata: s.config.metadata, state: s.state, createdAt: BigInt(s.createdAt),
+      network: s.ip ? { ip: s.ip } : undefined,
+      linux: { namespaces: { options: s.config.linux?.securityContext?.namespaceOptions, paths: { network: s.netns, ipc: s.ipcns, uts: s.utsns } } },
+      labels: s.config.labels ?? {}, annotations: s.config.annotations ?? {},
+    };
+  }
+
+  async listPodSandbox(filter?: PodSandboxFilter): Promise<PodSandbox[]> {
+    return [...this.sandboxes.values()]
+      .filter((s) => (!filter?.id || s.id.startsWith(filter.id)) && (!filter?.state || s.state === filter.state)
+        && matchLabels(s.config.labels ?? {}, filter?.labelSelector))
+      .map((s) => ({ id: s.id, metadata: s.config.metadata, state: s.state, createdAt: BigInt(s.createdAt),
+        labels: s.config.labels ?? {}, annotations: s.config.annotations ?? {} }));
+  }
+
+  // ---- containers ----
+
+  async createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
+    const s = this.getSandbox(sandboxId);
+    const img = await this.images.find(config.image.image);
+    if (!img) throw new NotFoundError(`image "${config.image.image}" not present on the node`);
+    const icfg = await this.images.config(img);
+    const id = newId();
+    const dir = this.containerDir(id);
+    await mkdir(dir, { recursive: true });
+    const rootfs = join(dir, 'rootfs');
+    let overlay = false;
+    try {
+      overlay = await this.prepareRootfs(img, dir, rootfs);
+      const spec = await this.specFor(id, s, config, sandboxConfig, icfg, rootfs);
+      await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
+      const logDir = sandboxConfig.logDirectory ?? s.config.logDirectory;
+      const logPath = config.logPath
+        ? (isAbsolute(config.logPath) ? config.logPath : join(logDir ?? join(this.agentDir, 'logs', sandboxId), config.logPath))
+        : join(logDir ?? join(this.agentDir, 'logs', sandboxId), `${config.metadata.name}_${config.metadata.attempt ?? 0}.log`);
+      await mkdir(dirname(logPath), { recursive: true });
+      const rec: ContainerRecord = {
+        id, sandboxId, config, imageRef: img.id, imageRepoDigest: img.repoDigests[0], createdAt: String(nowNanos()),
+        logPath, rootfs, overlay, cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
+        stopSignal: icfg.config?.StopSignal ?? 'SIGTERM',
+      };
+      await this.saveContainer(rec);
+      this.containers.set(id, rec);
+      return id;
+    } catch (e) {
+      if (overlay) await run('umount', [rootfs], 'umount').catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`failed to create container "${config.metadata.name}" in sandbox ${sandboxId.slice(0, 12)}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Mounts the overlay root (layers as lowerdirs, private upper/work); copies layers if overlay fails. */
+  private async prepareRootfs(img: ImageRecord, dir: string, rootfs: string): Promise<boolean> {
+    const layers = await this.images.layerDirs(img);
+    await mkdir(rootfs, { recursive: true });
+    if (!layers.length) return false;
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    await mkdir(upper, { recursive: true });
+    await mkdir(work, { recursive: true });
+    const lower = [...layers].reverse().join(':');
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rootfs], 'mounting overlay');
+      return true;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'overlay mount failed; copying layers instead');
+    }
+    for (const l of img.layers) {
+      const meta = await this.images.layerMeta(l.diffId);
+      for (const w of meta?.whiteouts ?? []) await rm(join(rootfs, w), { recursive: true, force: true });
+      for (const o of meta?.opaques ?? []) {
+        const p = join(rootfs, o);
+        for (const f of await readdir(p).catch(() => [] as string[])) await rm(join(p, f), { recursive: true, force: true });
+      }
+      await run('cp', ['-a', `${this.images.layerDir(l.diffId)}/.`, rootfs], 'copying layer');
+      for (const w of meta?.whiteouts ?? []) await rm(join(rootfs, w), { force: true }); // the 0:0 device copies
+    }
+    return false;
+  }
+
+  private async specFor(id: string, s: SandboxRecord, c: ContainerConfig, sc: PodSandboxConfig, icfg: ImageConfig, rootfs: string): Promise<Record<string, unknown>> {
+    const ic = icfg.config ?? {};
+    let args: string[];
+    if (c.command?.length) args = [...c.command, ...(c.args ?? [])];
+    else args = [...(ic.Entrypoint ?? []), ...(c.args?.length ? c.args : (ic.Cmd ?? []))];
+    if (!args.length) throw new Error('no command specified');
+
+    const env = new Map<string, string>();
+    for (const e of ic.Env ?? []) { const i = e.indexOf('='); env.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1)); }
+    if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+    env.set('HOSTNAME', sc.hostname || sc.metadata.name);
+    for (const kv of c.envs ?? []) env.set(kv.key, kv.value);
+
+    const sec = c.linux?.securityContext ?? {};
+    const user = await resolveUser(rootfs, sec.runAsUser, sec.runAsGroup, sec.runAsUsername ?? ic.User);
+    const sbxSec = sc.linux?.securityContext ?? {};
+    const gids = [...new Set([...user.groups, ...(sec.supplementalGroups ?? sbxSec.supplementalGroups ?? [])])];
+    const privileged = !!sec.privileged;
+    const readonlyRootfs = !!sec.readonlyRootfs;
+    const sdir = this.sandboxDir(s.id);
+    const binds = [
+      { source: join(sdir, 'hosts'), destination: '/etc/hosts', readonly: readonlyRootfs },
+      { source: join(sdir, 'resolv.conf'), destination: '/etc/resolv.conf', readonly: readonlyRootfs },
+      { source: join(sdir, 'hostname'), destination: '/etc/hostname', readonly: readonlyRootfs },
+      { source: join(sdir, 'shm'), destination: '/dev/shm', readonly: false },
+    ].filter((b) => !(c.mounts ?? []).some((m) => m.containerPath === b.destination));
+    for (const m of c.mounts ?? []) {
+      if (!existsSync(m.hostPath)) throw new Error(`mount source path "${m.hostPath}" does not exist`);
+      binds.push({ source: m.hostPath, destination: m.containerPath, readonly: !!m.readonly, propagation: m.propagation } as typeof binds[0]);
+    }
+    const r = c.linux?.resources ?? {};
+    const pidNs = sec.namespaceOptions?.pid === 'NODE' ? null : undefined;
+    return buildSpec({
+      rootfs, readonlyRootfs, args, env: [...env].map(([k, v]) => `${k}=${v}`),
+      cwd: c.workingDir || ic.WorkingDir || '/', uid: user.uid, gid: user.gid, additionalGids: gids,
+      tty: !!c.tty, capAdd: sec.capabilities?.addCapabilities ?? [], capDrop: sec.capabilities?.dropCapabilities ?? [],
+      privileged, noNewPrivileges: !!sec.noNewPrivs, binds,
+      namespaces: { network: s.netns, ipc: s.ipcns, uts: s.utsns, pid: pidNs },
+      cgroupsPath: `${s.cgroup}/${id}`,
+      resources: {
+        memoryLimit: r.memoryLimitInBytes, cpuShares: r.cpuShares, cpuQuota: r.cpuQuota, cpuPeriod: r.cpuPeriod,
+        pidsLimit: r.pidsLimit ?? this.opts.defaultPidsLimit, cpusetCpus: r.cpusetCpus, cpusetMems: r.cpusetMems,
+      },
+      oomScoreAdj: r.oomScoreAdj, maskedPaths: sec.maskedPaths, readonlyPaths: sec.readonlyPaths,
+      sysctls: sc.linux?.sysctls, annotations: c.annotations, cgroupV2: this.cgroupV2,
+    });
+  }
+
+  private oomFile(c: ContainerRecord): string {
+    return this.cgroupV2 ? join('/sys/fs/cgroup', c.cgroupsPath, 'memory.events') : join('/sys/fs/cgroup/memory', c.cgroupsPath, 'memory.oom_control');
+  }
+
+  async startContainer(id: string): Promise<void> {
+    const c = this.getContainer(id);
+    const dir = this.containerDir(id);
+    if (c.startedAt || existsSync(join(dir, 'shim.pid'))) throw new Error(`container ${id} was already started`);
+    if (c.config.tty) throw new Error('tty containers are not supported yet');
+    const child = spawn('bash', [this.shimPath, this.runcBin, this.runcRoot, id, dir, c.logPath, dir, this.oomFile(c)], {
+      detached: true, stdio: 'ignore', cwd: dir,
+      env: { PATH: process.env.PATH ?? DEFAULT_PATH, TZ: 'UTC', LC_ALL: 'C' },
+    });
+    child.unref();
+    // Running once runc has written the pid file; an exit.json first means it never ran.
+    const deadline = Date.now() + 60_000;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+      if (existsSync(join(dir, 'pid'))) break;
+      if (existsSync(join(dir, 'exit.json'))) {
+        const msg = await this.runcError(dir);
+        c.startedAt = undefined;
+        throw new Error(`failed to start container "${c.config.metadata.name}": ${msg}`);
+      }
+      if (Date.now() > deadline) throw new Error(`container ${id} did not start within 60s`);
+      await sleep(delay);
+    }
+    c.startedAt = String(nowNanos());
+    await this.saveContainer(c);
+  }
+
+  /** The last error runc logged (its JSON log), for StartError messages. */
+  private async runcError(dir: string): Promise<string> {
+    const text = await readFile(join(dir, 'runc.log'), 'utf8').catch(() => '');
+    const errs = text.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l) as { level?: string; msg?: string }; } catch { return { msg: l }; } })
+      .filter((l) => l.level === 'error' || l.level === 'fatal');
+    return errs.at(-1)?.msg ?? 'runc exited before the container started';
+  }
+
+  private async exitInfo(id: string): Promise<ExitInfo | null> {
+    try { return JSON.parse(await readFile(join(this.containerDir(id), 'exit.json'), 'utf8')) as ExitInfo; } catch { return null; }
+  }
+
+  private async state(c: ContainerRecord): Promise<{ state: ContainerState; pid?: number; exit?: ExitInfo }> {
+    const dir = this.containerDir(c.id);
+    const exit = await this.exitInfo(c.id);
+    if (exit) return { state: 'CONTAINER_EXITED', exit };
+    const pidText = await readFile(join(dir, 'pid'), 'utf8').catch(() => '');
+    if (pidText) {
+      const pid = Number(pidText.trim());
+      if (pidAlive(pid)) return { state: 'CONTAINER_RUNNING', pid };
+      // The process is gone and no exit.json: the shim is finishing up, or it died too.
+      const shimPid = Number((await readFile(join(dir, 'shim.pid'), 'utf8').catch(() => '0')).trim());
+      if (shimPid && pidAlive(shimPid)) return { state: 'CONTAINER_RUNNING', pid };
+      return { state: 'CONTAINER_EXITED', exit: { exitCode: 255, finishedAt: '', oomKilled: 0 } };
+    }
+    if (existsSync(join(dir, 'shim.pid'))) {
+      const shimPid = Number((await readFile(join(dir, 'shim.pid'), 'utf8').catch(() => '0')).trim());
+      if (shimPid && pidAlive(shimPid)) return { state: 'CONTAINER_CREATED' };
+      return { state: 'CONTAINER_EXITED', exit: { exitCode: 255, finishedAt: '', oomKilled: 0 } };
+    }
+    return { state: 'CONTAINER_CREATED' };
+  }
+
+  async containerStatus(id: string): Promise<ContainerStatus> {
+    const c = this.getContainer(id);
+    const st = await this.state(c);
+    let reason = '';
+    let message = '';
+    let exitCode = 0;
+    let finishedAt = 0n;
+    if (st.exit) {
+      exitCode = st.exit.exitCode;
+      finishedAt = epochToNanos(st.exit.finishedAt);
+      const started = existsSync(join(this.containerDir(id), 'pid'));
+      if (!started) { reason = 'StartError'; message = await this.runcError(this.containerDir(id)); exitCode = 128; }
+      else if (st.exit.oomKilled > 0) reason = 'OOMKilled';
+      else if (!st.exit.finishedAt) { reason = 'Unknown'; message = 'the container shim exited without recording an exit status'; }
+      else reason = exitCode === 0 ? 'Completed' : 'Error';
+    }
+    let startedAt = c.startedAt ? BigInt(c.startedAt) : 0n;
+    if (!startedAt && st.state !== 'CONTAINER_CREATED') {
+      // Started by an agent that died before recording it: the pid file's mtime is close.
+      const m = await stat(join(this.containerDir(id), 'pid')).catch(() => null);
+      if (m) startedAt = BigInt(Math.round(m.mtimeMs)) * 1_000_000n;
+    }
+    return {
+      id, metadata: c.config.metadata, state: st.state, createdAt: BigInt(c.createdAt), startedAt, finishedAt, exitCode,
+      image: c.config.image, imageRef: c.imageRef, imageRepoDigest: c.imageRepoDigest, reason, message,
+      labels: c.config.labels ?? {}, annotations: c.config.annotations ?? {}, mounts: c.config.mounts ?? [],
+      logPath: c.logPath, pid: st.pid, rootfs: c.rootfs,
+    };
+  }
+
+  async listContainers(filter?: ContainerFilter): Promise<Container[]> {
+    const out: Container[] = [];
+    for (const c of this.containers.values()) {
+      if (filter?.id && !c.id.startsWith(filter.id)) continue;
+      if (filter?.podSandboxId && c.sandboxId !== filter.podSandboxId) continue;
+      if (!matchLabels(c.config.labels ?? {}, filter?.labelSelector)) continue;
+      const { state } = await this.state(c);
+      if (filter?.state && state !== filter.state) continue;
+      out.push({ id: c.id, podSandboxId: c.sandboxId, metadata: c.config.metadata, image: c.config.image, imageRef: c.imageRef,
+        state, createdAt: BigInt(c.createdAt), labels: c.config.labels ?? {}, annotations: c.config.annotations ?? {} });
+    }
+    return out;
+  }
+
+  private async kill(id: string, signal: string): Promise<void> {
+    await run(this.runcBin, ['--root', this.runcRoot, 'kill', id, signal], `runc kill ${signal}`).catch((e: Error) => {
+      if (!/not running|does not exist|process already finished|container not running/.test(e.message)) throw e;
+    });
+  }
+
+  private async waitExit(id: string, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const c = this.containers.get(id);
+      if (!c) return true;
+      if ((await this.state(c)).state === 'CONTAINER_EXITED') return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    const c = this.getContainer(id);
+    const st = await this.state(c);
+    if (st.state === 'CONTAINER_EXITED') return;
+    if (st.state === 'CONTAINER_CREATED' && !existsSync(join(this.containerDir(id), 'shim.pid'))) {
+      // Never started: record it as exited so status and removal are consistent.
+      await writeFile(join(this.containerDir(id), 'exit.json'), JSON.stringify({ exitCode: 0, finishedAt: String(Date.now() / 1000), oomKilled: 0 }));
+      return;
+    }
+    if (timeoutSeconds > 0) {
+      await this.kill(id, c.stopSignal);
+      if (await this.waitExit(id, timeoutSeconds * 1000)) return;
+    }
+    await this.kill(id, 'SIGKILL');
+    if (!(await this.waitExit(id, 10_000))) throw new Error(`container ${id} did not exit 10s after SIGKILL`);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (!c) return;
+    await this.stopContainer(id, 0).catch((e) => log.warn({ container: id, err: (e as Error).message }, 'stop before remove'));
+    await run(this.runcBin, ['--root', this.runcRoot, 'delete', '--force', id], 'runc delete').catch((e: Error) => {
+      if (!/does not exist|not exist/.test(e.message)) log.warn({ container: id, err: e.message }, 'runc delete');
+    });
+    if (c.overlay) await run('umount', [c.rootfs], 'unmounting rootfs').catch(() => undefined);
+    await rm(this.containerDir(id), { recursive: true, force: true });
+    this.containers.delete(id);
+  }
+
+  async execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResponse> {
+    const c = this.getContainer(id);
+    const pidFile = join(this.containerDir(c.id), `exec-${randomBytes(4).toString('hex')}.pid`);
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.runcBin, ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, id, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let timedOut = false;
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      const timer = timeoutSeconds > 0 ? setTimeout(async () => {
+        // Killing runc exec does not kill the process it started: kill that one.
+        timedOut = true;
+        const pid = Number((await readFile(pidFile, 'utf8').catch(() => '0')).trim());
+        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        child.kill('SIGKILL');
+      }, timeoutSeconds * 1000) : undefined;
+      child.on('error', (e) => { clearTimeout(timer); reject(new Error(`runc exec in ${id}: ${e.message}`)); });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        void rm(pidFile, { force: true });
+        resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: code ?? (signal ? 137 : 1), ...(timedOut ? { timedOut } : {}) });
+      });
+    });
+  }
+
+  /** Streaming exec without a tty (the streaming server's hook); tty needs runc's console socket: later. */
+  async exec(req: ExecRequest, streams: ExecStreams): Promise<number> {
+    this.getContainer(req.containerId);
+    if (req.tty) throw new Error('exec with a tty is not supported yet');
+    const child = spawn(this.runcBin, ['--root', this.runcRoot, 'exec', req.containerId, ...req.cmd], {
+      stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    if (streams.stdin && child.stdin) streams.stdin.pipe(child.stdin);
+    if (streams.stdout) child.stdout!.pipe(streams.stdout, { end: false }); else child.stdout!.resume();
+    if (streams.stderr) child.stderr!.pipe(streams.stderr, { end: false }); else child.stderr!.resume();
+    return new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code ?? 137));
+    });
+  }
+
+  // ---- images ----
+
+  async listImages(filter?: ImageFilter): Promise<Image[]> {
+    const all = await this.images.list();
+    if (filter?.image?.image) {
+      const one = await this.images.find(filter.image.image);
+      return one ? [this.images.toCri(one)] : [];
+    }
+    return all.map((r) => this.images.toCri(r));
+  }
+
+  async imageStatus(image: ImageSpec): Promise<Image | null> {
+    const r = await this.images.find(image.image);
+    return r ? this.images.toCri(r, await this.images.config(r)) : null;
+  }
+
+  async pullImage(image: ImageSpec, auth?: AuthConfig, onProgress?: (p: PullProgress) => void): Promise<string> {
+    try {
+      return (await this.images.pull(image.image, auth, onProgress)).id;
+    } catch (e) {
+      if (e instanceof ImagePullError) throw e;
+      throw new ImagePullError(`failed to pull and unpack image "${image.image}": ${(e as Error).message}`, image.image);
+    }
+  }
+
+  async removeImage(image: ImageSpec): Promise<void> {
+    const r = await this.images.find(image.image);
+    if (!r) return;
+    const inUse = [...this.containers.values()].some((c) => c.imageRef === r.id);
+    if (inUse && /^(sha256:)?[a-f0-9]{12,64}$/.test(image.image)) throw new Error(`image ${r.id} is in use by a container`);
+    await this.images.remove(image.image);
+  }
+}
+
+async function rmdirQuiet(p: string): Promise<void> {
+  const { rmdir } = await import('node:fs/promises');
+  await rmdir(p).catch(() => undefined);
+}
+
+/** Resolves uid/gid/supplementary groups like runc/containerd: numbers as is, names via the image's passwd/group. */
+async function resolveUser(rootfs: string, runAsUser?: number, runAsGroup?: number, imageUser?: string): Promise<{ uid: number; gid: number; groups: number[] }> {
+  const passwd = (await readFile(join(rootfs, 'etc/passwd'), 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
+  const group = (await readFile(join(rootfs, 'etc/group'), 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
+  let uid = 0;
+  let gid: number | undefined;
+  let name: string | undefined;
+  if (runAsUser !== undefined) {
+    uid = runAsUser;
+  } else if (imageUser) {
+    const [u, g] = imageUser.split(':');
+    if (/^\d+$/.test(u!)) uid = Number(u);
+    else {
+      const e = passwd.find((p) => p[0] === u);
+      if (!e) throw new Error(`unable to find user ${u}: no matching entries in passwd file`);
+      uid = Number(e[2]);
+    }
+    if (g) {
+      if (/^\d+$/.test(g)) gid = Number(g);
+      else {
+        const e = group.find((x) => x[0] === g);
+        if (!e) throw new Error(`unable to find group ${g}: no matching entries in group file`);
+        gid = Number(e[2]);
+      }
+    }
+  }
+  const pw = passwd.find((p) => p.length > 3 && Number(p[2]) === uid);
+  name = pw?.[0];
+  if (runAsGroup !== undefined) gid = runAsGroup;
+  if (gid === undefined) gid = pw ? Number(pw[3]) : 0;
+  const groups = name ? group.filter((g) => (g[3] ?? '').split(',').includes(name!)).map((g) => Number(g[2])) : [];
+  return { uid, gid, groups };
+}
