@@ -1,0 +1,72 @@
+// jotasu's scheduler (kube-scheduler semantics). startScheduler wires it to the API:
+// informers (shared with other in-process components when given), an event
+// recorder, and Lease leader election on kube-system/kube-scheduler so that only one
+// instance binds pods at a time.
+import type { ApiClient, InformerFactory } from '../client/types.js';
+import { createInformerFactory } from '../client/informer.js';
+import { createEventRecorder } from '../client/events.js';
+import { runLeaderElection, type LeaderElector } from '../client/leader.js';
+import { logger } from '../util/log.js';
+import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerOptions } from './scheduler.js';
+
+export { Scheduler, DEFAULT_SCHEDULER_NAME };
+
+export interface StartSchedulerOptions {
+  client: ApiClient;
+  /** Shared informers; started by their owner. Without it the scheduler makes and starts its own. */
+  informers?: InformerFactory;
+  leaderElect: boolean;
+  identity: string;
+  percentageOfNodesToScore?: number;
+  queue?: SchedulerOptions['queue'];
+  maxInFlightBindings?: number;
+}
+
+export interface RunningScheduler {
+  readonly scheduler: Scheduler;
+  stop(): Promise<void>;
+}
+
+export function startScheduler(opts: StartSchedulerOptions): RunningScheduler {
+  const log = logger('scheduler', { identity: opts.identity });
+  const ownInformers = !opts.informers;
+  const informers = opts.informers ?? createInformerFactory(opts.client);
+  const recorder = createEventRecorder(opts.client, { component: DEFAULT_SCHEDULER_NAME, host: opts.identity });
+  const scheduler = new Scheduler({
+    client: opts.client, informers, recorder,
+    percentageOfNodesToScore: opts.percentageOfNodesToScore,
+    queue: opts.queue,
+    maxInFlightBindings: opts.maxInFlightBindings,
+  });
+  if (ownInformers) informers.start();
+
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElect) {
+    elector = runLeaderElection({
+      client: opts.client,
+      namespace: 'kube-system',
+      name: 'kube-scheduler',
+      identity: opts.identity,
+      onStartedLeading: () => {
+        log.info('became leader; scheduling');
+        scheduler.start();
+      },
+      onStoppedLeading: () => {
+        log.warn('leadership lost; pausing');
+        void scheduler.pause();
+      },
+    });
+  } else {
+    scheduler.start();
+  }
+
+  return {
+    scheduler,
+    async stop() {
+      await scheduler.close();
+      await elector?.stop();
+      await recorder.shutdown();
+      if (ownInformers) informers.stop();
+    },
+  };
+}
