@@ -161,7 +161,10 @@ export class EtcdDatastore implements Datastore {
       // Keepalive notices a dead member (and its watch streams) without waiting for TCP.
       grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.max_receive_message_length': 64 << 20 },
     };
-    if (ca) options.credentials = { rootCertificate: ca, privateKey: pem(opts.key), certChain: pem(opts.cert) };
+    // https endpoints without a CA file verify against the system roots (createSsl(undefined)).
+    if (ca || opts.cert || opts.endpoints.some((e) => e.startsWith('https://'))) {
+      options.credentials = { rootCertificate: ca as Buffer, privateKey: pem(opts.key), certChain: pem(opts.cert) };
+    }
     this.client = new Etcd3(options);
   }
 
