@@ -1,0 +1,110 @@
+// Node IPAM (upstream pkg/controller/nodeipam, range allocator): every node gets a
+// spec.podCIDR / podCIDRs from --cluster-cidr (a /24 out of 10.42.0.0/16 by
+// default), never one that another node uses.
+import type { Node } from 'kubernetes-types/core/v1.js';
+import { R } from '../api/resources.js';
+import type { Informer } from '../client/types.js';
+import { isStatusError } from '../api/errors.js';
+import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+
+function ipToInt(ip: string): number {
+  const p = ip.split('.').map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`invalid IPv4 address ${ip}`);
+  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+}
+function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** Hands out subnets of size /maskSize from `cidr`, lowest free first. */
+export class CidrAllocator {
+  private readonly base: number;
+  private readonly count: number;
+  private readonly shift: number;
+  private readonly used = new Set<number>();
+  constructor(cidr: string, readonly maskSize: number) {
+    const [ip, bitsS] = cidr.split('/');
+    const bits = Number(bitsS);
+    if (!ip || !Number.isInteger(bits) || bits < 0 || bits > 32 || maskSize < bits || maskSize > 32) throw new Error(`invalid cluster CIDR ${cidr} / mask ${maskSize}`);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    this.base = (ipToInt(ip) & mask) >>> 0;
+    this.shift = 32 - maskSize;
+    this.count = 2 ** (maskSize - bits);
+  }
+  private indexOf(cidr: string): number | undefined {
+    const [ip, bits] = cidr.split('/');
+    if (!ip || Number(bits) !== this.maskSize || ip.includes(':')) return undefined;
+    let n: number;
+    try { n = ipToInt(ip); } catch { return undefined; }
+    const idx = Math.floor((n - this.base) / 2 ** this.shift);
+    return idx >= 0 && idx < this.count ? idx : undefined;
+  }
+  /** Mark a CIDR in use (a node already has it). */
+  occupy(cidr: string): void {
+    const i = this.indexOf(cidr);
+    if (i !== undefined) this.used.add(i);
+  }
+  release(cidr: string): void {
+    const i = this.indexOf(cidr);
+    if (i !== undefined) this.used.delete(i);
+  }
+  allocate(): string | undefined {
+    for (let i = 0; i < this.count; i++) {
+      if (this.used.has(i)) continue;
+      this.used.add(i);
+      return `${intToIp((this.base + i * 2 ** this.shift) >>> 0)}/${this.maskSize}`;
+    }
+    return undefined;
+  }
+}
+
+export function startNodeIpamController(ctx: ControllerContext): Controller {
+  const name = 'nodeipam';
+  const log = ctx.log.child({ controller: name });
+  const nodeInf: Informer<Node> = ctx.informers.informer<Node>(R.nodes);
+  const client = ctx.client.resource<Node>(R.nodes);
+  const queue = ctx.newQueue(name);
+  const recorder = ctx.recorder('cidrAllocator');
+  const alloc = new CidrAllocator(ctx.options.clusterCidr, ctx.options.nodeCidrMaskSize);
+  /** CIDRs we handed out whose node update we have not yet observed. */
+  const pending = new Map<string, string>();
+
+  nodeInf.addEventHandler({
+    onAdd: (n) => queue.add(n.metadata!.name!),
+    onUpdate: (_o, n) => { if (!n.spec?.podCIDR) queue.add(n.metadata!.name!); },
+    onDelete: (n) => { for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) alloc.release(c); },
+  });
+
+  async function sync(nodeName: string): Promise<SyncResult> {
+    // Rebuild occupancy from the cache: restart-safe and never reusing a CIDR in use.
+    for (const n of nodeInf.store.list()) for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) alloc.occupy(c);
+    const node = nodeInf.store.get(nodeName);
+    if (!node || node.spec?.podCIDR) { pending.delete(nodeName); return; }
+    let cidr = pending.get(nodeName);
+    if (!cidr) {
+      cidr = alloc.allocate();
+      if (!cidr) {
+        recorder.event(node, 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
+        throw new Error('no CIDR available in the cluster CIDR');
+      }
+      pending.set(nodeName, cidr);
+    }
+    try {
+      await client.patch(nodeName, 'merge', { spec: { podCIDR: cidr, podCIDRs: [cidr] } });
+      log.info({ node: nodeName, cidr }, 'allocated pod CIDR');
+      recorder.event(node, 'Normal', 'CIDRAssignmentSucceeded', `Node ${nodeName} was assigned pod CIDR ${cidr}`);
+    } catch (e) {
+      if (isStatusError(e, 'NotFound')) { alloc.release(cidr); pending.delete(nodeName); return; }
+      throw e;
+    }
+    return;
+  }
+
+  return {
+    name,
+    run: async (workers) => {
+      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
+      await runWorkers(name, queue, Math.min(workers, 1), log, sync);
+    },
+  };
+}
