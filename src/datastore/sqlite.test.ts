@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runDatastoreSuite } from './conformance.js';
+import { assertOrdered, Collector, runDatastoreSuite } from './conformance.js';
 import { openSqliteDatastore } from './sqlite.js';
 
 function tempDir(): string {
@@ -26,6 +26,37 @@ runDatastoreSuite('sqlite', async () => {
 });
 
 describe('sqlite datastore', () => {
+  it('catches up in chunks while writes and a compaction go on, then goes live without gaps', async () => {
+    const dir = tempDir();
+    const ds = await openSqliteDatastore(dir, { catchUpChunk: 7 });
+    try {
+      const start = (await ds.currentRevision()) + 1;
+      for (let i = 0; i < 100; i++) await ds.create(`/w/${i}`, String(i));
+      const col = new Collector({ startRevision: start });
+      const w = ds.watch('/w/', { ...col.opts, prefix: true });
+      // Writes land while the watch is still replaying history, chunk by chunk.
+      const more = await Promise.all(Array.from({ length: 100 }, (_, i) => ds.delete(`/w/${i}`)));
+      assert.ok(more.every((r) => r.succeeded));
+      await col.count(200);
+      assert.deepEqual(col.errors, []);
+      assertOrdered(col.events);
+      assert.equal(col.events.length, 200);
+      assert.ok(col.progress.length >= 1, 'onProgress after catching up');
+      w.close();
+
+      // A compaction overtaking a replaying watch ends it with CompactedError.
+      const late = new Collector({ startRevision: start });
+      const w2 = ds.watch('/w/', { ...late.opts, prefix: true });
+      await ds.compact(start + 50);
+      await late.until(() => late.errors.length > 0, 5000, 'CompactedError');
+      assert.equal(late.errors[0]!.name, 'CompactedError');
+      w2.close();
+    } finally {
+      await ds.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps data, revision and compaction across reopen, and refuses a second opener', async () => {
     const dir = tempDir();
     try {
