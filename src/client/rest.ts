@@ -275,6 +275,10 @@ export function createClient(config: ClientConfig): JotasuApiClient {
         res.on('close', () => end(res.complete ? undefined : transportStatus(new Error('stream closed'), what)));
       });
       req.on('error', (e) => end(transportStatus(e, what)));
+      // A server that vanished without closing the connection would leave the watch
+      // silent forever; past its own timeout (plus slack) we give up on it.
+      const t = Number(query.timeoutSeconds);
+      if (t > 0) req.setTimeout((t + 30) * 1000, () => req?.destroy(new Error(`no data for ${t + 30} s`)));
       req.end();
     })();
     return {
