@@ -8,6 +8,7 @@ import { VERSION } from '../util/version.js';
 const modules: (() => Promise<{ command(): Command }>)[] = [
   () => import('./scheduler.js'),
   () => import('./sim.js'),
+  () => import('./controller-manager.js'),
 ];
 
 const program = new Command('jotasu')

@@ -4,6 +4,7 @@
 import type { ApiClient, InformerFactory, KubeObject, WorkQueue } from '../client/types.js';
 import type { Logger } from '../util/log.js';
 import { isStatusError } from '../api/errors.js';
+import { apiVersionOf, type ResourceInfo } from '../api/resources.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -87,4 +88,9 @@ export function nowTime(now = Date.now()): string {
 
 export function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** Objects from list responses carry no kind; events need it. */
+export function withKind<T extends KubeObject>(obj: T, info: ResourceInfo): T {
+  return obj.kind ? obj : { ...obj, kind: info.kind, apiVersion: apiVersionOf(info) };
 }

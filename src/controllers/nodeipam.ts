@@ -5,7 +5,7 @@ import type { Node } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import type { Informer } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
-import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { runWorkers, withKind, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 function ipToInt(ip: string): number {
   const p = ip.split('.').map(Number);
@@ -84,7 +84,7 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
     if (!cidr) {
       cidr = alloc.allocate();
       if (!cidr) {
-        recorder.event(node, 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
+        recorder.event(withKind(node, R.nodes), 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
         throw new Error('no CIDR available in the cluster CIDR');
       }
       pending.set(nodeName, cidr);
@@ -92,7 +92,7 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
     try {
       await client.patch(nodeName, 'merge', { spec: { podCIDR: cidr, podCIDRs: [cidr] } });
       log.info({ node: nodeName, cidr }, 'allocated pod CIDR');
-      recorder.event(node, 'Normal', 'CIDRAssignmentSucceeded', `Node ${nodeName} was assigned pod CIDR ${cidr}`);
+      recorder.event(withKind(node, R.nodes), 'Normal', 'CIDRAssignmentSucceeded', `Node ${nodeName} was assigned pod CIDR ${cidr}`);
     } catch (e) {
       if (isStatusError(e, 'NotFound')) { alloc.release(cidr); pending.delete(nodeName); return; }
       throw e;

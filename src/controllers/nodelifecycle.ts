@@ -13,7 +13,7 @@ import { R } from '../api/resources.js';
 import { Indexes, objectKey, type Informer } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
 import { getPodCondition, isPodTerminal } from '../api/pods.js';
-import { errMessage, nowTime, runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { errMessage, nowTime, runWorkers, withKind, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 export const TaintUnreachable = 'node.kubernetes.io/unreachable';
 export const TaintNotReady = 'node.kubernetes.io/not-ready';
@@ -165,7 +165,7 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
         const hh = health.get(nodeName);
         if (hh) hh.heartbeat = node.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime;
         log.info({ node: nodeName }, 'node stopped posting status: Ready=Unknown');
-        if (wasReady) recorder.event(node, 'Normal', 'NodeNotReady', `Node ${nodeName} status is now: NodeNotReady`);
+        if (wasReady) recorder.event(withKind(node, R.nodes), 'Normal', 'NodeNotReady', `Node ${nodeName} status is now: NodeNotReady`);
       }
     }
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
@@ -188,7 +188,7 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
       const conds = (pod.status?.conditions ?? []).map((x) => (x.type === 'Ready' ? { ...x, status: 'False', lastTransitionTime: nowTime() } : x));
       try {
         await podClient.updateStatus({ ...pod, status: { ...pod.status, conditions: conds } }, { namespace: pod.metadata!.namespace! });
-        recorder.event(pod, 'Warning', 'NodeNotReady', 'Node is not ready');
+        recorder.event(withKind(pod, R.pods), 'Warning', 'NodeNotReady', 'Node is not ready');
       } catch (e) {
         if (!isStatusError(e, 'NotFound') && !isStatusError(e, 'Conflict')) log.warn({ pod: objectKey(pod), err: errMessage(e) }, 'mark pod not ready');
       }
@@ -210,7 +210,7 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
       if (due > Date.now()) return due - Date.now() + 10;
     }
     try {
-      evictRecorder.event(pod, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${key}`);
+      evictRecorder.event(withKind(pod, R.pods), 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${key}`);
       await podClient.delete(pod.metadata!.name!, { namespace: pod.metadata!.namespace!, preconditions: { uid: pod.metadata!.uid! } });
     } catch (e) {
       if (!isStatusError(e, 'NotFound') && !isStatusError(e, 'Conflict')) throw e;

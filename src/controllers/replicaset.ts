@@ -11,7 +11,7 @@ import { Expectations } from './util/expectations.js';
 import { selectorMatches } from './util/selector.js';
 import { podFromTemplate, podsToDelete, slowStartBatch } from './util/pods.js';
 import { claimObjects } from './util/claim.js';
-import { errMessage, nowTime, runWorkers, type Controller, type ControllerContext, type Recorder, type SyncResult } from './base.js';
+import { errMessage, nowTime, runWorkers, withKind, type Controller, type ControllerContext, type Recorder, type SyncResult } from './base.js';
 
 /** Upstream BurstReplicas: at most this many creates or deletes per sync. */
 export const BURST_REPLICAS = 500;
@@ -142,11 +142,11 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
         const pod = podFromTemplate(rs.spec?.template, ns, rs.metadata!.name!, ref);
         try {
           const created = await podClient.create(pod, { namespace: ns });
-          recorder.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata?.name}`);
+          recorder.event(withKind(rs, R.replicasets), 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata?.name}`);
         } catch (e) {
           // A terminating namespace refuses creates: not worth an event.
           if (!(isStatusError(e, 'Forbidden') && /being terminated/.test(errMessage(e)))) {
-            recorder.event(rs, 'Warning', 'FailedCreate', `Error creating: ${errMessage(e)}`);
+            recorder.event(withKind(rs, R.replicasets), 'Warning', 'FailedCreate', `Error creating: ${errMessage(e)}`);
           }
           throw e;
         }
@@ -164,11 +164,11 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
       await Promise.all(victims.map(async (p) => {
         try {
           await podClient.delete(p.metadata!.name!, { namespace: ns });
-          recorder.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata?.name}`);
+          recorder.event(withKind(rs, R.replicasets), 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata?.name}`);
         } catch (e) {
           expectations.deletionObserved(key, objectKey(p));
           if (isStatusError(e, 'NotFound')) return;
-          recorder.event(rs, 'Warning', 'FailedDelete', `Error deleting: ${errMessage(e)}`);
+          recorder.event(withKind(rs, R.replicasets), 'Warning', 'FailedDelete', `Error deleting: ${errMessage(e)}`);
           firstErr ??= e;
         }
       }));

@@ -10,7 +10,7 @@ import { getControllerOf, isControlledBy, newControllerRef } from '../../api/own
 import { claimObjects } from '../util/claim.js';
 import { computeHash } from '../util/hash.js';
 import { isEmptySelector, selectorMatches } from '../util/selector.js';
-import { errMessage, runWorkers, type Controller, type ControllerContext, type SyncResult } from '../base.js';
+import { errMessage, runWorkers, withKind, type Controller, type ControllerContext, type SyncResult } from '../base.js';
 import {
   actualReplicaCount, availableReplicaCount, DefaultLabelKey, deploymentComplete, deploymentProgressing,
   deploymentTimedOut, equalIgnoreHash, findNewReplicaSet, findOldReplicaSets, getCondition, maxRevision,
@@ -158,7 +158,7 @@ export function startDeploymentController(ctx: ControllerContext): Controller {
     const updated = await rsClient.update(copy, { namespace: rs.metadata!.namespace! });
     if (sizeChange) {
       const dir = op ?? (replicas > cur ? 'up' : 'down');
-      recorder.event(d, 'Normal', 'ScalingReplicaSet', `Scaled ${dir} replica set ${rs.metadata?.name} from ${cur} to ${replicas}`);
+      recorder.event(withKind(d, R.deployments), 'Normal', 'ScalingReplicaSet', `Scaled ${dir} replica set ${rs.metadata?.name} from ${cur} to ${replicas}`);
     }
     return updated;
   }
@@ -243,14 +243,14 @@ export function startDeploymentController(ctx: ControllerContext): Controller {
           const msg = `Failed to create new replica set "${rsName}": ${errMessage(e)}`;
           const status = structuredClone(d.status ?? {});
           setCondition(status, newCondition('Progressing', 'False', 'ReplicaSetCreateError', msg));
-          recorder.event(d, 'Warning', 'ReplicaSetCreateError', msg);
+          recorder.event(withKind(d, R.deployments), 'Warning', 'ReplicaSetCreateError', msg);
           await updateStatus(d, status).catch(() => undefined);
         }
         throw e;
       }
     }
     if (!alreadyExists && replicas > 0) {
-      recorder.event(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rsName} from 0 to ${replicas}`);
+      recorder.event(withKind(d, R.deployments), 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rsName} from 0 to ${replicas}`);
     }
     d = await setDeploymentRevision(d, newRevision);
     if (!alreadyExists && hasProgressDeadline(d)) {
@@ -374,7 +374,7 @@ export function startDeploymentController(ctx: ControllerContext): Controller {
     let d = structuredClone(cached);
     const ns = d.metadata!.namespace!;
     if (isEmptySelector(d.spec?.selector)) {
-      recorder.event(d, 'Warning', 'SelectingAll', 'This deployment is selecting all pods. A non-empty selector is required.');
+      recorder.event(withKind(d, R.deployments), 'Warning', 'SelectingAll', 'This deployment is selecting all pods. A non-empty selector is required.');
       if ((d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) {
         await updateStatus(d, { ...(d.status ?? {}), observedGeneration: d.metadata?.generation ?? 0 });
       }

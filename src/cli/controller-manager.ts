@@ -1,0 +1,71 @@
+// `jotasu controller-manager`: the controllers as their own process, talking to the
+// API server through a kubeconfig (kube-controller-manager flags where they exist).
+import { Command } from 'commander';
+import { hostname } from 'node:os';
+
+/** Go-style durations: "40s", "5m0s", "1h", "500ms", or a bare number of seconds. */
+export function parseDuration(s: string): number {
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = s.trim();
+  if (!rest) throw new Error(`invalid duration "${s}"`);
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
+    if (!m) throw new Error(`invalid duration "${s}"`);
+    total += Number(m[1]) * units[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+interface Opts {
+  kubeconfig?: string; leaderElect: boolean; nodeMonitorGracePeriod: string; nodeMonitorPeriod: string;
+  podEvictionTimeout: string; clusterCidr: string; nodeCidrMaskSize: string; controllers: string;
+  concurrentSyncs: string; kubeApiQps: string; kubeApiBurst: string;
+}
+
+export function command(): Command {
+  return new Command('controller-manager')
+    .description('run the controllers: replicasets, deployments, endpoints, nodes, namespaces, garbage collection... (kube-controller-manager semantics)')
+    .option('--kubeconfig <file>', 'kubeconfig to reach the API server (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--leader-elect', 'elect a leader through the kube-system/kube-controller-manager Lease', false)
+    .option('--node-monitor-grace-period <duration>', 'how long a node may stop renewing its Lease before it is marked Unknown', '40s')
+    .option('--node-monitor-period <duration>', 'how often node health is checked', '5s')
+    .option('--pod-eviction-timeout <duration>', 'used instead of the default 300 s not-ready/unreachable tolerations', '5m0s')
+    .option('--cluster-cidr <cidr>', 'CIDR the node IPAM hands out pod subnets from', '10.42.0.0/16')
+    .option('--node-cidr-mask-size <n>', 'size of each node\'s pod subnet', '24')
+    .option('--controllers <list>', 'controllers to run: * for all, name to enable, -name to disable', '*')
+    .option('--concurrent-syncs <n>', 'workers per controller', '5')
+    .option('--kube-api-qps <n>', 'client requests per second', '200')
+    .option('--kube-api-burst <n>', 'client burst', '400')
+    .action(async (o: Opts) => {
+      const { createClientFromKubeconfig } = await import('../client/rest.js');
+      const { startControllerManager } = await import('../controllers/index.js');
+      const { logger } = await import('../util/log.js');
+      const { VERSION } = await import('../util/version.js');
+      const client = createClientFromKubeconfig(o.kubeconfig, {
+        userAgent: `jotasu-controller-manager/${VERSION}`, qps: Number(o.kubeApiQps), burst: Number(o.kubeApiBurst),
+      });
+      const identity = `${hostname()}_${process.pid}`;
+      const running = startControllerManager({
+        client, leaderElect: o.leaderElect, identity,
+        options: {
+          nodeMonitorGracePeriodMs: parseDuration(o.nodeMonitorGracePeriod),
+          nodeMonitorPeriodMs: parseDuration(o.nodeMonitorPeriod),
+          podEvictionTimeoutSeconds: Math.round(parseDuration(o.podEvictionTimeout) / 1000),
+          clusterCidr: o.clusterCidr,
+          nodeCidrMaskSize: Number(o.nodeCidrMaskSize),
+          controllers: o.controllers.split(',').map((s) => s.trim()).filter(Boolean),
+          workers: Number(o.concurrentSyncs),
+        },
+      });
+      logger('controller-manager').info({ identity, leaderElect: o.leaderElect }, 'controller manager started');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await running.stop();
+      client.close();
+    });
+}
