@@ -155,6 +155,8 @@ export class SchedulingQueue {
    */
   moveAll(mayHelp: (q: QueuedPod) => boolean = () => true): void {
     for (const [key, q] of this.unschedulable) {
+      // Gated pods only move when their own spec changes (update()).
+      if (q.unschedulablePlugins.has('SchedulingGates')) continue;
       if (q.unschedulablePlugins.size > 0 && !mayHelp(q)) continue;
       this.unschedulable.delete(key);
       this.requeue(q);
@@ -204,7 +206,7 @@ export class SchedulingQueue {
   flushUnschedulableLeftover(): void {
     const now = this.now();
     for (const [key, q] of this.unschedulable) {
-      if (now - q.timestamp < this.maxUnschedulableMs) continue;
+      if (now - q.timestamp < this.maxUnschedulableMs || q.unschedulablePlugins.has('SchedulingGates')) continue;
       this.unschedulable.delete(key);
       this.requeue(q);
     }

@@ -223,6 +223,12 @@ export class Scheduler {
       this.queue.done(key);
       return;
     }
+    if (pod.spec?.schedulingGates?.length) {
+      // Gated pods wait, without events, until their gates are removed (a spec update).
+      this.queue.addUnschedulable(q, ['SchedulingGates']);
+      this.setPodScheduledFalse(pod, 'SchedulingGated', 'Scheduling is blocked due to non-empty scheduling gates');
+      return;
+    }
     this.stats.attempts++;
     let node: string;
     try {
@@ -257,12 +263,17 @@ export class Scheduler {
 
   private reportUnschedulable(pod: Pod, message: string): void {
     this.opts.recorder?.event(withKind(pod), 'Warning', 'FailedScheduling', message);
+    this.setPodScheduledFalse(pod, 'Unschedulable', message);
+  }
+
+  /** PodScheduled=False with reason and message, written only when it changes (as upstream). */
+  private setPodScheduledFalse(pod: Pod, reason: string, message: string): void {
     const cur = this.podInformer.store.get(podKey(pod)) ?? pod;
     const conds = cur.status?.conditions ?? [];
     const old = conds.find((c) => c.type === 'PodScheduled');
-    if (old && old.status === 'False' && old.reason === 'Unschedulable' && old.message === message) return;
+    if (old && old.status === 'False' && old.reason === reason && old.message === message) return;
     const cond: PodCondition = {
-      type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message,
+      type: 'PodScheduled', status: 'False', reason, message,
       lastProbeTime: null as unknown as string,
       lastTransitionTime: old?.status === 'False' && old.lastTransitionTime ? old.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     };
