@@ -472,7 +472,9 @@ export class RuncRuntime implements CriRuntime {
       if (Date.now() > deadline) throw new Error(`container ${id} did not start within 60s`);
       await sleep(delay);
     }
-    c.startedAt = String(nowNanos());
+    // runc writes the pid file right after the process starts: its mtime is the start time.
+    const m = await stat(join(dir, 'pid')).catch(() => null);
+    c.startedAt = String(m ? BigInt(Math.round(m.mtimeMs * 1000)) * 1000n : nowNanos());
     await this.saveContainer(c);
   }
 
@@ -499,12 +501,15 @@ export class RuncRuntime implements CriRuntime {
       // The process is gone and no exit.json: the shim is finishing up, or it died too.
       const shimPid = Number((await readFile(join(dir, 'shim.pid'), 'utf8').catch(() => '0')).trim());
       if (shimPid && pidAlive(shimPid)) return { state: 'CONTAINER_RUNNING', pid };
-      return { state: 'CONTAINER_EXITED', exit: { exitCode: 255, finishedAt: '', oomKilled: 0 } };
+      // The shim may have written exit.json between our first look and now.
+      const late = await this.exitInfo(c.id);
+      return { state: 'CONTAINER_EXITED', exit: late ?? { exitCode: 255, finishedAt: '', oomKilled: 0 } };
     }
     if (existsSync(join(dir, 'shim.pid'))) {
       const shimPid = Number((await readFile(join(dir, 'shim.pid'), 'utf8').catch(() => '0')).trim());
       if (shimPid && pidAlive(shimPid)) return { state: 'CONTAINER_CREATED' };
-      return { state: 'CONTAINER_EXITED', exit: { exitCode: 255, finishedAt: '', oomKilled: 0 } };
+      const late = await this.exitInfo(c.id);
+      return { state: 'CONTAINER_EXITED', exit: late ?? { exitCode: 255, finishedAt: '', oomKilled: 0 } };
     }
     return { state: 'CONTAINER_CREATED' };
   }

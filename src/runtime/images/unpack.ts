@@ -188,7 +188,8 @@ async function applyOverlayMarkers(dest: string, whiteouts: string[], opaques: s
   if (nr === undefined) throw new Error(`opaque whiteouts: no setxattr syscall number for ${process.arch}`);
   const dirs = opaques.map((o) => join(dest, o));
   await execFileP('perl', ['-e',
-    `for (@ARGV) { syscall(${nr}, $_, "trusted.overlay.opaque", "y", 1, 0) == 0 or die "setxattr $_: $!\\n" }`,
+    // syscall() wants writable scalars, hence the copies.
+    `for my $d (@ARGV) { my ($p, $n, $v) = ($d, "trusted.overlay.opaque", "y"); syscall(${nr}, $p, $n, $v, 1, 0) == 0 or die "setxattr $d: $!\\n" }`,
     ...dirs]);
 }
 

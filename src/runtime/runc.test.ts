@@ -1,0 +1,300 @@
+// The runc runtime for real: runc, CNI plugins, overlayfs, cgroups, as root. Everything
+// uses test-specific names (bridge, subnet, cgroup root, run dir) and is removed in
+// after(), also when a test fails.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { RuncRuntime } from './runc.js';
+import { importArchive } from './images/import.js';
+import type { ContainerConfig, PodSandboxConfig, ContainerStatus } from './cri.js';
+import { busyboxImage, dockerSaveArchive } from '../../test/lib/images.js';
+import { startRegistry, type TestRegistry } from '../../test/lib/registry.js';
+
+const isRoot = process.getuid?.() === 0;
+const haveRunc = spawnSync('runc', ['--version']).status === 0;
+const skip = !isRoot || !haveRunc ? 'needs root and runc' : false;
+
+const tag = randomBytes(3).toString('hex');
+const bridge = `jtst${tag}`;
+const subnet = `10.244.${100 + (parseInt(tag.slice(0, 2), 16) % 100)}.0/24`;
+const cgroupRoot = `jotasu-test-${tag}`;
+let dataDir: string;
+const runDir = `/run/jotasu-test-${tag}`;
+let reg: TestRegistry | undefined;
+let rt: RuncRuntime;
+let imageRef: string;
+let sandboxId: string;
+let sandboxConfig: PodSandboxConfig;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function podConfig(name: string): PodSandboxConfig {
+  return {
+    metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
+    hostname: name,
+    logDirectory: join(dataDir, 'pods', name),
+    dnsConfig: { servers: ['10.43.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] },
+    labels: { app: name },
+  };
+}
+
+function ctr(name: string, command: string[], extra: Partial<ContainerConfig> = {}): ContainerConfig {
+  return { metadata: { name, attempt: 0 }, image: { image: imageRef }, command, logPath: `${name}/0.log`, ...extra };
+}
+
+async function waitState(id: string, state: ContainerStatus['state'], ms = 15000): Promise<ContainerStatus> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const st = await rt.containerStatus(id);
+    if (st.state === state) return st;
+    if (Date.now() > deadline) throw new Error(`container ${id.slice(0, 12)} stayed ${st.state}, wanted ${state}`);
+    await sleep(20);
+  }
+}
+
+async function logText(id: string): Promise<string> {
+  return readFile((await rt.containerStatus(id)).logPath, 'utf8').catch(() => '');
+}
+
+before(async () => {
+  if (skip) return;
+  dataDir = await mkdtemp(join(tmpdir(), 'jotasu-runtime-test-'));
+  reg = await startRegistry();
+  await reg.push(await busyboxImage({ Env: ['FROM_IMAGE=yes', 'FOO=image'] }), 'test/busybox:1');
+  rt = new RuncRuntime({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot });
+  await rt.init();
+  imageRef = await rt.pullImage({ image: `${reg.host}/test/busybox:1` });
+  sandboxConfig = podConfig('web');
+  sandboxId = await rt.runPodSandbox(sandboxConfig);
+});
+
+after(async () => {
+  if (skip) return;
+  const errors: string[] = [];
+  const attempt = async (what: string, fn: () => Promise<unknown> | unknown) => {
+    try { await fn(); } catch (e) { errors.push(`${what}: ${(e as Error).message}`); }
+  };
+  if (rt) {
+    for (const s of await rt.listPodSandbox().catch(() => [])) {
+      await attempt('stop sandbox', () => rt.stopPodSandbox(s.id));
+      await attempt('remove sandbox', () => rt.removePodSandbox(s.id));
+    }
+  }
+  // Whatever survived a failing test: runc containers, mounts, cgroups, the bridge.
+  const runcRoot = join(runDir, 'runc');
+  if (existsSync(runcRoot)) {
+    for (const id of await readdir(runcRoot).catch(() => [] as string[])) {
+      spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+    }
+  }
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => (dataDir && m.startsWith(dataDir)) || m.startsWith(runDir)).reverse();
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    const p = join('/sys/fs/cgroup', c, cgroupRoot);
+    if (existsSync(p)) spawnSync('sh', ['-c', `find "${p}" -depth -type d -exec rmdir {} \\; 2>/dev/null`]);
+  }
+  spawnSync('ip', ['link', 'del', bridge]);
+  await attempt('registry', () => reg?.stop());
+  await rm(runDir, { recursive: true, force: true });
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  const leftovers = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(subnet.split('/')[0]!.replace(/\.0$/, '.')));
+  if (errors.length || leftovers.length) assert.fail(`cleanup: ${[...errors, ...leftovers].join('; ')}`);
+});
+
+test('sandbox: netns via CNI, pod files, hostname', { skip }, async () => {
+  const st = await rt.podSandboxStatus(sandboxId);
+  assert.equal(st.state, 'SANDBOX_READY');
+  assert.match(st.network!.ip, new RegExp(`^${subnet.split('.').slice(0, 3).join('\\.')}\\.`));
+  const c = await rt.createContainer(sandboxId, ctr('files', ['sh', '-c', 'hostname; cat /etc/resolv.conf /etc/hosts; ip -4 addr show eth0; sleep 60']), sandboxConfig);
+  await rt.startContainer(c);
+  const r = await rt.execSync(c, ['cat', '/etc/resolv.conf'], 5);
+  assert.equal(r.exitCode, 0);
+  assert.match(r.stdout.toString(), /nameserver 10\.43\.0\.10/);
+  assert.match(r.stdout.toString(), /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+  assert.equal((await rt.execSync(c, ['hostname'], 5)).stdout.toString().trim(), 'web');
+  const hosts = (await rt.execSync(c, ['cat', '/etc/hosts'], 5)).stdout.toString();
+  assert.match(hosts, new RegExp(`${st.network!.ip.replace(/\./g, '\\.')}\\s+web`));
+  const fail = await rt.execSync(c, ['sh', '-c', 'echo oops >&2; exit 3'], 5);
+  assert.equal(fail.exitCode, 3);
+  assert.equal(fail.stderr.toString(), 'oops\n');
+  const slow = await rt.execSync(c, ['sleep', '30'], 1);
+  assert.ok(slow.timedOut, 'exec timed out');
+  await rt.stopContainer(c, 0);
+  await rt.removeContainer(c);
+});
+
+test('two containers talk over localhost; env; exit code; logs in CRI format', { skip }, async () => {
+  const server = await rt.createContainer(sandboxId, ctr('server', ['sh', '-c',
+    'mkdir -p /www && echo "hello from server" > /www/index.html && exec httpd -f -p 8080 -h /www']), sandboxConfig);
+  await rt.startContainer(server);
+  const client = await rt.createContainer(sandboxId, ctr('client', ['sh', '-c',
+    'for i in $(seq 50); do wget -q -O- http://127.0.0.1:8080/ && break; sleep 0.1; done; echo "FOO=$FOO FROM_IMAGE=$FROM_IMAGE"; echo to-stderr >&2; exit 7'],
+  { envs: [{ key: 'FOO', value: 'pod' }] }), sandboxConfig);
+  await rt.startContainer(client);
+  const st = await waitState(client, 'CONTAINER_EXITED');
+  assert.equal(st.exitCode, 7);
+  assert.equal(st.reason, 'Error');
+  assert.ok(st.finishedAt >= st.startedAt && st.startedAt > 0n);
+  const logs = await logText(client);
+  assert.match(logs, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z stdout F hello from server$/m);
+  assert.match(logs, /stdout F FOO=pod FROM_IMAGE=yes$/m);
+  assert.match(logs, /stderr F to-stderr$/m);
+  // The host reaches the pod IP (the namespace this test created).
+  const ip = (await rt.podSandboxStatus(sandboxId)).network!.ip;
+  const res = await fetch(`http://${ip}:8080/`);
+  assert.equal(await res.text(), 'hello from server\n');
+  const list = await rt.listContainers({ podSandboxId: sandboxId });
+  assert.deepEqual(new Set(list.map((c) => c.id)), new Set([server, client]));
+  await rt.removeContainer(client);
+  // kill -9 of the main process: exited, 137, not OOM.
+  const running = await rt.containerStatus(server);
+  assert.equal(running.state, 'CONTAINER_RUNNING');
+  process.kill(running.pid!, 'SIGKILL');
+  const dead = await waitState(server, 'CONTAINER_EXITED');
+  assert.equal(dead.exitCode, 137);
+  assert.equal(dead.reason, 'Error');
+  await rt.removeContainer(server);
+});
+
+test('memory limit -> OOMKilled', { skip }, async () => {
+  const c = await rt.createContainer(sandboxId, ctr('hog', ['awk', 'BEGIN { s = "xxxxxxxxxxxxxxxx"; while (1) s = s s }'], {
+    linux: { resources: { memoryLimitInBytes: 32 * 1024 * 1024, cpuQuota: 50000, cpuPeriod: 100000, cpuShares: 512, pidsLimit: 64 } },
+  }), sandboxConfig);
+  await rt.startContainer(c);
+  const st = await waitState(c, 'CONTAINER_EXITED', 30000);
+  assert.equal(st.reason, 'OOMKilled');
+  assert.equal(st.exitCode, 137);
+  await rt.removeContainer(c);
+});
+
+test('stop: SIGTERM with grace, then SIGKILL after the timeout', { skip }, async () => {
+  const polite = await rt.createContainer(sandboxId, ctr('polite', ['sh', '-c', 'trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done']), sandboxConfig);
+  const stubborn = await rt.createContainer(sandboxId, ctr('stubborn', ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']), sandboxConfig);
+  await rt.startContainer(polite);
+  await rt.startContainer(stubborn);
+  await sleep(200);
+  let t = Date.now();
+  await rt.stopContainer(polite, 10);
+  assert.ok(Date.now() - t < 3000, 'polite container stopped promptly');
+  const ps = await rt.containerStatus(polite);
+  assert.equal(ps.exitCode, 0);
+  assert.equal(ps.reason, 'Completed');
+  assert.match(await logText(polite), /stdout F got-term/);
+  t = Date.now();
+  await rt.stopContainer(stubborn, 1);
+  const el = Date.now() - t;
+  assert.ok(el >= 1000 && el < 5000, `stubborn stop took ${el} ms`);
+  assert.equal((await rt.containerStatus(stubborn)).exitCode, 137);
+  await rt.removeContainer(polite);
+  await rt.removeContainer(stubborn);
+});
+
+test('security context: user, read-only root, capabilities; start errors', { skip }, async () => {
+  const c = await rt.createContainer(sandboxId, ctr('sec', ['sh', '-c', 'id -u; id -g; touch /x 2>&1 || echo ro-ok; grep CapBnd /proc/self/status; sleep 60'], {
+    linux: { securityContext: { runAsUser: 1000, runAsGroup: 3000, readonlyRootfs: true, capabilities: { dropCapabilities: ['ALL'], addCapabilities: ['NET_BIND_SERVICE'] } } },
+  }), sandboxConfig);
+  await rt.startContainer(c);
+  await sleep(300);
+  const logs = await logText(c);
+  assert.match(logs, /stdout F 1000$/m);
+  assert.match(logs, /stdout F 3000$/m);
+  assert.match(logs, /Read-only file system|ro-ok/);
+  assert.match(logs, /CapBnd:\s+0000000000000400$/m);
+  await rt.removeContainer(c);
+  const bad = await rt.createContainer(sandboxId, ctr('bad', ['/no/such/binary']), sandboxConfig);
+  await assert.rejects(rt.startContainer(bad), /no such file|not found|executable/i);
+  const st = await rt.containerStatus(bad);
+  assert.equal(st.state, 'CONTAINER_EXITED');
+  assert.equal(st.reason, 'StartError');
+  await rt.removeContainer(bad);
+});
+
+test('a restarted agent adopts running containers', { skip }, async () => {
+  const c = await rt.createContainer(sandboxId, ctr('longrun', ['sh', '-c', 'while true; do echo tick; sleep 0.2; done']), sandboxConfig);
+  await rt.startContainer(c);
+  const before = await rt.containerStatus(c);
+  const rt2 = new RuncRuntime({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot });
+  await rt2.init();
+  const st = await rt2.containerStatus(c);
+  assert.equal(st.state, 'CONTAINER_RUNNING');
+  assert.equal(st.pid, before.pid);
+  assert.equal(st.startedAt, before.startedAt);
+  assert.equal((await rt2.podSandboxStatus(sandboxId)).network?.ip, (await rt.podSandboxStatus(sandboxId)).network?.ip);
+  await rt2.stopContainer(c, 2);
+  assert.equal((await rt.containerStatus(c)).state, 'CONTAINER_EXITED');
+  await rt.removeContainer(c);
+});
+
+test('import a docker save archive and run it', { skip }, async () => {
+  const img = await busyboxImage({ Entrypoint: ['sh', '-c'], Cmd: ['echo imported $MSG'], Env: ['MSG=works'] });
+  const file = join(dataDir, 'saved.tar');
+  await writeFile(file, await dockerSaveArchive(img, ['local/saved:1']));
+  const [rec] = await importArchive(rt.images, file);
+  const c = await rt.createContainer(sandboxId, { metadata: { name: 'saved' }, image: { image: 'local/saved:1' }, logPath: 'saved/0.log' }, sandboxConfig);
+  assert.equal((await rt.containerStatus(c)).imageRef, rec!.id);
+  await rt.startContainer(c);
+  const st = await waitState(c, 'CONTAINER_EXITED');
+  assert.equal(st.exitCode, 0);
+  assert.match(await logText(c), /stdout F imported works$/m);
+  await rt.removeContainer(c);
+});
+
+test('measure: createContainer -> running vs bare runc run', { skip }, async () => {
+  const N = 10;
+  const ours: number[] = [];
+  const bare: number[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = process.hrtime.bigint();
+    const c = await rt.createContainer(sandboxId, ctr(`bench${i}`, ['sleep', '600']), sandboxConfig);
+    await rt.startContainer(c);
+    ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    ids.push(c);
+  }
+  // Bare runc on a bundle like ours (same rootfs, namespaces and limits), detached.
+  const src = join(dataDir, 'agent', 'containers', ids[0]!);
+  const spec = JSON.parse(await readFile(join(src, 'config.json'), 'utf8')) as { linux: { cgroupsPath: string } };
+  const bareRoot = join(runDir, 'bare-runc');
+  await mkdir(bareRoot, { recursive: true });
+  for (let i = 0; i < N; i++) {
+    const b = join(dataDir, `bare${i}`);
+    await mkdir(b, { recursive: true });
+    spec.linux.cgroupsPath = `/${cgroupRoot}/bare/${i}`;
+    await writeFile(join(b, 'config.json'), JSON.stringify(spec));
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('runc', ['--root', bareRoot, 'run', '-d', '--bundle', b, `bare${tag}${i}`], { stdio: 'ignore' });
+    bare.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    assert.equal(r.status, 0, 'bare runc run');
+  }
+  for (let i = 0; i < N; i++) spawnSync('runc', ['--root', bareRoot, 'delete', '--force', `bare${tag}${i}`]);
+  // Memory of one shim (bash x3 + runc) for the record.
+  const shimPid = Number(readFileSync(join(src, 'shim.pid'), 'utf8'));
+  const rss = shimRss(shimPid);
+  for (const c of ids) await rt.removeContainer(c);
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  const line = `createContainer+startContainer -> running: median ${med(ours).toFixed(1)} ms (min ${Math.min(...ours).toFixed(1)}, max ${Math.max(...ours).toFixed(1)}); ` +
+    `bare runc run -d: median ${med(bare).toFixed(1)} ms; ratio ${(med(ours) / med(bare)).toFixed(2)}x; shim tree RSS ${(rss / 1024).toFixed(1)} MB`;
+  console.log(`# runtime benchmark: ${line}`);
+});
+
+/** RSS (KiB) of a process and its descendants. */
+function shimRss(pid: number): number {
+  const out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' });
+  const rows = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
+  const tree = new Set([pid]);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [p, pp] of rows) if (tree.has(pp) && !tree.has(p)) { tree.add(p); changed = true; }
+  }
+  // Only the shim side (bash + runc), not the container's own processes.
+  return rows.filter(([p]) => tree.has(p)).filter(([p]) => {
+    const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    return comm === 'bash' || comm === 'runc';
+  }).reduce((a, [, , r]) => a + r, 0);
+}
+
