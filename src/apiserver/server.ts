@@ -1,0 +1,250 @@
+// The API server: HTTPS listener and the request pipeline
+// authenticate → authorize → (resource handler: admit → validate → store).
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Datastore } from '../datastore/types.js';
+import { errors, isStatusError } from '../api/errors.js';
+import { logger } from '../util/log.js';
+import { KUBE_VERSION } from '../util/version.js';
+import { openapiV2Document, openapiV3Document, openapiV3IndexDocument } from '../api/openapi/schema.js';
+import type { ClusterTLS } from './tls.js';
+import {
+  anonymous, authenticate, authorize, alwaysAllow, forbiddenMessage, x509Authenticator, tokenFileAuthenticator,
+  type Authenticator, type Authorizer,
+} from './auth.js';
+import { parseRequestInfo, type ResourceRequestInfo } from './request-info.js';
+import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
+import { Registry } from './registry.js';
+import { Discovery } from './discovery.js';
+import { handleResource } from './handlers/resource.js';
+import type { HandlerContext } from './handlers/context.js';
+import { bootstrap } from './bootstrap.js';
+
+const log = logger('apiserver');
+
+export interface ApiServerOptions {
+  datastore: Datastore;
+  tls: ClusterTLS;
+  dataDir: string;
+  port: number;
+  bindAddress?: string;
+  /** The address other components and the `kubernetes` Endpoints use to reach this server. */
+  advertiseAddress?: string;
+  serviceCIDR?: string;
+  nodePortRange?: [number, number];
+  /** Bearer token file (upstream --token-auth-file format). */
+  tokenFile?: string;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  registry: Registry;
+  /** Authentication links (push more: service-account tokens, bootstrap tokens...). */
+  authenticators: Authenticator[];
+  /** Authorization links (RBAC goes here). */
+  authorizers: Authorizer[];
+  close(): Promise<void>;
+}
+
+// Paths anyone may read, as upstream's system:public-info-viewer role allows.
+const PUBLIC_PATHS = /^\/(livez|readyz|healthz|version)(\/.*)?$/;
+
+const HEALTH_CHECKS = ['ping', 'log', 'etcd', 'poststarthook/start-apiserver-admission-initializer', 'poststarthook/bootstrap-controller'];
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const bindAddress = opts.bindAddress ?? '0.0.0.0';
+  const registry = new Registry(opts.datastore, { serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16', nodePortRange: opts.nodePortRange });
+  const authenticators: Authenticator[] = [x509Authenticator()];
+  if (opts.tokenFile) authenticators.push(tokenFileAuthenticator(opts.tokenFile));
+  const authorizers: Authorizer[] = [alwaysAllow];
+  let port = opts.port;
+  let ready = false;
+  let advertise = opts.advertiseAddress ?? '127.0.0.1';
+  const discovery = new Discovery(() => `${advertise}:${port}`);
+  const inflight = new Set<ServerResponse>();
+
+  async function nonResource(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    const accept = req.headers.accept;
+    // Health: plain "ok", or one line per check with ?verbose.
+    const h = path.match(/^\/(livez|readyz|healthz)(?:\/(.+))?$/);
+    if (h) {
+      const ok = h[1] !== 'readyz' || ready;
+      if (h[2]) {
+        if (!HEALTH_CHECKS.includes(h[2]) && h[2] !== 'ping') { writeRaw(res, 404, '404 page not found\n', 'text/plain; charset=utf-8'); return; }
+        writeRaw(res, 200, 'ok', 'text/plain; charset=utf-8');
+        return;
+      }
+      if (query.has('verbose')) {
+        const lines = HEALTH_CHECKS.map((c) => `[+]${c} ok`);
+        if (h[1] === 'readyz') lines.push(`[${ready ? '+' : '-'}]shutdown ok`);
+        writeRaw(res, ok ? 200 : 500, `${lines.join('\n')}\n${h[1]} check ${ok ? 'passed' : 'failed'}\n`, 'text/plain; charset=utf-8');
+        return;
+      }
+      writeRaw(res, ok ? 200 : 500, ok ? 'ok' : `[-]shutdown failed: reason withheld\n${h[1]} check failed\n`, 'text/plain; charset=utf-8');
+      return;
+    }
+    if (path === '/version' || path === '/version/') {
+      writeRaw(res, 200, JSON.stringify({
+        major: KUBE_VERSION.major, minor: KUBE_VERSION.minor, gitVersion: KUBE_VERSION.gitVersion,
+        gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z',
+        goVersion: `node${process.versions.node}`, compiler: 'tsc', platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+      }, null, 2));
+      return;
+    }
+    if (path === '/api' || path === '/apis') {
+      for (const mt of parseMediaTypes(accept)) {
+        if (mt.params.as === 'APIGroupDiscoveryList' && mt.params.g === 'apidiscovery.k8s.io' && (mt.params.v === 'v2' || mt.params.v === 'v2beta1')) {
+          writeRaw(res, 200, discovery.aggregated(path === '/api', mt.params.v), `application/json;g=apidiscovery.k8s.io;v=${mt.params.v};as=APIGroupDiscoveryList`, { Vary: 'Accept' });
+          return;
+        }
+        if (mt.type === 'application/json' && !mt.params.as) break;
+      }
+      writeRaw(res, 200, path === '/api' ? discovery.apiVersions() : discovery.apiGroupList(), 'application/json', { Vary: 'Accept' });
+      return;
+    }
+    let m;
+    if ((m = path.match(/^\/api\/([^/]+)\/?$/))) {
+      const doc = discovery.resourceList('', m[1]!);
+      if (doc) { writeRaw(res, 200, doc); return; }
+    } else if ((m = path.match(/^\/apis\/([^/]+)\/?$/))) {
+      const doc = discovery.apiGroupDoc(m[1]!);
+      if (doc) { writeRaw(res, 200, doc); return; }
+    } else if ((m = path.match(/^\/apis\/([^/]+)\/([^/]+)\/?$/))) {
+      const doc = discovery.resourceList(m[1]!, m[2]!);
+      if (doc) { writeRaw(res, 200, doc); return; }
+    } else if (path === '/openapi/v2') {
+      const types = parseMediaTypes(accept);
+      if (types.length && !types.some((t) => t.type === 'application/json' || t.type === '*/*' || t.type === 'application/*')) {
+        writeRaw(res, 406, JSON.stringify(statusOf(errors.badRequest('only application/json is served')))); return;
+      }
+      const doc = openapiV2Document();
+      if (req.headers['if-none-match'] === doc.etag) { res.writeHead(304, { ETag: doc.etag }); res.end(); return; }
+      writeRaw(res, 200, doc.bytes, 'application/json', { ETag: doc.etag });
+      return;
+    } else if (path === '/openapi/v3' || path === '/openapi/v3/') {
+      writeRaw(res, 200, openapiV3IndexDocument().bytes);
+      return;
+    } else if ((m = path.match(/^\/openapi\/v3\/(.+)$/))) {
+      const doc = openapiV3Document(m[1]!);
+      if (doc) {
+        const hash = query.get('hash');
+        if (hash && hash !== doc.hash) {
+          // An outdated hash: redirect to the current document, as upstream does.
+          res.writeHead(301, { Location: `/openapi/v3/${m[1]}?hash=${doc.hash}` });
+          res.end();
+          return;
+        }
+        const cache = hash ? 'public, immutable' : 'no-cache, private';
+        writeRaw(res, 200, doc.bytes, 'application/json', { ETag: doc.etag, 'Cache-Control': cache, Expires: hash ? new Date(Date.now() + 365 * 864e5).toUTCString() : '0' });
+        return;
+      }
+    }
+    if (path === '/' ) {
+      writeRaw(res, 200, JSON.stringify({ paths: ['/api', '/api/v1', '/apis', '/healthz', '/livez', '/openapi/v2', '/openapi/v3', '/readyz', '/version'] }, null, 2));
+      return;
+    }
+    writeRaw(res, 404, JSON.stringify(statusOf(notFoundPath())));
+  }
+
+  async function resource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, query: URLSearchParams, user: HandlerContext['user']): Promise<void> {
+    if (!discovery.served(info.group, info.version)) throw notFoundPath();
+    const store = registry.store(info.group, info.resource);
+    if (!store || store.info.version !== info.version) throw notFoundPath();
+    // Scope checks: namespaced resources by name need a namespace; cluster-scoped ones must not have one.
+    if (store.info.namespaced && !info.namespace && (info.name || info.verb === 'create' || info.verb === 'deletecollection' && false)) throw notFoundPath();
+    if (!store.info.namespaced && info.namespace && info.resource !== 'namespaces') throw notFoundPath();
+    const ctx: HandlerContext = {
+      req, res, query, info: info.resource === 'namespaces' ? { ...info, namespace: '' } : info,
+      user, registry, store, out: negotiateOutput(req.headers.accept), warnings: [],
+    };
+    if (info.resource === 'namespaces' && !info.name && info.namespace) ctx.info.name = info.namespace;
+    await handleResource(ctx);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    inflight.add(res);
+    let user = anonymous;
+    let path = '';
+    try {
+      const url = new URL(req.url ?? '/', 'https://localhost');
+      path = url.pathname;
+      const authed = await authenticate(authenticators, req);
+      if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
+      if (authed) user = authed;
+      const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
+      const d = await authorize(authorizers, user, info);
+      if (!d.allowed) {
+        throw errors.forbidden(forbiddenMessage(user, info, d.reason), info.isResourceRequest ? { group: info.group, resource: info.resource, name: info.name || undefined } : undefined);
+      }
+      if (!info.isResourceRequest) await nonResource(req, res, path, url.searchParams);
+      else await resource(req, res, info, url.searchParams, user);
+    } catch (e) {
+      if (!isStatusError(e)) log.error({ err: e instanceof Error ? e.stack : String(e), method: req.method, path }, 'request failed');
+      if (!res.headersSent) writeError(res, e);
+      else if (!res.writableEnded) res.end();
+      // Drain what the client still sends so the connection can be reused.
+      req.resume();
+    } finally {
+      inflight.delete(res);
+      const ms = performance.now() - t0;
+      if (ms > 1000 && !(req.url ?? '').includes('watch')) log.warn({ method: req.method, path, ms: Math.round(ms), user: user.name }, 'slow request');
+      else log.debug({ method: req.method, url: req.url, code: res.statusCode, ms, user: user.name }, 'request');
+    }
+  }
+
+  const server: Server = createServer({
+    cert: opts.tls.serving.certPem,
+    key: opts.tls.serving.keyPem,
+    ca: opts.tls.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+    keepAliveTimeout: 60_000,
+    // Watches are long-lived: no request timeout.
+    requestTimeout: 0,
+  }, (req, res) => { void handle(req, res); });
+  server.on('clientError', (err, socket) => {
+    log.debug({ err: err.message }, 'client error');
+    socket.destroy();
+  });
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, bindAddress, () => { server.off('error', reject); resolve(); });
+  });
+  port = (server.address() as AddressInfo).port;
+  if (!opts.advertiseAddress && bindAddress !== '0.0.0.0' && bindAddress !== '::') advertise = bindAddress;
+  const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress;
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  await registry.start();
+  await bootstrap(registry, { advertiseAddress: advertise, port });
+  ready = true;
+  log.info({ url, ms: Math.round(performance.now()) }, 'API server ready');
+
+  return {
+    url, port, registry, authenticators, authorizers,
+    async close() {
+      ready = false;
+      registry.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections?.();
+        for (const r of inflight) if (!r.writableEnded) r.end();
+        setTimeout(() => { server.closeAllConnections?.(); resolve(); }, 1000).unref();
+      });
+    },
+  };
+}
+
+function notFoundPath(): Error {
+  const e = errors.notFound({ group: '', resource: '' });
+  e.status.message = 'the server could not find the requested resource';
+  e.status.details = {};
+  return e;
+}

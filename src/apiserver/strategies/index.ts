@@ -1,0 +1,178 @@
+// Strategies of the built-in kinds (upstream pkg/registry/<group>/<kind>/strategy.go).
+import type { ResourceInfo } from '../../api/resources.js';
+import { errors } from '../../api/errors.js';
+import type { Allocators } from '../allocators.js';
+import { isAllocationError } from '../allocators.js';
+import type { Strategy } from './types.js';
+import type { Obj } from '../objects.js';
+import { nowRFC3339 } from '../objects.js';
+import { addDefaultTolerations, addServiceAccountDefaults, podQOSClass } from '../../api/defaults/index.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+
+const plain: Strategy = {};
+
+// ---- pods
+
+const pods: Strategy = {
+  returnDeletedObject: true,
+  prepareForCreate(pod) {
+    pod.spec ??= {};
+    // Admission plugins upstream runs on every pod: DefaultTolerationSeconds, ServiceAccount.
+    addDefaultTolerations(pod as Pod);
+    addServiceAccountDefaults(pod as Pod);
+    pod.status = { phase: 'Pending', qosClass: podQOSClass(pod as Pod) };
+  },
+  prepareForStatusUpdate(next, _proposed, old) {
+    // The QoS class is computed by the server and immutable.
+    if (old.status?.qosClass) next.status = { ...(next.status ?? {}), qosClass: old.status.qosClass };
+  },
+  gracePeriod(pod, requested) {
+    // Unscheduled and finished pods go at once: no kubelet has anything to stop.
+    if (!pod.spec?.nodeName) return 0;
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return 0;
+    const g = requested ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    return Math.max(0, g);
+  },
+};
+
+// ---- namespaces
+
+const namespaces: Strategy = {
+  prepareForCreate(ns) {
+    ns.spec = { finalizers: ['kubernetes'] };
+    ns.status = { phase: 'Active' };
+    (ns.metadata!.labels ??= {})['kubernetes.io/metadata.name'] = ns.metadata!.name;
+  },
+  prepareForUpdate(ns, old) {
+    // spec.finalizers change only through /finalize.
+    ns.spec = old.spec;
+    (ns.metadata!.labels ??= {})['kubernetes.io/metadata.name'] = old.metadata!.name;
+  },
+};
+
+// ---- workloads
+
+const workload: Strategy = {
+  generation: true,
+  prepareForCreate(o) { o.status = {}; },
+  prepareForStatusUpdate(next, _p, old) { next.metadata!.labels = old.metadata?.labels; },
+};
+
+const ingresses: Strategy = {
+  generation: true,
+  prepareForCreate(o) { o.status = {}; },
+};
+
+// ---- services
+
+function serviceStrategy(alloc: Allocators): Strategy {
+  const needsNodePorts = (svc: Obj): boolean => svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer';
+  const needsIP = (svc: Obj): boolean => svc.spec?.type !== 'ExternalName' && svc.spec?.clusterIP !== 'None';
+  const ownerOf = (svc: Obj): string => `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+  const portsOf = (svc: Obj): number[] => ((svc.spec?.ports ?? []) as Obj[]).map((p) => p.nodePort).filter((p): p is number => typeof p === 'number' && p > 0);
+  return {
+    prepareForCreate(svc) {
+      svc.status = { loadBalancer: {} };
+      if (svc.spec?.clusterIPs?.length && !svc.spec.clusterIP) svc.spec.clusterIP = svc.spec.clusterIPs[0];
+    },
+    prepareForUpdate(svc, old) {
+      // ClusterIP is immutable once set; omitted in an update means "keep".
+      if (old.spec?.clusterIP && (svc.spec?.clusterIP === undefined || svc.spec.clusterIP === '')) {
+        svc.spec.clusterIP = old.spec.clusterIP;
+        svc.spec.clusterIPs ??= old.spec.clusterIPs;
+      }
+      if (svc.spec?.clusterIPs === undefined && old.spec?.clusterIPs) svc.spec.clusterIPs = old.spec.clusterIPs;
+      if (svc.spec?.ipFamilies === undefined && old.spec?.ipFamilies) svc.spec.ipFamilies = old.spec.ipFamilies;
+      if (svc.spec?.ipFamilyPolicy === undefined && old.spec?.ipFamilyPolicy) svc.spec.ipFamilyPolicy = old.spec.ipFamilyPolicy;
+      // Keep the node ports already allocated to the same port when the client omitted them.
+      if (needsNodePorts(svc)) {
+        for (const p of (svc.spec.ports ?? []) as Obj[]) {
+          if (p.nodePort) continue;
+          const prev = ((old.spec?.ports ?? []) as Obj[]).find((q) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+          if (prev?.nodePort) p.nodePort = prev.nodePort;
+        }
+      }
+    },
+    validate(svc, old) {
+      if (old && old.spec?.clusterIP && svc.spec?.clusterIP !== old.spec.clusterIP && old.spec.type !== 'ExternalName' && svc.spec?.type !== 'ExternalName') {
+        return [{ type: 'Invalid', field: 'spec.clusterIPs[0]', value: svc.spec?.clusterIP, detail: 'may not change once set' }];
+      }
+      return [];
+    },
+    async allocate(svc, old, ctx) {
+      const owner = ownerOf(svc);
+      const undo: (() => Promise<void>)[] = [];
+      try {
+        if (needsIP(svc) && !(old && old.spec?.clusterIP && old.spec.clusterIP !== 'None')) {
+          const want = svc.spec.clusterIP || undefined;
+          const ip = await alloc.allocateIP(owner, want);
+          undo.push(() => alloc.release(alloc.ipKey(ip)));
+          svc.spec.clusterIP = ip;
+          svc.spec.clusterIPs = [ip];
+        } else if (svc.spec?.clusterIP === 'None') {
+          svc.spec.clusterIPs = ['None'];
+        }
+        if (needsIP(svc) || svc.spec?.clusterIP === 'None') {
+          svc.spec.ipFamilies ??= ['IPv4'];
+          svc.spec.ipFamilyPolicy ??= 'SingleStack';
+        }
+        if (needsNodePorts(svc)) {
+          const had = new Set(old ? portsOf(old) : []);
+          const ports = (svc.spec.ports ?? []) as Obj[];
+          for (let i = 0; i < ports.length; i++) {
+            const p = ports[i]!;
+            if (p.nodePort && had.has(p.nodePort)) continue;
+            const got = await alloc.allocatePort(owner, `spec.ports[${i}].nodePort`, p.nodePort || undefined);
+            undo.push(() => alloc.release(alloc.portKey(got)));
+            p.nodePort = got;
+          }
+        }
+      } catch (e) {
+        for (const u of undo) await u();
+        if (isAllocationError(e)) throw errors.invalid('Service', '', svc.metadata?.name ?? '', [e.fieldError]);
+        throw e;
+      }
+      if (ctx.dryRun) { for (const u of undo) await u(); return undefined; }
+      return undo.length ? async () => { for (const u of undo) await u(); } : undefined;
+    },
+    async afterUpdate(svc, old) {
+      // Release what the old version held and the new one no longer does.
+      const keep = new Set(portsOf(svc));
+      if (!needsNodePorts(svc)) keep.clear();
+      for (const p of portsOf(old)) if (!keep.has(p)) await alloc.release(alloc.portKey(p));
+      if (old.spec?.clusterIP && old.spec.clusterIP !== 'None' && svc.spec?.clusterIP !== old.spec.clusterIP) await alloc.release(alloc.ipKey(old.spec.clusterIP));
+    },
+    async afterDelete(svc) {
+      if (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None') await alloc.release(alloc.ipKey(svc.spec.clusterIP));
+      for (const p of portsOf(svc)) await alloc.release(alloc.portKey(p));
+    },
+  } as Strategy;
+}
+
+// ---- nodes
+
+const nodes: Strategy = {
+  prepareForCreate(node) {
+    // The kubelet registers with its status; only configSource is dropped (upstream).
+    if (node.spec) delete node.spec.configSource;
+  },
+};
+
+const createOnUpdate: Strategy = { allowCreateOnUpdate: true };
+
+export function strategyFor(info: ResourceInfo, alloc: Allocators): Strategy {
+  switch (info.kind) {
+    case 'Pod': return pods;
+    case 'Namespace': return namespaces;
+    case 'Deployment': case 'ReplicaSet': return workload;
+    case 'Ingress': return ingresses;
+    case 'IngressClass': return { generation: true };
+    case 'Service': return serviceStrategy(alloc);
+    case 'Node': return nodes;
+    case 'Endpoints': case 'Event': case 'Lease': return createOnUpdate;
+    default: return plain;
+  }
+}
+
+export { nowRFC3339 };

@@ -1,0 +1,152 @@
+// `jotasu server`: the control plane in one process, as k3s does it. Starts the
+// datastore and the API server, writes the admin kubeconfig, then starts the
+// in-process components from `components` below, each as an API client.
+import { Command, Option } from 'commander';
+
+export interface ServerFlags {
+  dataDir: string;
+  httpsListenPort: string;
+  bindAddress: string;
+  advertiseAddress?: string;
+  writeKubeconfig: string;
+  disableAgent: boolean;
+  datastoreEndpoint?: string;
+  datastoreCafile?: string;
+  datastoreCertfile?: string;
+  datastoreKeyfile?: string;
+  disable: string[];
+  clusterCidr: string;
+  serviceCidr: string;
+  clusterDns: string;
+  clusterDomain: string;
+  nodeName?: string;
+  tlsSan: string[];
+}
+
+/** What each in-process component receives. */
+export interface ComponentContext {
+  flags: ServerFlags;
+  /** Path of the admin kubeconfig written for this server. */
+  kubeconfig: string;
+  /** The CA (PEM) and a way to mint client certificates for component identities. */
+  caPem: string;
+  issueClientCert(cn: string, orgs: string[]): Promise<{ certPem: string; keyPem: string }>;
+  url: string;
+}
+
+export interface RunningComponent { stop(): Promise<void> | void }
+
+interface ComponentEntry {
+  name: string;
+  /** Runs unless `--disable <name>` (or the predicate) says otherwise. */
+  enabled?: (f: ServerFlags) => boolean;
+  start(c: ComponentContext): Promise<RunningComponent>;
+}
+
+// In-process components, one line each (later issues add scheduler, controller-manager, agent...).
+const components: ComponentEntry[] = [
+];
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+export function command(): Command {
+  return new Command('server')
+    .description('run the control plane (API server and, later, scheduler, controllers, agent)')
+    .option('--data-dir <dir>', 'state directory', '/var/lib/jotasu')
+    .option('--https-listen-port <port>', 'API server port', '6443')
+    .option('--bind-address <ip>', 'address the API server listens on', '0.0.0.0')
+    .option('--advertise-address <ip>', 'address published in the kubernetes Endpoints (default: the node IP)')
+    .option('--write-kubeconfig <file>', 'where to write the admin kubeconfig', '/etc/jotasu/jotasu.yaml')
+    .option('--disable-agent', 'do not run the kubelet/proxy in this process', false)
+    .option('--datastore-endpoint <url>', 'etcd client URL(s), comma separated (default: embedded SQLite)')
+    .option('--datastore-cafile <file>', 'CA for the etcd connection')
+    .option('--datastore-certfile <file>', 'client certificate for etcd')
+    .option('--datastore-keyfile <file>', 'client key for etcd')
+    .addOption(new Option('--disable <component>', 'do not start a packaged component (repeatable, e.g. ingress)').default([]).argParser(collect))
+    .addOption(new Option('--tls-san <name>', 'extra SAN for the serving certificate (repeatable)').default([]).argParser(collect))
+    .option('--cluster-cidr <cidr>', 'pod network', '10.42.0.0/16')
+    .option('--service-cidr <cidr>', 'service network', '10.43.0.0/16')
+    .option('--cluster-dns <ip>', 'cluster DNS service IP', '10.43.0.10')
+    .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
+    .option('--node-name <name>', 'name of this node (agent)')
+    .action(async (flags: ServerFlags) => { await runServer(flags); });
+}
+
+export async function runServer(flags: ServerFlags): Promise<void> {
+  const t0 = Date.now();
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
+    import('../datastore/index.js'),
+    import('../apiserver/tls.js'),
+    import('../apiserver/server.js'),
+    import('../client/kubeconfig.js'),
+    import('../util/log.js'),
+    import('node:os'),
+    import('node:path'),
+  ]);
+  const log = logger('server');
+  const dataDir = path.resolve(flags.dataDir);
+  const port = Number(flags.httpsListenPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--https-listen-port: not a port: ${flags.httpsListenPort}`);
+  const serviceIP = firstServiceIP(flags.serviceCidr);
+
+  const [datastore, tls] = await Promise.all([
+    openDatastore({ dataDir, endpoint: flags.datastoreEndpoint, caFile: flags.datastoreCafile, certFile: flags.datastoreCertfile, keyFile: flags.datastoreKeyfile }),
+    ensureClusterTLS(dataDir, { serviceIP, clusterDomain: flags.clusterDomain, extraSANs: flags.tlsSan }),
+  ]);
+  const admin = await ensureAdminCert(tls);
+  const advertise = flags.advertiseAddress
+    ?? (flags.bindAddress !== '0.0.0.0' && flags.bindAddress !== '::' ? flags.bindAddress : primaryIPv4(os.networkInterfaces()));
+  const api = await startApiServer({
+    datastore, tls, dataDir, port, bindAddress: flags.bindAddress, advertiseAddress: advertise,
+    serviceCIDR: flags.serviceCidr, tokenFile: path.join(dataDir, 'server', 'tokens'),
+  });
+  // kubectl on this machine reaches the server over loopback.
+  const kubeconfig = path.resolve(flags.writeKubeconfig);
+  writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${api.port}`, caPem: tls.ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem });
+  log.info({ kubeconfig, url: api.url, ms: Date.now() - t0 }, 'jotasu server is running');
+  process.stdout.write(`Wrote kubeconfig ${kubeconfig}\n`);
+
+  const ctx: ComponentContext = {
+    flags, kubeconfig, caPem: tls.ca.certPem, url: `https://127.0.0.1:${api.port}`,
+    issueClientCert: (cn, orgs) => issueClientCert(tls.ca, cn, orgs),
+  };
+  const running: { name: string; c: RunningComponent }[] = [];
+  for (const comp of components) {
+    if (flags.disable.includes(comp.name) || (comp.enabled && !comp.enabled(flags))) continue;
+    try {
+      running.push({ name: comp.name, c: await comp.start(ctx) });
+    } catch (e) {
+      log.error({ component: comp.name, err: (e as Error).stack }, 'component failed to start');
+    }
+  }
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  log.info('shutting down');
+  const hardStop = setTimeout(() => process.exit(0), 10_000);
+  hardStop.unref();
+  for (const { name, c } of running.reverse()) {
+    try { await c.stop(); } catch (e) { log.warn({ component: name, err: (e as Error).message }, 'component stop failed'); }
+  }
+  await api.close();
+  await datastore.close();
+  process.exit(0);
+}
+
+function firstServiceIP(cidr: string): string {
+  const [ip] = cidr.split('/');
+  const p = (ip ?? '10.43.0.0').split('.').map(Number);
+  p[3] = (p[3] ?? 0) + 1;
+  return p.join('.');
+}
+
+function primaryIPv4(ifaces: NodeJS.Dict<import('node:os').NetworkInterfaceInfo[]>): string {
+  for (const list of Object.values(ifaces)) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

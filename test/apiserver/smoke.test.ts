@@ -1,0 +1,60 @@
+// The minimal end-to-end path: the server starts and kubectl talks to it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { startCluster, type Cluster } from '../lib/cluster.js';
+
+let c: Cluster;
+before(async () => { c = await startCluster(); });
+after(async () => { await c?.stop(); });
+
+test('kubectl get namespaces lists the bootstrap namespaces', async () => {
+  const r = await c.kubectl(['get', 'ns']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) assert.match(r.stdout, new RegExp(`^${ns}\\s+Active`, 'm'));
+});
+
+test('the kubernetes service has the first service IP', async () => {
+  const r = await c.kubectl(['get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '10.43.0.1');
+});
+
+test('requests without credentials get 401 Status; bad bearer tokens too', async () => {
+  for (const headers of [{}, { Authorization: 'Bearer nope' }]) {
+    const { code, body } = await get(c, '/api/v1/namespaces', headers, false);
+    assert.equal(code, 401);
+    assert.deepEqual(JSON.parse(body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+  }
+  const ok = await get(c, '/api/v1/namespaces', {}, true);
+  assert.equal(ok.code, 200);
+});
+
+test('health and version endpoints answer as upstream', async () => {
+  for (const p of ['/livez', '/readyz', '/healthz']) {
+    const r = await get(c, p, {}, false);
+    assert.equal(r.code, 200);
+    assert.equal(r.body, 'ok');
+  }
+  const v = await get(c, '/readyz?verbose', {}, false);
+  assert.match(v.body, /\[\+\]ping ok[\s\S]*readyz check passed/);
+  const ver = JSON.parse((await get(c, '/version', {}, false)).body) as { major: string; minor: string; gitVersion: string };
+  assert.equal(ver.major, '1');
+  assert.equal(ver.minor, '32');
+  const r = await c.kubectl(['version', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /"serverVersion"/);
+});
+
+function get(cl: Cluster, path: string, headers: Record<string, string>, withCert: boolean): Promise<{ code: number; body: string }> {
+  const t = cl.tlsOptions();
+  return new Promise((resolve, reject) => {
+    const req = request(`${cl.url}${path}`, { ca: t.ca, headers, ...(withCert ? { cert: t.cert, key: t.key } : {}) }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

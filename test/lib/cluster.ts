@@ -1,0 +1,155 @@
+// Starts a real `jotasu server --disable-agent` for integration tests: free port,
+// temp data dir, waits for /readyz, and always cleans up (stop() or process exit).
+// Usage:
+//   const c = await startCluster();
+//   after(() => c.stop());
+//   const r = await c.kubectl(['get', 'pods', '-o', 'json']);
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { request } from 'node:https';
+
+const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+
+export interface KubectlResult { code: number; stdout: string; stderr: string }
+
+export interface Cluster {
+  kubeconfig: string;
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Everything the server printed (stdout + stderr), for failure messages. */
+  logs(): string;
+  kubectl(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<KubectlResult>;
+  /** Graceful stop (SIGTERM) and removal of the data dir (unless keepData). */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+  /** SIGKILL, keeping the data dir for a restart. */
+  kill9(): Promise<void>;
+  /** Start again on the same data dir and port (after stop({keepData}) or kill9). */
+  restart(): Promise<void>;
+  /** The admin client certificate and CA, for tests that speak HTTPS directly. */
+  tlsOptions(): { ca: string; cert: string; key: string };
+}
+
+export interface ClusterOptions {
+  /** Extra `jotasu server` flags. */
+  args?: string[];
+  /** Reuse a data dir (not removed by stop()). */
+  dataDir?: string;
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function installExitHook(): void {
+  if (exitHook) return;
+  exitHook = true;
+  // Never leave servers behind, whatever way the test process ends.
+  process.on('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
+}
+
+function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  installExitHook();
+  const ownDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'jotasu-test-'));
+  const port = await freePort();
+  const kubeconfig = join(dataDir, 'kubeconfig.yaml');
+  const url = `https://127.0.0.1:${port}`;
+  let proc: ChildProcess | undefined;
+  let output = '';
+
+  const launch = async (): Promise<void> => {
+    const p = spawn(process.execPath, [
+      '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'server',
+      '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
+      '--write-kubeconfig', kubeconfig, '--disable-agent', ...(opts.args ?? []),
+    ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = p;
+    live.add(p);
+    p.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+    p.on('exit', () => live.delete(p));
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+    while (Date.now() < deadline) {
+      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`jotasu server exited (${p.exitCode ?? p.signalCode}) before ready:\n${output}`);
+      if (existsSync(kubeconfig) && (await readyz()) === 200) return;
+      await sleep(50);
+    }
+    throw new Error(`jotasu server not ready after ${opts.readyTimeoutMs ?? 30_000} ms:\n${output}`);
+  };
+
+  const readyz = (): Promise<number> => new Promise((res) => {
+    const r = request(`${url}/readyz`, { rejectUnauthorized: false, timeout: 1000 }, (resp) => { resp.resume(); res(resp.statusCode ?? 0); });
+    r.on('error', () => res(0));
+    r.on('timeout', () => { r.destroy(); res(0); });
+    r.end();
+  });
+
+  const waitExit = (p: ChildProcess, ms: number): Promise<void> => new Promise((res) => {
+    if (p.exitCode !== null || p.signalCode !== null) return res();
+    const t = setTimeout(() => { try { p.kill('SIGKILL'); } catch { /* gone */ } }, ms);
+    p.once('exit', () => { clearTimeout(t); res(); });
+  });
+
+  try {
+    await launch();
+  } catch (e) {
+    if (proc) { proc.kill('SIGKILL'); await waitExit(proc, 1000); }
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+
+  return {
+    kubeconfig, url, port, dataDir,
+    logs: () => output,
+    kubectl(args, o = {}) {
+      return new Promise((res) => {
+        const k = spawn('kubectl', args, {
+          env: { ...process.env, KUBECONFIG: kubeconfig, ...o.env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '', stderr = '';
+        k.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+        k.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+        const t = setTimeout(() => k.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+        k.on('close', (code) => { clearTimeout(t); res({ code: code ?? -1, stdout, stderr }); });
+        k.stdin.end(o.input ?? '');
+      });
+    },
+    async stop(so = {}) {
+      if (proc) { proc.kill('SIGTERM'); await waitExit(proc, 10_000); }
+      if (ownDir && !so.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+    async kill9() {
+      if (proc) { proc.kill('SIGKILL'); await waitExit(proc, 5000); }
+    },
+    async restart() {
+      if (proc && proc.exitCode === null && proc.signalCode === null) throw new Error('restart: server still running');
+      await launch();
+    },
+    tlsOptions() {
+      const tlsDir = join(dataDir, 'server', 'tls');
+      return {
+        ca: readFileSync(join(tlsDir, 'server-ca.crt'), 'utf8'),
+        cert: readFileSync(join(tlsDir, 'client-admin.crt'), 'utf8'),
+        key: readFileSync(join(tlsDir, 'client-admin.key'), 'utf8'),
+      };
+    },
+  };
+}
