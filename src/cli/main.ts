@@ -7,7 +7,6 @@ import { VERSION } from '../util/version.js';
 // One line per subcommand module: `export function command(): Command`.
 const modules: (() => Promise<{ command(): Command }>)[] = [
   () => import('./images.js'),
-  () => import('./images.js'),
   () => import('./server.js'),
   () => import('./scheduler.js'),
   () => import('./sim.js'),
