@@ -16,15 +16,15 @@ export const defs: Record<string, SchemaNode> = {
     managedFields: { type: 'array', items: { type: 'object' } },
   } },
   OwnerReference: { type: 'object', properties: { uid: str, name: str, kind: str, apiVersion: str } },
-  Pod: { type: 'object', properties: { apiVersion: str, kind: str, metadata: { allOf: [R('ObjectMeta')], default: {} }, spec: { allOf: [R('PodSpec')], default: {} }, status: { type: 'object' } } },
-  PodSpec: { type: 'object', properties: {
+  Pod: { type: 'object', properties: { apiVersion: str, kind: str, metadata: { allOf: [R('ObjectMeta')], default: {} }, spec: { allOf: [R('PodSpec')], default: {} }, status: { type: 'object', properties: { phase: str, replicas: int } } } },
+  PodSpec: { type: 'object', required: ['containers'], properties: {
     containers: { type: 'array', items: R('Container'), 'x-kubernetes-patch-strategy': 'merge', 'x-kubernetes-patch-merge-key': 'name', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
     volumes: { type: 'array', items: R('Volume'), 'x-kubernetes-patch-strategy': 'merge,retainKeys', 'x-kubernetes-patch-merge-key': 'name', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
     nodeSelector: { ...strMap, 'x-kubernetes-map-type': 'atomic' },
     nodeName: str, restartPolicy: str, dnsPolicy: str,
     tolerations: { type: 'array', items: { type: 'object', properties: { key: str, operator: str, value: str, effect: str } }, 'x-kubernetes-list-type': 'atomic' },
   } },
-  Container: { type: 'object', properties: {
+  Container: { type: 'object', required: ['name'], properties: {
     name: str, image: str, imagePullPolicy: str,
     args: { type: 'array', items: str, 'x-kubernetes-list-type': 'atomic' },
     command: { type: 'array', items: str, 'x-kubernetes-list-type': 'atomic' },
@@ -35,8 +35,8 @@ export const defs: Record<string, SchemaNode> = {
   EnvVar: { type: 'object', properties: { name: str, value: str, valueFrom: { type: 'object', properties: { fieldRef: { type: 'object', properties: { fieldPath: str } } } } } },
   ContainerPort: { type: 'object', properties: { name: str, containerPort: int, protocol: { type: 'string', default: 'TCP' }, hostPort: int } },
   Volume: { type: 'object', properties: { name: str, emptyDir: { type: 'object', properties: { medium: str } }, configMap: { type: 'object', properties: { name: str } }, hostPath: { type: 'object', properties: { path: str } } } },
-  Deployment: { type: 'object', properties: { apiVersion: str, kind: str, metadata: { allOf: [R('ObjectMeta')] }, spec: { allOf: [R('DeploymentSpec')] }, status: { type: 'object' } } },
-  DeploymentSpec: { type: 'object', properties: {
+  Deployment: { type: 'object', properties: { apiVersion: str, kind: str, metadata: { allOf: [R('ObjectMeta')] }, spec: { allOf: [R('DeploymentSpec')] }, status: { type: 'object', properties: { phase: str, replicas: int } } } },
+  DeploymentSpec: { type: 'object', required: ['selector', 'template'], properties: {
     replicas: int,
     selector: { type: 'object', properties: { matchLabels: strMap } , 'x-kubernetes-map-type': 'atomic' },
     template: { type: 'object', properties: { metadata: { allOf: [R('ObjectMeta')] }, spec: { allOf: [R('PodSpec')] } } },
