@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { RuncRuntime } from './runc.js';
 import { importArchive } from './images/import.js';
 import type { ContainerConfig, PodSandboxConfig, ContainerStatus } from './cri.js';
-import { busyboxImage, dockerSaveArchive } from '../../test/lib/images.js';
+import { busyboxImage, dockerSaveArchive, nginxImage, ociArchive } from '../../test/lib/images.js';
+import { freePort } from '../../test/lib/registry.js';
 import { startRegistry, type TestRegistry } from '../../test/lib/registry.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -242,6 +243,36 @@ test('import a docker save archive and run it', { skip }, async () => {
   assert.equal(st.exitCode, 0);
   assert.match(await logText(c), /stdout F imported works$/m);
   await rt.removeContainer(c);
+});
+
+test('nginx image from the Debian package; hostPort through portmap', { skip }, async () => {
+  const file = join(dataDir, 'nginx.tar');
+  await writeFile(file, await ociArchive(await nginxImage(80), 'local/nginx:test'));
+  await importArchive(rt.images, file);
+  const hostPort = await freePort();
+  const cfg: PodSandboxConfig = { ...podConfig('nginx'), portMappings: [{ protocol: 'TCP', containerPort: 80, hostPort, hostIp: '127.0.0.1' }] };
+  const sb = await rt.runPodSandbox(cfg);
+  try {
+    const c = await rt.createContainer(sb, { metadata: { name: 'nginx' }, image: { image: 'local/nginx:test' }, logPath: 'nginx/0.log' }, cfg);
+    await rt.startContainer(c);
+    const ip = (await rt.podSandboxStatus(sb)).network!.ip;
+    let body = '';
+    for (let i = 0; i < 50 && !body; i++) {
+      body = await fetch(`http://${ip}/`).then((r) => r.text(), () => '');
+      if (!body) await sleep(50);
+    }
+    assert.match(body, /jotasu nginx/);
+    const viaHostPort = await fetch(`http://127.0.0.1:${hostPort}/`).then((r) => r.text(), (e: Error) => `error: ${e.message}`);
+    assert.match(viaHostPort, /jotasu nginx/, 'hostPort on 127.0.0.1 reaches the pod');
+    assert.match(await logText(c), /stdout F \S+ - - .*"GET \/ HTTP\/1\.1" 200/);
+    await rt.stopContainer(c, 5);
+    assert.equal((await rt.containerStatus(c)).reason, 'Completed', 'nginx quits on SIGQUIT (its StopSignal)');
+  } finally {
+    await rt.stopPodSandbox(sb);
+    await rt.removePodSandbox(sb);
+  }
+  const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+  assert.ok(!nat.includes(`--dport ${hostPort}`), 'portmap rules removed by CNI DEL');
 });
 
 test('measure: createContainer -> running vs bare runc run', { skip }, async () => {
