@@ -462,7 +462,7 @@ export class RuncRuntime implements CriRuntime {
     child.unref();
     // Running once runc has written the pid file; an exit.json first means it never ran.
     const deadline = Date.now() + 60_000;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    for (let delay = 1; ; delay = Math.min(delay * 2, 4)) {
       if (existsSync(join(dir, 'pid'))) break;
       if (existsSync(join(dir, 'exit.json'))) {
         const msg = await this.runcError(dir);
