@@ -45,6 +45,7 @@ interface ComponentEntry {
 
 // In-process components, one line each (later issues add scheduler, controller-manager, agent...).
 const components: ComponentEntry[] = [
+  { name: 'controller-manager', start: async (c) => (await import('../controllers/index.js')).startControllerManagerComponent(c) },
 ];
 
 function collect(v: string, prev: string[]): string[] {
