@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYAML } from 'yaml';
 import { errors, StatusError, isStatusError } from '../api/errors.js';
 import type { Status } from 'kubernetes-types/meta/v1.js';
+import { decodeProtobuf } from './protobuf/decode.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -78,7 +79,7 @@ export function notAcceptable(): StatusError {
 export function decodeBody(body: Buffer, contentType: string | undefined, what = 'object'): unknown {
   const ct = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
   const text = body.toString('utf8');
-  if (ct === 'application/vnd.kubernetes.protobuf') throw errors.unsupportedMediaType(ct);
+  if (ct === 'application/vnd.kubernetes.protobuf') return decodeProtobuf(body);
   if (ct === 'application/yaml' || ct === 'application/apply-patch+yaml' || ct === 'text/yaml') {
     try {
       return parseYAML(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
