@@ -46,6 +46,7 @@ interface ComponentEntry {
 // In-process components, one line each (later issues add scheduler, controller-manager, agent...).
 const components: ComponentEntry[] = [
   { name: 'controller-manager', start: async (c) => (await import('../controllers/index.js')).startControllerManagerComponent(c) },
+  { name: 'scheduler', start: async (c) => (await import('../scheduler/index.js')).startSchedulerComponent(c) },
 ];
 
 function collect(v: string, prev: string[]): string[] {
