@@ -109,6 +109,11 @@ test('template equality ignores the pod-template-hash label; new RS is found by 
   const d = dep(3);
   const a = rs('a', 1); a.spec!.template = { metadata: { labels: { app: 'web', 'pod-template-hash': 'x' } }, spec: d.spec!.template.spec };
   assert.ok(equalIgnoreHash(a.spec!.template, d.spec!.template));
+  // kubectl rollout undo sends "creationTimestamp": null in the template metadata
+  const undone = structuredClone(d.spec!.template) as unknown as { metadata: Record<string, unknown> };
+  undone.metadata.creationTimestamp = null;
+  (undone as unknown as { spec: { containers: Record<string, unknown>[] } }).spec.containers[0]!.resources = {};
+  assert.ok(equalIgnoreHash(a.spec!.template, undone as never));
   const b = rs('b', 1, 1, '2024-01-02T00:00:00Z', 'other');
   assert.equal(findNewReplicaSet(d, [b, a])?.metadata?.name, 'a');
 });

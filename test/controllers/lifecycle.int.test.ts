@@ -6,7 +6,7 @@ import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { ConfigMap, Namespace, Node, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import { R } from '../../src/api/resources.js';
 import { isStatusError } from '../../src/api/errors.js';
-import { startEnv, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
+import { startEnv, createDeployment, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
 
 let env: Env;
 const ns = 'lc';
@@ -47,7 +47,7 @@ test('a default ServiceAccount in every namespace, recreated when deleted', asyn
 
 test('deleting a namespace deletes its content, then the namespace', async () => {
   await ensureNamespace(env, 'doomed');
-  await env.kubectl('create', 'deployment', 'app', '--image=nginx', '--replicas=2', '-n', 'doomed');
+  await createDeployment(env, 'doomed', 'app', 'nginx', 2);
   await env.kubectl('create', 'configmap', 'cfg', '--from-literal=a=b', '-n', 'doomed');
   await waitFor('pods', async () => runningReady(await pods(env, 'doomed', 'app=app')).length === 2);
   await env.kubectl('delete', 'namespace', 'doomed', '--wait=false');
@@ -62,7 +62,7 @@ test('deleting a namespace deletes its content, then the namespace', async () =>
 });
 
 test('garbage collection: background', async () => {
-  await env.kubectl('create', 'deployment', 'gc-bg', '--image=nginx', '--replicas=2', '-n', ns);
+  await createDeployment(env, ns, 'gc-bg', 'nginx', 2);
   await waitFor('pods', async () => runningReady(await pods(env, ns, 'app=gc-bg')).length === 2);
   await env.kubectl('delete', 'deployment', 'gc-bg', '-n', ns, '--wait=false');
   await waitFor('replicasets gone', async () => (await env.client.resource<ReplicaSet>(R.replicasets).list({ namespace: ns, labelSelector: 'app=gc-bg' })).items.length === 0);
@@ -70,7 +70,7 @@ test('garbage collection: background', async () => {
 });
 
 test('garbage collection: orphan', async () => {
-  await env.kubectl('create', 'deployment', 'gc-or', '--image=nginx', '--replicas=2', '-n', ns);
+  await createDeployment(env, ns, 'gc-or', 'nginx', 2);
   await waitFor('pods', async () => runningReady(await pods(env, ns, 'app=gc-or')).length === 2);
   await env.kubectl('delete', 'deployment', 'gc-or', '-n', ns, '--cascade=orphan');
   await waitFor('deployment gone', () => gone(env.client.resource<Deployment>(R.deployments).get('gc-or', { namespace: ns })));
@@ -89,7 +89,7 @@ test('garbage collection: orphan', async () => {
 });
 
 test('garbage collection: foreground', async () => {
-  await env.kubectl('create', 'deployment', 'gc-fg', '--image=nginx', '--replicas=2', '-n', ns);
+  await createDeployment(env, ns, 'gc-fg', 'nginx', 2);
   await waitFor('pods', async () => runningReady(await pods(env, ns, 'app=gc-fg')).length === 2);
   await env.kubectl('delete', 'deployment', 'gc-fg', '-n', ns, '--cascade=foreground', '--wait=false');
   await waitFor('deployment gone', () => gone(env.client.resource<Deployment>(R.deployments).get('gc-fg', { namespace: ns })), 60_000, 100);
@@ -108,7 +108,7 @@ test('garbage collection goes by uid, not by name', async () => {
 });
 
 test('node lifecycle: a silent node becomes Unknown, is tainted, its pods are evicted and recreated elsewhere', async () => {
-  await env.kubectl('create', 'deployment', 'nl', '--image=nginx', '--replicas=6', '-n', ns);
+  await createDeployment(env, ns, 'nl', 'nginx', 6);
   const ps = await waitFor('6 pods', async () => {
     const r = runningReady(await pods(env, ns, 'app=nl'));
     return r.length === 6 ? r : undefined;

@@ -8,7 +8,7 @@ import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { R } from '../../src/api/resources.js';
 import { createInformerFactory } from '../../src/client/informer.js';
 import { isPodReady } from '../../src/api/pods.js';
-import { startEnv, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
+import { startEnv, createDeployment, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
 
 let env: Env;
 const ns = 'wl';
@@ -44,7 +44,7 @@ function watchRollout(selector: string): { minReady: () => number; maxLive: () =
 }
 
 test('kubectl create deployment → 5 Running pods spread over the nodes, status and events', async () => {
-  await env.kubectl('create', 'deployment', 'web', '--image=nginx', '--replicas=5', '-n', ns);
+  await createDeployment(env, ns, 'web', 'nginx', 5);
   const ps = await waitFor('5 running ready pods', async () => {
     const r = runningReady(await pods(env, ns, 'app=web'));
     return r.length === 5 && live(await pods(env, ns, 'app=web')).length === 5 ? r : undefined;

@@ -21,13 +21,28 @@ export function safeEncodeString(s: string): string {
   return out;
 }
 
-/** JSON with object keys sorted, undefined members dropped: a stable serialisation. */
+/**
+ * JSON with object keys sorted, and members that are null, undefined, {} or [] dropped
+ * (after their own members were): what a Go struct decodes the same way, e.g. the
+ * `"creationTimestamp": null` and `"resources": {}` kubectl sends back on rollout undo.
+ * A stable serialisation for hashing and comparing templates.
+ */
 export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  return JSON.stringify(normalize(v)) ?? 'null';
+}
+
+function normalize(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : normalize(x)));
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) {
+    const n = normalize(o[k]);
+    if (n === undefined || n === null) continue;
+    if (typeof n === 'object' && (Array.isArray(n) ? n.length === 0 : Object.keys(n).length === 0)) continue;
+    out[k] = n;
+  }
+  return out;
 }
 
 export function computeHash(template: PodTemplateSpec | undefined, collisionCount?: number): string {
