@@ -63,7 +63,7 @@ function toJSON(type: protobuf.Type, msg: Record<string, unknown>): unknown {
     const conv = (x: unknown): unknown => {
       if (f.resolvedType instanceof protobuf.Type) return toJSON(f.resolvedType, x as Record<string, unknown>);
       if (x instanceof Uint8Array) return Buffer.from(x).toString('base64');
-      if (typeof x === 'object' && x !== null && 'low' in x) return (x as { toNumber(): number }).toNumber();
+      if (typeof x === 'object' && x !== null && 'low' in x) return (x as unknown as { toNumber(): number }).toNumber();
       return x;
     };
     let j: unknown;
