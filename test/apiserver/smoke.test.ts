@@ -21,7 +21,7 @@ test('the kubernetes service has the first service IP', async () => {
 });
 
 test('requests without credentials get 401 Status; bad bearer tokens too', async () => {
-  for (const headers of [{}, { Authorization: 'Bearer nope' }]) {
+  for (const headers of [{}, { Authorization: 'Bearer nope' }] as Record<string, string>[]) {
     const { code, body } = await get(c, '/api/v1/namespaces', headers, false);
     assert.equal(code, 401);
     assert.deepEqual(JSON.parse(body), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
