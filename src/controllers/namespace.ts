@@ -112,6 +112,7 @@ export function startNamespaceController(ctx: ControllerContext): Controller {
       try {
         cur = await nsClient.update({ ...cur, spec: { ...cur.spec, finalizers: specFinalizers } }, { subresource: 'finalize' });
       } catch (e) { if (isStatusError(e, 'NotFound')) return; throw e; }
+      if ((cur.spec?.finalizers ?? []).includes('kubernetes')) throw new Error(`namespace ${nsName}: /finalize did not remove the kubernetes finalizer`);
     }
     if (!(cur.spec?.finalizers ?? []).length && !(cur.metadata?.finalizers ?? []).length) {
       try { await nsClient.delete(nsName); } catch (e) { if (!isStatusError(e, 'NotFound') && !isStatusError(e, 'Conflict')) throw e; }

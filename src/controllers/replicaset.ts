@@ -144,10 +144,12 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
           const created = await podClient.create(pod, { namespace: ns });
           recorder.event(withKind(rs, R.replicasets), 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata?.name}`);
         } catch (e) {
-          // A terminating namespace refuses creates: not worth an event.
-          if (!(isStatusError(e, 'Forbidden') && /being terminated/.test(errMessage(e)))) {
-            recorder.event(withKind(rs, R.replicasets), 'Warning', 'FailedCreate', `Error creating: ${errMessage(e)}`);
+          // A terminating namespace refuses every create: nothing to do, not an error (as upstream).
+          if (isStatusError(e, 'Forbidden') && /being terminated/.test(errMessage(e))) {
+            expectations.lowerCreations(key, 1);
+            return;
           }
+          recorder.event(withKind(rs, R.replicasets), 'Warning', 'FailedCreate', `Error creating: ${errMessage(e)}`);
           throw e;
         }
       });
