@@ -29,6 +29,8 @@ export function command(): Command {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
+      // A dead API server must not keep us from exiting.
+      setTimeout(() => process.exit(0), 10_000).unref();
       await running.stop();
       client.close();
     });

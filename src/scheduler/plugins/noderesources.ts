@@ -9,14 +9,20 @@ import { MAX_NODE_SCORE, OK, unschedulable, type FilterPlugin, type ScorePlugin 
 export const noderesourcesFit: FilterPlugin = {
   name: 'NodeResourcesFit',
   filter(_s, pod, node) {
-    const reasons: string[] = [];
     const alloc = node.allocatable;
     const used = node.requested;
-    if (node.pods.size + 1 > alloc.allowedPodNumber) reasons.push('Too many pods');
     const req = pod.requests;
-    if (req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - used.milliCPU) reasons.push('Insufficient cpu');
-    if (req.memory > 0 && req.memory > alloc.memory - used.memory) reasons.push('Insufficient memory');
-    if (req.ephemeralStorage > 0 && req.ephemeralStorage > alloc.ephemeralStorage - used.ephemeralStorage) reasons.push('Insufficient ephemeral-storage');
+    // Fast path (the common case at scale): everything fits, no allocation.
+    const tooMany = node.pods.size + 1 > alloc.allowedPodNumber;
+    const cpu = req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - used.milliCPU;
+    const mem = req.memory > 0 && req.memory > alloc.memory - used.memory;
+    const eph = req.ephemeralStorage > 0 && req.ephemeralStorage > alloc.ephemeralStorage - used.ephemeralStorage;
+    if (!tooMany && !cpu && !mem && !eph && req.scalar.size === 0) return OK;
+    const reasons: string[] = [];
+    if (tooMany) reasons.push('Too many pods');
+    if (cpu) reasons.push('Insufficient cpu');
+    if (mem) reasons.push('Insufficient memory');
+    if (eph) reasons.push('Insufficient ephemeral-storage');
     for (const [name, v] of req.scalar) {
       if (v > 0 && v > (alloc.scalar.get(name) ?? 0) - (used.scalar.get(name) ?? 0)) reasons.push(`Insufficient ${name}`);
     }
