@@ -20,6 +20,8 @@ export interface Cluster {
   url: string;
   port: number;
   dataDir: string;
+  /** The server's process id (for RSS measurements). */
+  pid(): number | undefined;
   /** Everything the server printed (stdout + stderr), for failure messages. */
   logs(): string;
   kubectl(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<KubectlResult>;
@@ -118,6 +120,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   return {
     kubeconfig, url, port, dataDir,
     logs: () => output,
+    pid: () => proc?.pid,
     kubectl(args, o = {}) {
       return new Promise((res) => {
         const k = spawn('kubectl', args, {
