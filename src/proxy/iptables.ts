@@ -1,0 +1,185 @@
+// Writes rule sets to the kernel with `iptables-restore --noflush`: one atomic
+// transaction per table and sync, touching only JOTASU-* chains (declaring a chain in
+// restore input flushes it; -X deletes it). Only chains whose rules changed since the
+// last write are rewritten, so an endpoint change costs a few chains, not all of them.
+import { spawn } from 'node:child_process';
+import { CHAIN_PREFIX, JUMPS, type Chains, type RuleSet, type Table } from './rules.js';
+
+export interface ExecResult { code: number; stdout: string; stderr: string }
+export type Exec = (cmd: string, args: string[], input?: string) => Promise<ExecResult>;
+
+/** Runs commands, optionally inside a network namespace (`ip netns exec NS ...`), for tests. */
+export function makeExec(netns?: string): Exec {
+  return (cmd, args, input) => new Promise((resolve, reject) => {
+    const [c, a] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
+    const child = spawn(c, a, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.stdin.on('error', () => { /* the exit code reports it */ });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** What was last written: chain -> its rules joined, per table. */
+export type Written = Record<Table, Map<string, string>>;
+
+const TABLES: Table[] = ['nat', 'filter'];
+
+/**
+ * The iptables-restore input turning `prev` into `next`: changed and new chains are
+ * declared (which flushes them) and refilled, chains no longer wanted are deleted.
+ * With prev undefined for a table every chain is rewritten.
+ */
+export function restoreInput(prev: Written | undefined, next: RuleSet): { text: string; chains: number; written: Written } {
+  const written: Written = { nat: new Map(), filter: new Map() };
+  const parts: string[] = [];
+  let chains = 0;
+  for (const t of TABLES) {
+    const want: Chains = next[t];
+    const old = prev?.[t];
+    const decl: string[] = [], rules: string[] = [], del: string[] = [];
+    for (const [chain, list] of want) {
+      const body = list.join('\n');
+      written[t].set(chain, body);
+      if (old && old.get(chain) === body) continue;
+      decl.push(`:${chain} - [0:0]`);
+      for (const r of list) rules.push(`-A ${chain} ${r}`);
+    }
+    if (old) for (const chain of old.keys()) {
+      if (want.has(chain)) continue;
+      decl.push(`:${chain} - [0:0]`); // flush first: it may still reference others being deleted
+      del.push(`-X ${chain}`);
+    }
+    if (!decl.length) continue;
+    chains += decl.length;
+    parts.push(`*${t}`, ...decl, ...rules, ...del, 'COMMIT');
+  }
+  return { text: parts.length ? parts.join('\n') + '\n' : '', chains, written };
+}
+
+/** Our chains that exist in the kernel, per table (from iptables-save). */
+export function parseOwnChains(save: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let table = '';
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) { table = line.slice(1).trim(); continue; }
+    if (line.startsWith(':' + CHAIN_PREFIX)) {
+      const name = line.slice(1).split(' ')[0]!;
+      (out.get(table) ?? out.set(table, []).get(table)!).push(name);
+    }
+  }
+  return out;
+}
+
+export type Backend = 'nft' | 'legacy';
+
+/** The host's iptables backend, as `iptables --version` reports it ("(nf_tables)" or "(legacy)"). */
+export async function detectBackend(exec: Exec): Promise<Backend> {
+  const r = await exec('iptables', ['--version']);
+  return /legacy/.test(r.stdout) ? 'legacy' : 'nft';
+}
+
+export class Iptables {
+  private written?: Written;
+  private readonly bin: { restore: string; save: string; iptables: string };
+
+  /** Uses the backend the host's `iptables` uses unless told (mixing both on one host is legal but confusing). */
+  constructor(private readonly exec: Exec, backend?: Backend) {
+    const sfx = backend ? `-${backend}` : '';
+    this.bin = { restore: `iptables${sfx}-restore`, save: `iptables${sfx}-save`, iptables: `iptables${sfx}` };
+  }
+
+  /** Forget what was written: the next apply rewrites every chain (periodic full sync, or after an error). */
+  invalidate(): void { this.written = undefined; }
+
+  /** Writes the rule set; returns how many chains were declared. */
+  async apply(next: RuleSet): Promise<{ chains: number; bytes: number }> {
+    let prev = this.written;
+    const full = !prev;
+    if (!prev) {
+      // Unknown kernel state: treat every existing JOTASU chain as stale or changed.
+      prev = { nat: new Map(), filter: new Map() };
+      const existing = await this.ownChains();
+      for (const t of TABLES) for (const c of existing.get(t) ?? []) prev[t].set(c, '\0unknown');
+    }
+    const { text, chains, written } = restoreInput(prev, next);
+    if (text) {
+      const r = await this.exec(this.bin.restore, ['-w', '5', '--noflush'], text);
+      if (r.code !== 0) {
+        this.written = undefined;
+        throw new Error(`iptables-restore failed (${r.code}): ${r.stderr.trim()}${lineHint(r.stderr, text)}`);
+      }
+    }
+    this.written = written;
+    // Checking the jumps costs one iptables run each: only on full syncs (start, periodic, after errors).
+    if (full) await this.ensureJumps();
+    return { chains, bytes: text.length };
+  }
+
+  /** One jump from each built-in chain into ours, inserted first (as kube-proxy does). */
+  async ensureJumps(): Promise<void> {
+    for (const [table, chain, rule] of JUMPS) {
+      const args = splitArgs(rule);
+      const check = await this.exec(this.bin.iptables, ['-w', '5', '-t', table, '-C', chain, ...args]);
+      if (check.code === 0) continue;
+      const ins = await this.exec(this.bin.iptables, ['-w', '5', '-t', table, '-I', chain, '1', ...args]);
+      if (ins.code !== 0) throw new Error(`iptables -t ${table} -I ${chain}: ${ins.stderr.trim()}`);
+    }
+  }
+
+  async ownChains(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const t of TABLES) {
+      const r = await this.exec(this.bin.save, ['-t', t]);
+      if (r.code !== 0) continue;
+      for (const [k, v] of parseOwnChains(r.stdout)) out.set(k, v);
+    }
+    return out;
+  }
+
+  /** Removes our jump rules and every JOTASU-* chain; nothing else. */
+  async cleanup(): Promise<{ jumps: number; chains: number }> {
+    let jumps = 0;
+    for (const [table, chain, rule] of JUMPS) {
+      const args = splitArgs(rule);
+      // Delete every copy (a crashed run may have left duplicates).
+      for (let i = 0; i < 100; i++) {
+        const r = await this.exec(this.bin.iptables, ['-w', '5', '-t', table, '-D', chain, ...args]);
+        if (r.code !== 0) break;
+        jumps++;
+      }
+    }
+    const existing = await this.ownChains();
+    let chains = 0;
+    const parts: string[] = [];
+    for (const t of TABLES) {
+      const list = existing.get(t) ?? [];
+      if (!list.length) continue;
+      chains += list.length;
+      parts.push(`*${t}`, ...list.map((c) => `:${c} - [0:0]`), ...list.map((c) => `-X ${c}`), 'COMMIT');
+    }
+    if (parts.length) {
+      const r = await this.exec(this.bin.restore, ['-w', '5', '--noflush'], parts.join('\n') + '\n');
+      if (r.code !== 0) throw new Error(`iptables-restore (cleanup) failed: ${r.stderr.trim()}`);
+    }
+    this.written = undefined;
+    return { jumps, chains };
+  }
+}
+
+/** Splits a rule written for restore input into argv (double quotes group words). */
+export function splitArgs(rule: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  for (let m = re.exec(rule); m; m = re.exec(rule)) out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+function lineHint(stderr: string, text: string): string {
+  const m = /line:? (\d+)/i.exec(stderr);
+  if (!m) return '';
+  return ` [line ${m[1]}: ${text.split('\n')[Number(m[1]) - 1] ?? ''}]`;
+}
