@@ -73,6 +73,21 @@ test('pods spread over the nodes, are bound with a Scheduled event and run on th
   assert.equal(ev.source?.component, 'default-scheduler');
 });
 
+test('kubectl create deployment: 5 Running replicas spread over the 3 nodes', async () => {
+  const r = await cluster.kubectl(['create', 'deployment', 'web', '--image=nginx', '--replicas=5', '-n', 'default']);
+  assert.equal(r.code, 0, r.stderr);
+  const running = await waitFor('5 running replicas', async () => {
+    const l = (await pods().list({ namespace: 'default', labelSelector: 'app=web' })).items;
+    const ok = l.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+    return ok.length === 5 && ok;
+  }, 30_000);
+  const perNode = new Map<string, number>();
+  for (const p of running) perNode.set(p.spec!.nodeName!, (perNode.get(p.spec!.nodeName!) ?? 0) + 1);
+  assert.equal(perNode.size, 3, 'every node got a replica');
+  assert.deepEqual([...perNode.values()].sort(), [1, 2, 2]);
+  await cluster.kubectl(['delete', 'deployment', 'web', '-n', 'default']);
+});
+
 test('a pod asking more cpu than any node has stays Pending with the upstream message; a big node appearing takes it', async () => {
   await makeNamespace('big');
   await pods().create(pod('hog', 'big', {}, {}, '64'), { namespace: 'big' });
