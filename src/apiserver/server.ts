@@ -21,6 +21,7 @@ import { Discovery } from './discovery.js';
 import { handleResource } from './handlers/resource.js';
 import type { HandlerContext } from './handlers/context.js';
 import { bootstrap } from './bootstrap.js';
+import { joinHandler } from './join.js';
 
 const log = logger('apiserver');
 
@@ -65,6 +66,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let advertise = opts.advertiseAddress ?? '127.0.0.1';
   const discovery = new Discovery(() => `${advertise}:${port}`);
   const inflight = new Set<ServerResponse>();
+  // Agents fetch their node credentials with the cluster token (before authentication).
+  const joinRoute = joinHandler({ dataDir: opts.dataDir, ca: opts.tls.ca });
 
   async function nonResource(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
     const accept = req.headers.accept;
@@ -172,6 +175,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     try {
       const url = new URL(req.url ?? '/', 'https://localhost');
       path = url.pathname;
+      if (await joinRoute(req, res, path)) return;
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
       if (authed) user = authed;

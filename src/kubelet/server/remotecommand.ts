@@ -1,0 +1,81 @@
+// exec and attach over a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io): the channel
+// framing from api/remotecommand, wired to a process (exec) or to the container's output
+// (attach). The Status on channel 3 is the last message; then the socket closes.
+import { PassThrough, Writable } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { Status } from 'kubernetes-types/meta/v1.js';
+import {
+  STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE, frame, parseResize, successStatus, exitCodeStatus, errorStatus,
+  type TerminalSize,
+} from '../../api/remotecommand/protocol.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('kubelet-server');
+
+/** Pauses writers while this much is queued on the socket. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+export interface StreamFlags { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }
+
+export interface RemoteCommandSession {
+  stdin?: PassThrough;
+  stdout?: Writable;
+  stderr?: Writable;
+  /** Terminal size changes (channel 4); sizes sent before a listener exists are replayed. */
+  onResize(fn: (s: TerminalSize) => void): void;
+  signal: AbortSignal;
+  /** Sends the final Status and closes. */
+  finish(status: Status): void;
+}
+
+function channelWriter(ws: WebSocket, channel: number): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (ws.readyState !== ws.OPEN) { cb(); return; }
+      if (ws.bufferedAmount > HIGH_WATER) ws.send(frame(channel, chunk), (e) => cb(e ?? null));
+      else { ws.send(frame(channel, chunk)); cb(); }
+    },
+  });
+}
+
+/** Sets up the channels on an accepted WebSocket. */
+export function remoteCommandSession(ws: WebSocket, flags: StreamFlags): RemoteCommandSession {
+  const ac = new AbortController();
+  const v5 = ws.protocol === 'v5.channel.k8s.io';
+  const stdin = flags.stdin ? new PassThrough() : undefined;
+  const listeners: ((s: TerminalSize) => void)[] = [];
+  const queued: TerminalSize[] = [];
+  let finished = false;
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary || data.length === 0) return;
+    const ch = data[0]!, body = data.subarray(1);
+    if (ch === STDIN) { if (stdin && !stdin.writableEnded && body.length) stdin.write(body); }
+    else if (ch === RESIZE) {
+      const s = parseResize(body);
+      if (s) { if (listeners.length) listeners.forEach((l) => l(s)); else queued.push(s); }
+    } else if (ch === CLOSE && v5 && body[0] === STDIN) stdin?.end();
+  });
+  ws.on('close', () => { ac.abort(); stdin?.end(); });
+  ws.on('error', (e) => log.debug({ err: e.message }, 'websocket error'));
+  const stdout = flags.stdout ? channelWriter(ws, STDOUT) : undefined;
+  const stderr = flags.stderr && !flags.tty ? channelWriter(ws, STDERR) : undefined;
+  // Tell the client the streams are open (an empty message on the lowest writable channel), as upstream does.
+  ws.send(frame(flags.stdout ? STDOUT : flags.stderr ? STDERR : ERROR));
+  return {
+    stdin, stdout, stderr, signal: ac.signal,
+    onResize(fn) { listeners.push(fn); for (const s of queued.splice(0)) fn(s); },
+    finish(status) {
+      if (finished) return;
+      finished = true;
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(frame(ERROR, JSON.stringify(status)), () => ws.close(1000));
+    },
+  };
+}
+
+/** The Status for an exit code (Success for 0). */
+export function statusForExit(cmd: string[], code: number): Status {
+  return code === 0 ? successStatus() : exitCodeStatus(cmd, code);
+}
+
+export { errorStatus };

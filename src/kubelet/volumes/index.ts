@@ -1,0 +1,267 @@
+// Pod volumes on the node, laid out as upstream's kubelet does:
+//   <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<volume name>
+// emptyDir (a directory, or tmpfs for medium Memory), hostPath (with its type
+// checks), configMap/secret/downwardAPI/projected (files written by the atomic
+// writer, rewritten when their sources change). setUp is idempotent: the pod worker
+// calls it on every sync, which is how updates reach running pods.
+import type { ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
+import { mkdir, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { writeAtomic, type Projected } from './atomic-writer.js';
+import { fieldRefValue, resourceFieldValue } from '../env.js';
+import { quantityValue } from '../../api/quantity.js';
+import { logger } from '../../util/log.js';
+
+const execFileP = promisify(execFile);
+const log = logger('kubelet-volumes');
+
+export class MountError extends Error {
+  constructor(readonly volume: string, message: string) {
+    super(`MountVolume.SetUp failed for volume "${volume}" : ${message}`);
+    this.name = 'MountError';
+  }
+}
+
+export interface VolumeSources {
+  configMap(namespace: string, name: string): ConfigMap | undefined;
+  secret(namespace: string, name: string): Secret | undefined;
+  /** TokenRequest for a projected service-account token; undefined when the server has none. */
+  serviceAccountToken?(pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<string | undefined>;
+  nodeAllocatable?: { cpu?: string; memory?: string };
+}
+
+const PLUGIN: Record<string, string> = {
+  emptyDir: 'kubernetes.io~empty-dir', configMap: 'kubernetes.io~configmap', secret: 'kubernetes.io~secret',
+  downwardAPI: 'kubernetes.io~downward-api', projected: 'kubernetes.io~projected', hostPath: 'kubernetes.io~host-path',
+};
+
+function kindOf(v: Volume): string | undefined {
+  for (const k of Object.keys(PLUGIN)) if ((v as unknown as Record<string, unknown>)[k]) return k;
+  return undefined;
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  try { await execFileP(cmd, args); } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+async function isMountPoint(p: string): Promise<boolean> {
+  const text = await import('node:fs/promises').then((fs) => fs.readFile('/proc/self/mountinfo', 'utf8')).catch(() => '');
+  return text.split('\n').some((l) => l.split(' ')[4] === p);
+}
+
+export class VolumeManager {
+  /** Token cache per pod volume: refreshed at 80% of its lifetime, as upstream. */
+  private readonly tokens = new Map<string, { token: string; refreshAt: number }>();
+
+  constructor(readonly root: string, private readonly src: VolumeSources) {}
+
+  podDir(uid: string): string { return join(this.root, 'pods', uid); }
+
+  volumeDir(uid: string, v: Volume): string {
+    if (v.hostPath) return v.hostPath.path;
+    return join(this.podDir(uid), 'volumes', PLUGIN[kindOf(v) ?? 'emptyDir']!, v.name);
+  }
+
+  /** Sets up (or refreshes) every volume; returns volume name → host path. Throws MountError. */
+  async setUp(pod: Pod): Promise<Map<string, string>> {
+    const uid = pod.metadata!.uid!;
+    const out = new Map<string, string>();
+    for (const v of pod.spec?.volumes ?? []) {
+      try {
+        out.set(v.name, await this.setUpOne(pod, uid, v));
+      } catch (e) {
+        if (e instanceof MountError) throw e;
+        throw new MountError(v.name, (e as Error).message);
+      }
+    }
+    return out;
+  }
+
+  private async setUpOne(pod: Pod, uid: string, v: Volume): Promise<string> {
+    const kind = kindOf(v);
+    const dir = this.volumeDir(uid, v);
+    const ns = pod.metadata?.namespace ?? 'default';
+    const fsGroup = pod.spec?.securityContext?.fsGroup;
+    switch (kind) {
+      case 'emptyDir': {
+        await mkdir(dir, { recursive: true, mode: 0o777 });
+        if (v.emptyDir!.medium === 'Memory' && !(await isMountPoint(dir))) {
+          // Upstream sizes the tmpfs by sizeLimit (or node allocatable memory when unset).
+          const size = v.emptyDir!.sizeLimit ? quantityValue(v.emptyDir!.sizeLimit) : quantityValue(this.src.nodeAllocatable?.memory ?? '0');
+          await run('mount', ['-t', 'tmpfs', '-o', `mode=0777${size ? `,size=${size}` : ''}`, 'tmpfs', dir]);
+        }
+        await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o777));
+        return dir;
+      }
+      case 'hostPath': return this.hostPath(v);
+      case 'configMap': {
+        const c = v.configMap!;
+        const cm = this.src.configMap(ns, c.name ?? '');
+        if (!cm && !c.optional) throw new MountError(v.name, `configmap "${c.name}" not found`);
+        const files = cm ? projectKeys(v.name, cmData(cm), c.items, c.defaultMode ?? 0o644, !!c.optional, `configmap references non-existent config key`) : new Map();
+        await writeAtomic(dir, files, { gid: fsGroup });
+        return dir;
+      }
+      case 'secret': {
+        const c = v.secret!;
+        const s = this.src.secret(ns, c.secretName ?? '');
+        if (!s && !c.optional) throw new MountError(v.name, `secret "${c.secretName}" not found`);
+        const files = s ? projectKeys(v.name, secretData(s), c.items, c.defaultMode ?? 0o644, !!c.optional, `references non-existent secret key`) : new Map();
+        await writeAtomic(dir, files, { gid: fsGroup });
+        return dir;
+      }
+      case 'downwardAPI': {
+        const files = new Map<string, Projected>();
+        for (const item of v.downwardAPI!.items ?? []) files.set(item.path, { data: Buffer.from(this.downward(pod, item)), mode: item.mode ?? v.downwardAPI!.defaultMode ?? 0o644 });
+        await writeAtomic(dir, files, { gid: fsGroup });
+        return dir;
+      }
+      case 'projected': {
+        const files = new Map<string, Projected>();
+        const mode = v.projected!.defaultMode ?? 0o644;
+        for (const s of v.projected!.sources ?? []) await this.projectSource(pod, v.name, s, mode, files);
+        await writeAtomic(dir, files, { gid: fsGroup });
+        return dir;
+      }
+      default:
+        throw new MountError(v.name, `volume type of "${v.name}" is not supported by this node`);
+    }
+  }
+
+  private async projectSource(pod: Pod, vol: string, s: VolumeProjection, mode: number, files: Map<string, Projected>): Promise<void> {
+    const ns = pod.metadata?.namespace ?? 'default';
+    if (s.configMap) {
+      const cm = this.src.configMap(ns, s.configMap.name ?? '');
+      if (!cm) { if (s.configMap.optional) return; throw new MountError(vol, `configmap "${s.configMap.name}" not found`); }
+      for (const [k, f] of projectKeys(vol, cmData(cm), s.configMap.items, mode, !!s.configMap.optional, 'configmap references non-existent config key')) files.set(k, f);
+    } else if (s.secret) {
+      const sec = this.src.secret(ns, s.secret.name ?? '');
+      if (!sec) { if (s.secret.optional) return; throw new MountError(vol, `secret "${s.secret.name}" not found`); }
+      for (const [k, f] of projectKeys(vol, secretData(sec), s.secret.items, mode, !!s.secret.optional, 'references non-existent secret key')) files.set(k, f);
+    } else if (s.downwardAPI) {
+      for (const item of s.downwardAPI.items ?? []) files.set(item.path, { data: Buffer.from(this.downward(pod, item)), mode: item.mode ?? mode });
+    } else if (s.serviceAccountToken) {
+      const t = s.serviceAccountToken;
+      const key = `${pod.metadata?.uid}/${vol}/${t.path}`;
+      const cached = this.tokens.get(key);
+      let token = cached && cached.refreshAt > Date.now() ? cached.token : undefined;
+      if (!token && this.src.serviceAccountToken) {
+        const exp = t.expirationSeconds ?? 3607;
+        token = await this.src.serviceAccountToken(pod, t.audience, exp).catch((e: Error) => {
+          log.warn({ pod: `${ns}/${pod.metadata?.name}`, err: e.message }, 'TokenRequest failed; projecting no token');
+          return undefined;
+        });
+        if (token) this.tokens.set(key, { token, refreshAt: Date.now() + exp * 800 });
+      }
+      if (token) files.set(t.path, { data: Buffer.from(token), mode });
+      else if (cached) files.set(t.path, { data: Buffer.from(cached.token), mode });
+    } else if ((s as { clusterTrustBundle?: unknown }).clusterTrustBundle) {
+      throw new MountError(vol, 'clusterTrustBundle projections are not supported');
+    }
+  }
+
+  private downward(pod: Pod, item: DownwardAPIVolumeFile): string {
+    if (item.fieldRef) return fieldRefValue(pod, item.fieldRef, {});
+    if (item.resourceFieldRef) {
+      const c: Container = (pod.spec?.containers ?? []).find((x) => x.name === item.resourceFieldRef!.containerName) ?? { name: '' };
+      return resourceFieldValue(item.resourceFieldRef, c, this.src.nodeAllocatable);
+    }
+    return '';
+  }
+
+  private async hostPath(v: Volume): Promise<string> {
+    const hp = v.hostPath!;
+    const p = hp.path;
+    const type = hp.type ?? '';
+    const st = await stat(p).catch(() => null);
+    const fail = (what: string) => { throw new MountError(v.name, `hostPath type check failed: ${p} is not a ${what}`); };
+    switch (type) {
+      case 'DirectoryOrCreate': if (!st) await mkdir(p, { recursive: true, mode: 0o755 }); else if (!st.isDirectory()) fail('directory'); break;
+      case 'Directory': if (!st?.isDirectory()) fail('directory'); break;
+      case 'FileOrCreate': if (!st) await writeFile(p, '', { mode: 0o644 }); else if (!st.isFile()) fail('file'); break;
+      case 'File': if (!st?.isFile()) fail('file'); break;
+      case 'Socket': if (!st?.isSocket()) fail('socket'); break;
+      case 'CharDevice': if (!st?.isCharacterDevice()) fail('character device'); break;
+      case 'BlockDevice': if (!st?.isBlockDevice()) fail('block device'); break;
+      default: if (!st) await mkdir(p, { recursive: true }); // upstream: the runtime creates a missing path as a directory
+    }
+    return p;
+  }
+
+  /** Unmounts and removes everything under the pod's directory. */
+  async tearDown(uid: string): Promise<void> {
+    const dir = this.podDir(uid);
+    if (!existsSync(dir)) return;
+    const ed = join(dir, 'volumes', PLUGIN.emptyDir!);
+    for (const name of await readdir(ed).catch(() => [] as string[])) {
+      const p = join(ed, name);
+      if (await isMountPoint(p)) await run('umount', [p]).catch((e: Error) => log.warn({ err: e.message }, 'unmounting emptyDir'));
+    }
+    for (const uid2 of [uid]) this.tokensForget(uid2);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private tokensForget(uid: string): void {
+    for (const k of this.tokens.keys()) if (k.startsWith(`${uid}/`)) this.tokens.delete(k);
+  }
+
+  /** Pod uids that have a directory here (for orphan cleanup). */
+  async podUIDs(): Promise<string[]> {
+    return readdir(join(this.root, 'pods')).catch(() => []);
+  }
+}
+
+function cmData(cm: ConfigMap): Map<string, Buffer> {
+  const m = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(cm.data ?? {})) m.set(k, Buffer.from(v));
+  for (const [k, v] of Object.entries(cm.binaryData ?? {})) m.set(k, Buffer.from(v, 'base64'));
+  return m;
+}
+
+function secretData(s: Secret): Map<string, Buffer> {
+  const m = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(s.data ?? {})) m.set(k, Buffer.from(v, 'base64'));
+  for (const [k, v] of Object.entries(s.stringData ?? {})) if (!m.has(k)) m.set(k, Buffer.from(v));
+  return m;
+}
+
+function projectKeys(vol: string, data: Map<string, Buffer>, items: KeyToPath[] | undefined, mode: number, optional: boolean, missingMsg: string): Map<string, Projected> {
+  const out = new Map<string, Projected>();
+  if (!items?.length) {
+    for (const [k, v] of data) out.set(k, { data: v, mode });
+    return out;
+  }
+  for (const it of items) {
+    const v = data.get(it.key);
+    if (v === undefined) {
+      if (optional) continue;
+      throw new MountError(vol, `${missingMsg}: ${it.key}`);
+    }
+    out.set(it.path, { data: v, mode: it.mode ?? mode });
+  }
+  return out;
+}
+
+/** Container mounts: volume mounts (with subPath) plus the termination-message file. */
+export async function containerMounts(c: Container, volumes: Map<string, string>, pod: Pod): Promise<{ containerPath: string; hostPath: string; readonly?: boolean }[]> {
+  const out: { containerPath: string; hostPath: string; readonly?: boolean }[] = [];
+  for (const m of c.volumeMounts ?? []) {
+    const host = volumes.get(m.name);
+    if (host === undefined) throw new MountError(m.name, `volume "${m.name}" not found in pod ${pod.metadata?.namespace}/${pod.metadata?.name}`);
+    let hostPath = host;
+    const sub = m.subPath ?? (m.subPathExpr ? undefined : undefined);
+    if (sub) {
+      if (sub.startsWith('/') || sub.split('/').includes('..')) throw new MountError(m.name, `invalid subPath ${JSON.stringify(sub)}`);
+      hostPath = join(host, sub);
+      if (!existsSync(hostPath)) await mkdir(hostPath, { recursive: true });
+    }
+    out.push({ containerPath: m.mountPath, hostPath, readonly: !!m.readOnly });
+  }
+  return out;
+}
