@@ -74,6 +74,8 @@ export class WatchCache {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private sorted: string[] | null = null;
   private closed = false;
+  /** The datastore's compacted revision (from the compactor): older watches get 410 on every server alike. */
+  private compactedRevision = 0;
 
   constructor(
     private readonly ds: Datastore,
@@ -178,6 +180,11 @@ export class WatchCache {
     else if (before) w.onEvent('DELETED', ev);
   }
 
+  /** The store compacted up to `rev`: events at or before it may no longer be resumed from. */
+  setCompactedRevision(rev: number): void {
+    if (rev > this.compactedRevision) this.compactedRevision = rev;
+  }
+
   /** Waits until the cache has seen revision `rev`; false on timeout. */
   async waitFor(rev: number, timeoutMs: number): Promise<boolean> {
     await this.ready();
@@ -219,6 +226,9 @@ export class WatchCache {
     let initialEntries: CacheEntry[] = [];
     if (initial) {
       initialEntries = this.list(w.keyPrefix).filter((e) => !w.filter || w.filter(e.attrs));
+    } else if (fromRV !== undefined && fromRV < this.compactedRevision) {
+      // As etcd refuses a watch starting at or below its compaction (start = fromRV + 1).
+      throw new WatchCacheError(`too old resource version: ${fromRV} (${this.compactedRevision})`);
     } else if (fromRV !== undefined && fromRV < this.revision) {
       const oldest = this.ringLen ? this.ring[this.ringStart]!.rv : this.revision + 1;
       // Events after fromRV must all be in the ring: fromRV+1 >= oldest held, or nothing happened since the base.

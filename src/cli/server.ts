@@ -21,6 +21,8 @@ export interface ServerFlags {
   clusterDomain: string;
   nodeName?: string;
   tlsSan: string[];
+  token?: string;
+  etcdCompactionInterval: string;
 }
 
 /** What each in-process component receives. */
@@ -66,6 +68,8 @@ export function command(): Command {
     .option('--datastore-cafile <file>', 'CA for the etcd connection')
     .option('--datastore-certfile <file>', 'client certificate for etcd')
     .option('--datastore-keyfile <file>', 'client key for etcd')
+    .addOption(new Option('--token <secret>', 'shared secret of the cluster\'s servers: they share one CA through the datastore (default: DATA_DIR/server/token, generated)').env('JOTASU_TOKEN'))
+    .option('--etcd-compaction-interval <duration>', 'how often old revisions of the datastore are compacted, e.g. 5m; 0 disables', '5m')
     .addOption(new Option('--disable <component>', 'do not start a packaged component (repeatable, e.g. ingress)').default([]).argParser(collect))
     .addOption(new Option('--tls-san <name>', 'extra SAN for the serving certificate (repeatable)').default([]).argParser(collect))
     .option('--cluster-cidr <cidr>', 'pod network', '10.42.0.0/16')
@@ -78,10 +82,12 @@ export function command(): Command {
 
 export async function runServer(flags: ServerFlags): Promise<void> {
   const t0 = Date.now();
-  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor, parseDuration }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
     import('../datastore/index.js'),
     import('../apiserver/tls.js'),
     import('../apiserver/server.js'),
+    import('../apiserver/shared-ca.js'),
+    import('../apiserver/compactor.js'),
     import('../client/kubeconfig.js'),
     import('../util/log.js'),
     import('node:os'),
@@ -92,11 +98,12 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   const port = Number(flags.httpsListenPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--https-listen-port: not a port: ${flags.httpsListenPort}`);
   const serviceIP = firstServiceIP(flags.serviceCidr);
+  const compactionMs = parseDuration(flags.etcdCompactionInterval);
 
-  const [datastore, tls] = await Promise.all([
-    openDatastore({ dataDir, endpoint: flags.datastoreEndpoint, caFile: flags.datastoreCafile, certFile: flags.datastoreCertfile, keyFile: flags.datastoreKeyfile }),
-    ensureClusterTLS(dataDir, { serviceIP, clusterDomain: flags.clusterDomain, extraSANs: flags.tlsSan }),
-  ]);
+  const datastore = await openDatastore({ dataDir, endpoint: flags.datastoreEndpoint, caFile: flags.datastoreCafile, certFile: flags.datastoreCertfile, keyFile: flags.datastoreKeyfile });
+  // Servers on one datastore share the CA published there under the token (k3s' bootstrap data).
+  const tls = await bootstrapClusterTLS(datastore, dataDir, ensureServerToken(dataDir, flags.token),
+    () => ensureClusterTLS(dataDir, { serviceIP, clusterDomain: flags.clusterDomain, extraSANs: flags.tlsSan }));
   const admin = await ensureAdminCert(tls);
   const advertise = flags.advertiseAddress
     ?? (flags.bindAddress !== '0.0.0.0' && flags.bindAddress !== '::' ? flags.bindAddress : primaryIPv4(os.networkInterfaces()));
@@ -107,6 +114,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   // kubectl on this machine reaches the server over loopback.
   const kubeconfig = path.resolve(flags.writeKubeconfig);
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${api.port}`, caPem: tls.ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem });
+  const compactor = startCompactor({ datastore, intervalMs: compactionMs, onCompacted: (rev) => { for (const c of api.registry.caches.values()) c.setCompactedRevision(rev); } });
   log.info({ kubeconfig, url: api.url, ms: Date.now() - t0 }, 'jotasu server is running');
   process.stdout.write(`Wrote kubeconfig ${kubeconfig}\n`);
 
@@ -134,6 +142,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   for (const { name, c } of running.reverse()) {
     try { await c.stop(); } catch (e) { log.warn({ component: name, err: (e as Error).message }, 'component stop failed'); }
   }
+  compactor.stop();
   await api.close();
   await datastore.close();
   process.exit(0);
