@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
-import type { ConfigMap, Namespace, Node, ServiceAccount } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Namespace, Node, Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import { R } from '../../src/api/resources.js';
 import { isStatusError } from '../../src/api/errors.js';
 import { startEnv, createDeployment, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
@@ -115,6 +115,13 @@ test('node lifecycle: a silent node becomes Unknown, is tainted, its pods are ev
   });
   const victim = ps[0]!.spec!.nodeName!;
   const onVictim = ps.filter((p) => p.spec?.nodeName === victim).map((p) => p.metadata!.name!);
+  // A pod that tolerates unreachable nodes for ever: marked not ready, never evicted.
+  const podApi = env.client.resource<Pod>(R.pods);
+  await podApi.create({
+    metadata: { name: 'stayer', labels: { app: 'stayer' } },
+    spec: { nodeName: victim, containers: [{ name: 'c', image: 'nginx' }], tolerations: [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' }] },
+  }, { namespace: ns });
+  await waitFor('stayer ready', async () => runningReady(await pods(env, ns, 'app=stayer')).length === 1);
   env.nodes.stopHeartbeat(victim);
   const nodes = env.client.resource<Node>(R.nodes);
   const n = await waitFor('Ready=Unknown and unreachable taint', async () => {
@@ -131,6 +138,9 @@ test('node lifecycle: a silent node becomes Unknown, is tainted, its pods are ev
   }, 60_000, 250);
   const events = await env.kubectl('get', 'events', '-n', ns);
   assert.match(events, /TaintManagerEviction/);
+  const stayer = await podApi.get('stayer', { namespace: ns });
+  assert.ok(!stayer.metadata?.deletionTimestamp, 'a pod tolerating the taint for ever stays');
+  assert.equal(stayer.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False', 'pods on an unreachable node are marked not ready');
   env.nodes.resumeHeartbeat(victim);
   await waitFor('taints removed', async () => {
     const x = await nodes.get(victim);
