@@ -15,6 +15,7 @@ import { startNodeIpamController } from './nodeipam.js';
 import { startNamespaceController } from './namespace.js';
 import { startGarbageCollector } from './garbagecollector.js';
 import { startServiceAccountController } from './serviceaccount.js';
+import { startPodGCController } from './podgc.js';
 
 export type { ControllerOptions } from './base.js';
 export { defaultOptions } from './base.js';
@@ -30,6 +31,7 @@ export const controllerStarters: Record<string, (ctx: ControllerContext) => Cont
   namespace: startNamespaceController,
   garbagecollector: startGarbageCollector,
   serviceaccount: startServiceAccountController,
+  podgc: startPodGCController,
 };
 
 /** upstream --controllers: '*' all, 'name' enables, '-name' disables. */

@@ -147,3 +147,16 @@ test('node lifecycle: a silent node becomes Unknown, is tainted, its pods are ev
     return x.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' && !x.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/'));
   }, 30_000, 200);
 });
+
+test('pod GC: pods of a deleted node are removed, and their owners recreate them', async () => {
+  await createDeployment(env, ns, 'pgc', 'nginx', 3);
+  const ps = await waitFor('3 pods', async () => {
+    const r = runningReady(await pods(env, ns, 'app=pgc'));
+    return r.length === 3 ? r : undefined;
+  });
+  const victim = ps[0]!.spec!.nodeName!;
+  env.nodes.stopHeartbeat(victim);
+  await env.client.resource<Node>(R.nodes).delete(victim);
+  await waitFor('no pod left on the deleted node', async () => !(await pods(env, ns, 'app=pgc')).some((p) => p.spec?.nodeName === victim), 30_000, 200);
+  await waitFor('3 pods again', async () => runningReady(await pods(env, ns, 'app=pgc')).length === 3, 30_000, 200);
+});
