@@ -59,12 +59,14 @@ export const errors = {
   /** 422 with one cause per field error; kind is the object's Kind (e.g. "Pod"). */
   invalid(kind: string, group: string, name: string, causes: FieldError[]): StatusError {
     const list = causes.map(fieldErrorText).join(', ');
+    // Upstream names the GroupKind: `Deployment.apps "x" is invalid`.
+    const gk = group ? `${kind}.${group}` : kind;
     const msg = causes.length === 1
-      ? `${kind} "${name}" is invalid: ${list}`
-      : `${kind} "${name}" is invalid: [${list}]`;
+      ? `${gk} "${name}" is invalid: ${list}`
+      : `${gk} "${name}" is invalid: [${list}]`;
     return statusError(422, 'Invalid', msg, {
       name, kind, ...(group ? { group } : {}),
-      causes: causes.map((c) => ({ reason: `Field${c.type}`, message: fieldErrorDetail(c), field: c.field })),
+      causes: causes.map((c) => ({ reason: causeType(c.type), message: fieldErrorDetail(c), field: c.field })),
     });
   },
   badRequest(message: string): StatusError { return statusError(400, 'BadRequest', message); },
@@ -94,6 +96,14 @@ export interface FieldError {
   allowed?: string[];
 }
 
+/** field.ErrorType values as they appear in StatusCause.reason ("FieldValueRequired", ...). */
+function causeType(t: FieldError['type']): string {
+  if (t === 'InternalError') return 'InternalError';
+  if (t === 'ValueNotFound') return 'FieldValueNotFound';
+  if (t === 'UnknownField') return 'FieldValueUnknown';
+  return `FieldValue${t}`;
+}
+
 const typeText: Record<FieldError['type'], string> = {
   Required: 'Required value', Invalid: 'Invalid value', Duplicate: 'Duplicate value',
   NotSupported: 'Unsupported value', Forbidden: 'Forbidden', TooLong: 'Too long',
@@ -101,9 +111,15 @@ const typeText: Record<FieldError['type'], string> = {
   UnknownField: 'Unknown field', InternalError: 'Internal error',
 };
 
+/** The value as Go's field.Error prints it (%q for strings, %#v for string maps and slices). */
 function showValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || v === undefined) return 'null';
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return `[]string{${v.map((x) => JSON.stringify(x)).join(', ')}}`;
+  if (typeof v === 'object' && Object.values(v).every((x) => typeof x === 'string')) {
+    const keys = Object.keys(v).sort();
+    return `map[string]string{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify((v as Record<string, string>)[k])}`).join(', ')}}`;
+  }
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }

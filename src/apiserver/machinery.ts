@@ -4,7 +4,8 @@
 import type { ResourceInfo } from '../api/resources.js';
 import type { FieldError } from '../api/errors.js';
 import { checkFields, pruneUnknownFields } from '../api/openapi/fields.js';
-import { nameIsDNSSubdomain, nameIsDNSLabel, validateLabels, validateAnnotations } from '../api/validation/names.js';
+import { validateObject } from '../api/validation/index.js';
+import { validateStatusUpdate } from '../api/validation/status.js';
 import type { Obj } from './objects.js';
 import { applyDefaults } from '../api/defaults/index.js';
 import { toTable } from '../api/tables/index.js';
@@ -13,22 +14,14 @@ export function defaults(info: ResourceInfo, obj: Obj): void {
   applyDefaults(info.group, info.version, info.kind, obj);
 }
 
-// Kinds whose names must be DNS labels upstream (others: DNS subdomains).
-const labelNamed = new Set(['Namespace', 'Service']);
-
-/** metadata checks every kind gets, then the kind's own validation. */
-export function validate(info: ResourceInfo, obj: Obj, old?: Obj): FieldError[] {
-  const errs: FieldError[] = [];
-  const m = obj.metadata ?? {};
-  if (!m.name) {
-    errs.push({ type: 'Required', field: 'metadata.name', detail: 'name or generateName is required' });
-  } else {
-    const v = labelNamed.has(info.kind) ? nameIsDNSLabel : nameIsDNSSubdomain;
-    for (const msg of v(m.name, false)) errs.push({ type: 'Invalid', field: 'metadata.name', value: m.name, detail: msg });
-  }
-  errs.push(...validateLabels(m.labels), ...validateAnnotations(m.annotations));
-  void old;
-  return errs;
+/**
+ * Upstream's strategy Validate / ValidateUpdate: the whole object on create and on
+ * updates through the main endpoint (and /scale, which writes the main object);
+ * metadata and status only on /status updates.
+ */
+export function validate(info: ResourceInfo, obj: Obj, old: Obj | undefined, subresource = ''): FieldError[] {
+  if (old && subresource === 'status') return validateStatusUpdate(info.group, info.version, info.kind, obj, old);
+  return validateObject(info.group, info.version, info.kind, obj, old);
 }
 
 export interface SchemaCheck { unknown: string[]; typeError?: { path: string; message: string } }

@@ -214,14 +214,15 @@ export class ResourceStore {
     delete m.selfLink;
     if (this.strategy.generation) m.generation = 1;
     else delete m.generation;
-    this.strategy.prepareForCreate?.(obj, this.ctxOf(ctx));
+    // Upstream order: defaults (at decoding), admission, the strategy's PrepareForCreate, Validate.
     machinery.defaults(this.info, obj);
+    this.strategy.prepareForCreate?.(obj, this.ctxOf(ctx));
     for (const h of this.hooks) await h('CREATE', this, obj, undefined, ctx);
     this.validateOrThrow(obj, undefined, ctx);
   }
 
   validateOrThrow(obj: Obj, old: Obj | undefined, ctx: StrategyContext): void {
-    const errs: FieldError[] = [...machinery.validate(this.info, obj, old), ...(this.strategy.validate?.(obj, old, ctx) ?? [])];
+    const errs: FieldError[] = [...machinery.validate(this.info, obj, old, ctx.subresource), ...(this.strategy.validate?.(obj, old, ctx) ?? [])];
     if (errs.length) throw errors.invalid(this.info.kind, this.info.group, obj.metadata?.name ?? '', errs);
   }
 
@@ -345,6 +346,8 @@ export class ResourceStore {
       this.strategy.prepareForStatusUpdate?.(next, proposed, cur, ctx);
     } else {
       next = proposed;
+      // Defaults apply to the decoded body, before the strategy copies what the client omitted.
+      machinery.defaults(this.info, next);
       if (this.hasStatus) {
         if (cur.status === undefined) delete next.status;
         else next.status = cur.status;
@@ -377,7 +380,7 @@ export class ResourceStore {
     } else {
       delete nm.generation;
     }
-    machinery.defaults(this.info, next);
+    if (ctx.subresource === 'status') machinery.defaults(this.info, next);
     for (const h of this.hooks) await h('UPDATE', this, next, cur, ctx);
     this.validateOrThrow(next, cur, ctx);
     return next;

@@ -77,14 +77,15 @@ function serviceStrategy(alloc: Allocators): Strategy {
       if (svc.spec?.clusterIPs?.length && !svc.spec.clusterIP) svc.spec.clusterIP = svc.spec.clusterIPs[0];
     },
     prepareForUpdate(svc, old) {
-      // ClusterIP is immutable once set; omitted in an update means "keep".
-      if (old.spec?.clusterIP && (svc.spec?.clusterIP === undefined || svc.spec.clusterIP === '')) {
-        svc.spec.clusterIP = old.spec.clusterIP;
-        svc.spec.clusterIPs ??= old.spec.clusterIPs;
+      svc.spec ??= {};
+      // ClusterIP is immutable once set; omitted in an update means "keep" (upstream patchAllocatedValues),
+      // unless the service stops needing one (ExternalName).
+      if (svc.spec.type !== 'ExternalName' && old.spec?.type !== 'ExternalName') {
+        if (old.spec?.clusterIP && !svc.spec.clusterIP) svc.spec.clusterIP = old.spec.clusterIP;
+        if (!svc.spec.clusterIPs?.length && old.spec?.clusterIPs?.length) svc.spec.clusterIPs = old.spec.clusterIPs;
+        if (!svc.spec.ipFamilies?.length && old.spec?.ipFamilies) svc.spec.ipFamilies = old.spec.ipFamilies;
+        if (!svc.spec.ipFamilyPolicy && old.spec?.ipFamilyPolicy) svc.spec.ipFamilyPolicy = old.spec.ipFamilyPolicy;
       }
-      if (svc.spec?.clusterIPs === undefined && old.spec?.clusterIPs) svc.spec.clusterIPs = old.spec.clusterIPs;
-      if (svc.spec?.ipFamilies === undefined && old.spec?.ipFamilies) svc.spec.ipFamilies = old.spec.ipFamilies;
-      if (svc.spec?.ipFamilyPolicy === undefined && old.spec?.ipFamilyPolicy) svc.spec.ipFamilyPolicy = old.spec.ipFamilyPolicy;
       // Keep the node ports already allocated to the same port when the client omitted them.
       if (needsNodePorts(svc)) {
         for (const p of (svc.spec.ports ?? []) as Obj[]) {
@@ -93,12 +94,6 @@ function serviceStrategy(alloc: Allocators): Strategy {
           if (prev?.nodePort) p.nodePort = prev.nodePort;
         }
       }
-    },
-    validate(svc, old) {
-      if (old && old.spec?.clusterIP && svc.spec?.clusterIP !== old.spec.clusterIP && old.spec.type !== 'ExternalName' && svc.spec?.type !== 'ExternalName') {
-        return [{ type: 'Invalid', field: 'spec.clusterIPs[0]', value: svc.spec?.clusterIP, detail: 'may not change once set' }];
-      }
-      return [];
     },
     async allocate(svc, old, ctx) {
       const owner = ownerOf(svc);
