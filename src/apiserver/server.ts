@@ -21,6 +21,7 @@ import { Discovery } from './discovery.js';
 import { handleResource } from './handlers/resource.js';
 import type { HandlerContext } from './handlers/context.js';
 import { bootstrap } from './bootstrap.js';
+import { createStreamingProxy, ensureKubeletClientCert } from './proxy/index.js';
 import { joinHandler } from './join.js';
 
 const log = logger('apiserver');
@@ -61,6 +62,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const authenticators: Authenticator[] = [x509Authenticator()];
   if (opts.tokenFile) authenticators.push(tokenFileAuthenticator(opts.tokenFile));
   const authorizers: Authorizer[] = [alwaysAllow];
+  // pods/log, exec, attach, portforward and nodes/proxy go to the node's kubelet.
+  const streaming = createStreamingProxy({ registry, authenticators, authorizers, ca: opts.tls.ca.certPem, clientCert: () => ensureKubeletClientCert(opts.tls) });
   let port = opts.port;
   let ready = false;
   let advertise = opts.advertiseAddress ?? '127.0.0.1';
@@ -179,6 +182,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
       if (authed) user = authed;
+      if (await streaming.handle(req, res, user)) return;
       const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
       const d = await authorize(authorizers, user, info);
       if (!d.allowed) {
@@ -215,6 +219,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     log.debug({ err: err.message }, 'client error');
     socket.destroy();
   });
+  server.on('upgrade', streaming.upgrade);
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
 
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,285 @@
+// A minimal SPDY/3.1 session, server side: enough for kubectl's port-forward, which
+// speaks SPDY either on a plain HTTP upgrade or tunnelled inside a WebSocket (KEP-4006,
+// subprotocol SPDY/3.1+portforward.k8s.io). The peer opens streams (SYN_STREAM with
+// headers), we answer SYN_REPLY, both sides send DATA frames and close with FIN.
+//
+// Frame layout (draft-mbelshe-httpbis-spdy-00):
+//   control: 1|version(15) type(16) flags(8) length(24) payload
+//   data:    0|stream-id(31)         flags(8) length(24) payload
+// Header blocks are zlib streams with the SPDY dictionary, one compression context per
+// direction for the whole session. We inflate with one persistent zlib context (fed
+// synchronously, see inflateSync below) and deflate with stored blocks only: valid zlib
+// that every inflater reads, and we only ever send a handful of small header blocks.
+//
+// Flow control: Go's spdystream (kubectl, kubelet) neither sends nor honours
+// WINDOW_UPDATE, so neither do we; PINGs are answered (kubectl pings every few seconds).
+import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import * as zlib from 'node:zlib';
+import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
+
+const VERSION = 3;
+const SYN_STREAM = 1, SYN_REPLY = 2, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7, HEADERS = 8, WINDOW_UPDATE = 9;
+const FLAG_FIN = 0x01;
+/** Largest DATA payload we send in one frame. */
+const MAX_DATA = 64 * 1024;
+const RST_CANCEL = 5;
+
+export type SpdyHeaders = Record<string, string>;
+
+function adler32(buf: Buffer): number {
+  let a = 1, b = 0;
+  for (const x of buf) { a = (a + x) % 65521; b = (b + a) % 65521; }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** Header block encoder: a zlib stream of stored blocks (no compression, no shared window needed). */
+class HeaderEncoder {
+  private started = false;
+  encode(h: SpdyHeaders): Buffer {
+    const parts: Buffer[] = [];
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); parts.push(b); };
+    const entries = Object.entries(h);
+    u32(entries.length);
+    for (const [k, v] of entries) {
+      const kb = Buffer.from(k.toLowerCase()), vb = Buffer.from(v);
+      u32(kb.length); parts.push(kb); u32(vb.length); parts.push(vb);
+    }
+    const raw = Buffer.concat(parts);
+    const out: Buffer[] = [];
+    if (!this.started) {
+      this.started = true;
+      // CMF 0x78 (deflate, 32K window), FLG 0xBB (FDICT, level 2, check bits), dictionary id.
+      const hdr = Buffer.alloc(6);
+      hdr[0] = 0x78; hdr[1] = 0xbb;
+      hdr.writeUInt32BE(adler32(SPDY3_DICTIONARY), 2);
+      out.push(hdr);
+    }
+    for (let off = 0; off < raw.length || off === 0; off += 0xffff) {
+      const chunk = raw.subarray(off, off + 0xffff);
+      const blk = Buffer.alloc(5);
+      blk[0] = 0; // BFINAL=0, BTYPE=00 (stored)
+      blk.writeUInt16LE(chunk.length, 1);
+      blk.writeUInt16LE(~chunk.length & 0xffff, 3);
+      out.push(blk, chunk);
+      if (raw.length === 0) break;
+    }
+    return Buffer.concat(out);
+  }
+}
+
+/** Header block decoder with one inflate context for the session. */
+class HeaderDecoder {
+  private readonly inflate = zlib.createInflate({ dictionary: SPDY3_DICTIONARY });
+  decode(block: Buffer): SpdyHeaders {
+    // Node's zlib streams run synchronously when _processChunk gets no callback (that is
+    // how zlib.inflateSync works); it keeps the context across calls, as SPDY requires.
+    const z = this.inflate as unknown as { _processChunk(chunk: Buffer, flush: number): Buffer };
+    const raw = z._processChunk(block, zlib.constants.Z_SYNC_FLUSH);
+    const h: SpdyHeaders = {};
+    let off = 0;
+    const u32 = () => { const v = raw.readUInt32BE(off); off += 4; return v; };
+    const n = u32();
+    for (let i = 0; i < n; i++) {
+      const kl = u32(); const k = raw.subarray(off, off + kl).toString(); off += kl;
+      const vl = u32(); const v = raw.subarray(off, off + vl).toString(); off += vl;
+      // Multiple values are NUL-separated; the first is all the port-forward protocol needs.
+      h[k.toLowerCase()] = v.split('\0')[0]!;
+    }
+    return h;
+  }
+}
+
+export class SpdyStream extends Duplex {
+  private replied = false;
+  private remoteClosed = false;
+  constructor(private readonly session: SpdySession, readonly id: number, readonly headers: SpdyHeaders) {
+    super({ allowHalfOpen: true });
+  }
+
+  /** Accepts the stream (SYN_REPLY). */
+  reply(headers: SpdyHeaders = {}): void {
+    if (this.replied) return;
+    this.replied = true;
+    this.session.sendControl(SYN_REPLY, 0, Buffer.concat([u32be(this.id), this.session.encodeHeaders(headers)]));
+  }
+
+  /** Aborts the stream (RST_STREAM CANCEL). */
+  reset(): void {
+    if (!this.destroyed) this.session.sendControl(RST_STREAM, 0, Buffer.concat([u32be(this.id), u32be(RST_CANCEL)]));
+    this.session.forget(this.id);
+    this.destroy();
+  }
+
+  override _read(): void { this.session.resume(); }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    for (let off = 0; off < chunk.length; off += MAX_DATA) this.session.sendData(this.id, chunk.subarray(off, off + MAX_DATA), false);
+    this.session.afterWrite(cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.session.sendData(this.id, Buffer.alloc(0), true);
+    if (this.remoteClosed) this.session.forget(this.id);
+    cb();
+  }
+
+  /** @internal */ onData(data: Buffer, fin: boolean): void {
+    if (data.length && !this.push(data)) this.session.pause();
+    if (fin) this.onRemoteFin();
+  }
+
+  /** @internal */ onRemoteFin(): void {
+    if (this.remoteClosed) return;
+    this.remoteClosed = true;
+    this.push(null);
+    if (this.writableFinished) this.session.forget(this.id);
+  }
+
+  /** @internal */ onReset(): void {
+    this.remoteClosed = true;
+    this.destroy();
+  }
+}
+
+function u32be(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; }
+
+export interface SpdySessionEvents {
+  stream: [SpdyStream];
+  close: [];
+}
+
+/**
+ * One SPDY connection over a byte stream (a socket, or a WebSocket tunnel made into one).
+ * Emits 'stream' for every stream the peer opens and 'close' when the transport ends.
+ */
+export class SpdySession extends EventEmitter<SpdySessionEvents> {
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly streams = new Map<number, SpdyStream>();
+  private readonly enc = new HeaderEncoder();
+  private readonly dec = new HeaderDecoder();
+  private closed = false;
+  private paused = 0;
+
+  constructor(private readonly transport: Duplex) {
+    super();
+    transport.on('data', (d: Buffer) => this.onBytes(d));
+    const end = () => this.shutdown();
+    transport.on('end', end);
+    transport.on('close', end);
+    transport.on('error', end);
+  }
+
+  get open(): boolean { return !this.closed; }
+
+  encodeHeaders(h: SpdyHeaders): Buffer { return this.enc.encode(h); }
+
+  sendControl(type: number, flags: number, payload: Buffer): void {
+    if (this.closed) return;
+    const h = Buffer.alloc(8);
+    h.writeUInt16BE(0x8000 | VERSION, 0);
+    h.writeUInt16BE(type, 2);
+    h.writeUInt32BE(((flags & 0xff) << 24 | payload.length) >>> 0, 4);
+    this.transport.write(Buffer.concat([h, payload]));
+  }
+
+  sendData(id: number, data: Buffer, fin: boolean): void {
+    if (this.closed) return;
+    const h = Buffer.alloc(8);
+    h.writeUInt32BE(id & 0x7fffffff, 0);
+    h.writeUInt32BE(((fin ? FLAG_FIN : 0) << 24 | data.length) >>> 0, 4);
+    this.transport.write(h);
+    if (data.length) this.transport.write(data);
+  }
+
+  /** Calls back once the transport has room again (back-pressure for stream writers). */
+  afterWrite(cb: () => void): void {
+    if (this.closed || !this.transport.writableNeedDrain) { cb(); return; }
+    this.transport.once('drain', cb);
+  }
+
+  /** A stream's reader is full: stop reading the transport until it asks again. */
+  pause(): void { this.paused++; this.transport.pause(); }
+  resume(): void {
+    if (this.paused > 0) this.paused--;
+    if (this.paused === 0) this.transport.resume();
+  }
+
+  forget(id: number): void { this.streams.delete(id); }
+
+  close(): void {
+    if (this.closed) return;
+    this.sendControl(GOAWAY, 0, Buffer.concat([u32be(0), u32be(0)]));
+    this.transport.end();
+    this.shutdown();
+  }
+
+  private shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams.values()) s.destroy();
+    this.streams.clear();
+    this.transport.destroy();
+    this.emit('close');
+  }
+
+  private onBytes(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    while (this.buf.length >= 8 && !this.closed) {
+      const len = this.buf.readUInt32BE(4) & 0xffffff;
+      if (this.buf.length < 8 + len) break;
+      const frame = this.buf.subarray(0, 8 + len);
+      this.buf = this.buf.subarray(8 + len);
+      try {
+        this.onFrame(frame);
+      } catch (e) {
+        this.transport.destroy(new Error(`SPDY protocol error: ${(e as Error).message}`));
+        return;
+      }
+    }
+  }
+
+  private onFrame(f: Buffer): void {
+    const flags = f[4]!;
+    const payload = f.subarray(8);
+    if (!(f[0]! & 0x80)) {
+      const id = f.readUInt32BE(0) & 0x7fffffff;
+      const s = this.streams.get(id);
+      if (s) s.onData(payload, (flags & FLAG_FIN) !== 0);
+      return;
+    }
+    const type = f.readUInt16BE(2);
+    switch (type) {
+      case SYN_STREAM: {
+        const id = payload.readUInt32BE(0) & 0x7fffffff;
+        // stream-id(4) associated-id(4) priority+unused(1) slot(1), then the header block.
+        const headers = this.dec.decode(payload.subarray(10));
+        const s = new SpdyStream(this, id, headers);
+        this.streams.set(id, s);
+        this.emit('stream', s);
+        if (flags & FLAG_FIN) s.onRemoteFin();
+        break;
+      }
+      case HEADERS: case SYN_REPLY:
+        // Keep the inflate context in step even though we do not use these headers.
+        this.dec.decode(payload.subarray(4));
+        break;
+      case RST_STREAM: {
+        const id = payload.readUInt32BE(0) & 0x7fffffff;
+        this.streams.get(id)?.onReset();
+        this.streams.delete(id);
+        break;
+      }
+      case PING:
+        this.sendControl(PING, 0, payload.subarray(0, 4));
+        break;
+      case GOAWAY:
+        this.shutdown();
+        break;
+      case SETTINGS: case WINDOW_UPDATE:
+        break;
+      default:
+        break;
+    }
+  }
+}

@@ -1,0 +1,293 @@
+// The kubelet's HTTPS server (port 10250 upstream): container logs, exec, attach,
+// port-forward, /healthz and /pods. Only the API server may call it: the client
+// certificate must chain to the cluster CA and name the API server's kubelet-client user.
+// The API server passes upgrade requests through untouched, so the streaming protocols
+// (WebSocket channels, SPDY port-forward) are spoken here, end to end with kubectl.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { RuntimeService } from '../../runtime/cri.js';
+import { REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL, PORTFORWARD_PROTOCOL, errorStatus } from '../../api/remotecommand/protocol.js';
+import { SpdySession } from '../../api/remotecommand/spdy.js';
+import { execInContainer, type RuncLocation } from '../../runtime/streaming/exec.js';
+import { readContainerLog } from '../../runtime/streaming/logs.js';
+import { nsenterDialer, type PodDialer } from '../../runtime/streaming/portforward.js';
+import { HttpError, resolveContainer, requireRunning, findSandbox, type PodSource } from './resolve.js';
+import { remoteCommandSession, statusForExit, type StreamFlags } from './remotecommand.js';
+import { servePortForward } from './portforward.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('kubelet-server');
+
+export const DEFAULT_KUBELET_PORT = 10250;
+/** Client certificate users allowed in (upstream names of the API server's kubelet client). */
+export const DEFAULT_ALLOWED_USERS = ['kube-apiserver-kubelet-client', 'system:kube-apiserver'];
+
+export interface KubeletServerOptions {
+  runtime: RuntimeService;
+  /** runc state dir and binary, for exec. */
+  runc: RuncLocation;
+  /** Serving certificate (signed by the cluster CA) and the CA that signs client certificates. */
+  tls: { cert: string; key: string; clientCA: string };
+  port?: number;
+  address?: string;
+  allowedUsers?: string[];
+  pods?: PodSource;
+  dialer?: PodDialer;
+}
+
+export interface KubeletServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+type Route =
+  | { kind: 'logs'; ns: string; pod: string; container: string }
+  | { kind: 'exec' | 'attach'; ns: string; pod: string; uid?: string; container: string }
+  | { kind: 'portForward'; ns: string; pod: string; uid?: string }
+  | { kind: 'healthz' } | { kind: 'pods' };
+
+export function parseRoute(path: string): Route | undefined {
+  const p = path.split('/').filter(Boolean).map(decodeURIComponent);
+  switch (p[0]) {
+    case 'containerLogs': return p.length === 4 ? { kind: 'logs', ns: p[1]!, pod: p[2]!, container: p[3]! } : undefined;
+    case 'exec': case 'attach':
+      if (p.length === 4) return { kind: p[0], ns: p[1]!, pod: p[2]!, container: p[3]! };
+      if (p.length === 5) return { kind: p[0], ns: p[1]!, pod: p[2]!, uid: p[3]!, container: p[4]! };
+      return undefined;
+    case 'portForward':
+      if (p.length === 3) return { kind: 'portForward', ns: p[1]!, pod: p[2]! };
+      if (p.length === 4) return { kind: 'portForward', ns: p[1]!, pod: p[2]!, uid: p[3]! };
+      return undefined;
+    case 'healthz': return p.length === 1 ? { kind: 'healthz' } : undefined;
+    case 'pods': return p.length === 1 ? { kind: 'pods' } : undefined;
+    default: return undefined;
+  }
+}
+
+const truthy = (v: string | null) => v !== null && v !== 'false' && v !== '0';
+
+/** Who is calling; throws 401/403 unless it is the API server. */
+function authorize(req: IncomingMessage, allowed: string[]): void {
+  const sock = req.socket as TLSSocket;
+  const cert = sock.getPeerCertificate?.();
+  if (!cert || !cert.subject || !sock.authorized) throw new HttpError(401, 'Unauthorized');
+  const cn = (cert.subject as unknown as Record<string, string | string[]>).CN;
+  const user = Array.isArray(cn) ? cn[0] : cn;
+  if (!user || !allowed.includes(user)) {
+    throw new HttpError(403, `Forbidden (user=${user ?? ''}, verb=${(req.method ?? 'get').toLowerCase()}, resource=nodes, subresource=proxy)`);
+  }
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  const code = e instanceof HttpError ? e.code : 500;
+  const msg = e instanceof Error ? e.message : String(e);
+  if (!(e instanceof HttpError)) log.warn({ err: msg }, 'kubelet server request failed');
+  if (res.headersSent) { res.end(); return; }
+  res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+  res.end(`${msg}\n`);
+}
+
+/** An HTTP error on a socket that was about to be upgraded. */
+function socketError(socket: Duplex, e: unknown): void {
+  const code = e instanceof HttpError ? e.code : 500;
+  const msg = `${e instanceof Error ? e.message : String(e)}\n`;
+  const reason = ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[code] ?? 'Internal Server Error';
+  if (!(e instanceof HttpError)) log.warn({ err: msg.trim() }, 'kubelet server upgrade failed');
+  socket.end(`HTTP/1.1 ${code} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(msg)}\r\nConnection: close\r\n\r\n${msg}`);
+}
+
+function sinceMs(q: URLSearchParams): number | undefined {
+  const t = q.get('sinceTime');
+  if (t) {
+    const ms = Date.parse(t);
+    if (Number.isNaN(ms)) throw new HttpError(400, `invalid sinceTime "${t}"`);
+    return ms;
+  }
+  const s = q.get('sinceSeconds');
+  if (s) {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new HttpError(400, 'sinceSeconds must be a positive integer');
+    return Date.now() - n * 1000;
+  }
+  return undefined;
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, `${name} must be a non-negative integer`);
+  return n;
+}
+
+export async function startKubeletServer(o: KubeletServerOptions): Promise<KubeletServer> {
+  const allowed = o.allowedUsers ?? DEFAULT_ALLOWED_USERS;
+  const dialer = o.dialer ?? nsenterDialer();
+  const rt = o.runtime;
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+    handleProtocols: (offered) => {
+      for (const p of [...REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL]) if (offered.has(p)) return p;
+      return false;
+    },
+  });
+  const live = new Set<Duplex>();
+
+  const isRunning = (id: string) => async () => (await rt.containerStatus(id).catch(() => undefined))?.state === 'CONTAINER_RUNNING';
+
+  async function serveLogs(req: IncomingMessage, res: ServerResponse, r: Extract<Route, { kind: 'logs' }>, q: URLSearchParams): Promise<void> {
+    const rc = await resolveContainer(rt, o.pods, r.ns, r.pod, r.container, { previous: truthy(q.get('previous')) });
+    const follow = truthy(q.get('follow')) && !truthy(q.get('previous'));
+    const opts = {
+      follow, timestamps: truthy(q.get('timestamps')), tailLines: intParam(q, 'tailLines'),
+      limitBytes: intParam(q, 'limitBytes'), sinceMs: sinceMs(q), isRunning: isRunning(rc.id),
+    };
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+    // Send the headers now: a follow on a quiet container must not look hung.
+    res.flushHeaders();
+    await readContainerLog(rc.status.logPath, res, { ...opts, signal: ac.signal });
+    res.end();
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      authorize(req, allowed);
+      const url = new URL(req.url ?? '/', 'https://kubelet');
+      const r = parseRoute(url.pathname);
+      if (!r) throw new HttpError(404, '404 page not found');
+      switch (r.kind) {
+        case 'healthz': res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok'); return;
+        case 'pods': {
+          const body = JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: o.pods?.listPods() ?? [] });
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+          return;
+        }
+        case 'logs': if (req.method !== 'GET') throw new HttpError(405, 'method not allowed'); await serveLogs(req, res, r, url.searchParams); return;
+        default: throw new HttpError(400, `${r.kind} needs a WebSocket (or SPDY) upgrade`);
+      }
+    } catch (e) {
+      sendError(res, e);
+    }
+  }
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    try {
+      authorize(req, allowed);
+      const url = new URL(req.url ?? '/', 'https://kubelet');
+      const r = parseRoute(url.pathname);
+      if (!r || (r.kind !== 'exec' && r.kind !== 'attach' && r.kind !== 'portForward')) throw new HttpError(404, '404 page not found');
+      const q = url.searchParams;
+      const upg = String(req.headers.upgrade ?? '').toLowerCase();
+      if (r.kind === 'portForward') {
+        const sb = await findSandbox(rt, r.ns, r.pod, r.uid);
+        const uid = r.uid ?? o.pods?.getPod(r.ns, r.pod)?.metadata?.uid ?? '';
+        const target = { netns: sb.netns, pod: r.pod, uid };
+        if (upg === 'websocket') {
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
+            const tunnel = createWebSocketStream(ws, { allowHalfOpen: false });
+            startSpdyPortForward(tunnel, target);
+          });
+          return;
+        }
+        if (upg.startsWith('spdy/3.1')) {
+          // Plain SPDY upgrade (kubectl's fallback, or old clients).
+          socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORTFORWARD_PROTOCOL}\r\n\r\n`);
+          if (head.length) socket.unshift(head);
+          startSpdyPortForward(socket, target);
+          return;
+        }
+        throw new HttpError(400, 'port-forward needs a WebSocket or SPDY/3.1 upgrade');
+      }
+      if (upg !== 'websocket') throw new HttpError(400, `${r.kind}: only WebSocket streaming (v5.channel.k8s.io, v4.channel.k8s.io) is supported`);
+      const flags: StreamFlags = { stdin: truthy(q.get('stdin')), stdout: truthy(q.get('stdout')), stderr: truthy(q.get('stderr')), tty: truthy(q.get('tty')) };
+      if (!flags.stdin && !flags.stdout && !flags.stderr) throw new HttpError(400, 'you must specify at least 1 of stdin, stdout, stderr');
+      const rc = await resolveContainer(rt, o.pods, r.ns, r.pod, r.container, { uid: r.uid });
+      requireRunning(rc, r.container, r.pod);
+      const cmd = q.getAll('command');
+      if (r.kind === 'exec' && !cmd.length) throw new HttpError(400, 'you must specify at least one command for the container');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (r.kind === 'exec') void runExec(ws, rc.id, cmd, flags);
+        else void runAttach(ws, rc.id, rc.status.logPath, flags);
+      });
+    } catch (e) {
+      socketError(socket, e);
+    }
+  }
+
+  function startSpdyPortForward(transport: Duplex, target: { netns?: string; pod: string; uid: string }): void {
+    const session = new SpdySession(transport);
+    live.add(transport);
+    session.on('close', () => live.delete(transport));
+    servePortForward(session, target, dialer);
+  }
+
+  async function runExec(ws: WebSocket, id: string, cmd: string[], flags: StreamFlags): Promise<void> {
+    const s = remoteCommandSession(ws, flags);
+    try {
+      const h = execInContainer(o.runc, { containerId: id, cmd, tty: flags.tty, stdin: s.stdin, stdout: s.stdout, stderr: s.stderr, signal: s.signal });
+      s.onResize((size) => h.resize(size));
+      const code = await h.done;
+      s.finish(statusForExit(cmd, code));
+    } catch (e) {
+      s.finish(errorStatus(`error executing command in container: ${(e as Error).message}`));
+    }
+  }
+
+  /**
+   * Attach: the shim keeps no stdin open (it runs the container with </dev/null) and no
+   * terminal, so attach streams what the container writes from now on, from its log;
+   * stdin sent by the client is read and dropped.
+   */
+  async function runAttach(ws: WebSocket, id: string, logPath: string, flags: StreamFlags): Promise<void> {
+    const s = remoteCommandSession(ws, flags);
+    s.stdin?.resume();
+    try {
+      const tasks: Promise<void>[] = [];
+      const common = { follow: true, tailLines: 0, isRunning: isRunning(id), signal: s.signal };
+      if (flags.tty && s.stdout) tasks.push(readContainerLog(logPath, s.stdout, common));
+      else {
+        if (s.stdout) tasks.push(readContainerLog(logPath, s.stdout, { ...common, stream: 'stdout' }));
+        if (s.stderr) tasks.push(readContainerLog(logPath, s.stderr, { ...common, stream: 'stderr' }));
+      }
+      await Promise.all(tasks);
+      s.finish(statusForExit([], 0));
+    } catch (e) {
+      s.finish(errorStatus(`error attaching to container: ${(e as Error).message}`));
+    }
+  }
+
+  const server: Server = createServer({
+    cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCA,
+    requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
+    requestTimeout: 0,
+  }, (req, res) => { void handle(req, res); });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void upgrade(req, socket, head); });
+  server.on('clientError', (_e, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? DEFAULT_KUBELET_PORT, o.address ?? '0.0.0.0', () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port }, 'kubelet server listening');
+  return {
+    port,
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      for (const t of live) t.destroy();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
