@@ -11,6 +11,7 @@ const modules: (() => Promise<{ command(): Command }>)[] = [
   () => import('./scheduler.js'),
   () => import('./sim.js'),
   () => import('./controller-manager.js'),
+  () => import('./agent.js'),
 ];
 
 const program = new Command('jotasu')

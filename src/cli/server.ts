@@ -49,6 +49,7 @@ interface ComponentEntry {
 const components: ComponentEntry[] = [
   { name: 'controller-manager', start: async (c) => (await import('../controllers/index.js')).startControllerManagerComponent(c) },
   { name: 'scheduler', start: async (c) => (await import('../scheduler/index.js')).startSchedulerComponent(c) },
+  { name: 'agent', enabled: (f) => !f.disableAgent, start: async (c) => (await import('./agent.js')).startAgentComponent(c) },
 ];
 
 function collect(v: string, prev: string[]): string[] {

@@ -73,6 +73,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const ready = new Promise<void>((r) => { readyResolve = r; });
   const workers = new Map<string, PodWorker>();
   let stopping = false;
+  let starting = false;
 
   const nodeStatus = new NodeStatusManager(o.client, { nodeName, dataDir: o.dataDir, nodeIP, labels: o.labels }, () => runtime
     ? { ready: true }
@@ -152,7 +153,6 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   informers.start();
   await informers.waitForSync();
 
-  let starting = false;
   async function maybeStartRuntime(): Promise<void> {
     if (runtime || starting || stopping) return;
     const cidr = nodeInf.store.get(nodeName)?.spec?.podCIDR ?? o.podCIDR;

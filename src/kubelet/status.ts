@@ -179,6 +179,8 @@ export function computePodStatus(i: StatusInput): PodStatus {
   const oldBy = new Map((old.conditions ?? []).map((c) => [c.type, c]));
   // Keep others' conditions (PodScheduled first, as upstream orders them).
   for (const c of old.conditions ?? []) if (!KUBELET_CONDITIONS.includes(c.type)) merged.push(c);
+  // Upstream's kubelet adds PodScheduled=True when a bound pod lacks it (pods from before 1.6).
+  if (!merged.some((c) => c.type === 'PodScheduled')) merged.unshift({ type: 'PodScheduled', status: 'True', lastProbeTime: null as unknown as string, lastTransitionTime: rfc3339(now) });
   for (const c of conds) {
     const prev = oldBy.get(c.type);
     const t = prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(now);

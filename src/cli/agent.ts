@@ -1,0 +1,168 @@
+// `jotasu agent`: a worker node, as `k3s agent`. Joins the cluster with the token
+// (POST /v1-jotasu/join → its own client certificate CN=system:node:<name>,
+// O=system:nodes, kept in DATA_DIR/agent/kubelet.kubeconfig for restarts), then runs
+// the kubelet on the built-in runc runtime. Also started inside `jotasu server`
+// unless --disable-agent (startAgentComponent).
+import { Command, Option } from 'commander';
+
+export interface AgentFlags {
+  server?: string;
+  token?: string;
+  tokenFile?: string;
+  nodeName?: string;
+  dataDir: string;
+  drain: boolean;
+  nodeIp?: string;
+  podCidr?: string;
+  clusterDns: string;
+  clusterDomain: string;
+  bridge: string;
+  runDir?: string;
+  cgroupRoot: string;
+  nodeLabel: string[];
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+export function command(): Command {
+  return new Command('agent')
+    .description('run a worker node: join the cluster and run its pods under runc (kubelet)')
+    .addOption(new Option('--server <url>', 'API server to join, e.g. https://10.0.0.1:6443').env('JOTASU_URL'))
+    .addOption(new Option('--token <token>', 'cluster token (the server\'s DATA_DIR/server/token)').env('JOTASU_TOKEN'))
+    .option('--token-file <file>', 'file holding the cluster token')
+    .option('--node-name <name>', 'node name (default: the host name)')
+    .option('--data-dir <dir>', 'state directory', '/var/lib/jotasu')
+    .option('--drain', 'on shutdown, stop every pod and remove all containers, mounts, cgroups and network namespaces', false)
+    .option('--node-ip <ip>', 'IP address advertised for the node')
+    .option('--pod-cidr <cidr>', 'pod CIDR to use when the node has no spec.podCIDR (no node IPAM)')
+    .option('--cluster-dns <ip>', 'cluster DNS service IP', '10.43.0.10')
+    .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
+    .option('--bridge <name>', 'Linux bridge for pod networking', 'jotasu0')
+    .option('--run-dir <dir>', 'volatile runtime state (runc root, namespace mounts)', '/run/jotasu')
+    .option('--cgroup-root <name>', 'parent cgroup of every pod', 'jotasu')
+    .addOption(new Option('--node-label <k=v>', 'extra node label (repeatable)').default([]).argParser(collect))
+    .action(async (f: AgentFlags) => {
+      const { logger } = await import('../util/log.js');
+      const log = logger('agent');
+      const agent = await startAgent(f);
+      let signals = 0;
+      await new Promise<void>((resolve) => {
+        const on = () => { if (++signals > 1) process.exit(1); resolve(); };
+        process.on('SIGINT', on);
+        process.on('SIGTERM', on);
+      });
+      log.info({ drain: f.drain }, 'agent shutting down');
+      // Draining may take the pods' grace periods; a hung API server must not keep us.
+      setTimeout(() => process.exit(0), f.drain ? 60_000 : 10_000).unref();
+      await agent.stop({ drain: f.drain });
+      process.exit(0);
+    });
+}
+
+export interface RunningAgent {
+  nodeName: string;
+  kubelet: import('../kubelet/kubelet.js').Kubelet;
+  stop(opts?: { drain?: boolean }): Promise<void>;
+}
+
+interface Credentials { server: string; caPem: string; certPem: string; keyPem: string }
+
+/** Fetches node credentials with the token, or reuses the saved ones for this server and node. */
+async function joinCluster(server: string, token: string, nodeName: string, dataDir: string): Promise<Credentials> {
+  const { readFileSync, existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { X509Certificate } = await import('node:crypto');
+  const { loadKubeconfig, writeKubeconfig } = await import('../client/kubeconfig.js');
+  const { joinMac, tokenSecret, JOIN_PATH } = await import('../apiserver/join.js');
+  const file = join(dataDir, 'agent', 'kubelet.kubeconfig');
+  if (existsSync(file)) {
+    try {
+      const k = loadKubeconfig(file);
+      const cert = new X509Certificate(k.certData!);
+      if (k.server === server && cert.subject.includes(`CN=system:node:${nodeName}`) && Date.parse(cert.validTo) > Date.now() + 86_400_000) {
+        return { server, caPem: k.caData!.toString(), certPem: k.certData!.toString(), keyPem: k.keyData!.toString() };
+      }
+    } catch { /* re-join */ }
+  }
+  const secret = tokenSecret(token);
+  const https = await import('node:https');
+  // The CA is not known yet: TLS is not verified here, the answer's HMAC (keyed with the token) is.
+  const body = JSON.stringify({ nodeName });
+  const url = new URL(JOIN_PATH, server);
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = https.request(url, { method: 'POST', rejectUnauthorized: false, headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: 30_000 }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (d: Buffer) => chunks.push(d));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', (e) => reject(new Error(`joining ${server}: ${e.message}`)));
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.end(body);
+  });
+  if (res.status !== 200) throw new Error(`joining ${server}: ${res.status} ${res.text.slice(0, 300)}`);
+  const j = JSON.parse(res.text) as { caPem: string; certPem: string; keyPem: string; mac: string };
+  if (j.mac !== joinMac(secret, j.caPem, j.certPem)) throw new Error(`joining ${server}: the server's answer is not signed with this token (wrong token or an impostor)`);
+  writeKubeconfig(file, { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem });
+  void readFileSync;
+  return { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem };
+}
+
+export async function startAgent(f: AgentFlags & { credentials?: Credentials; labels?: Record<string, string> }): Promise<RunningAgent> {
+  const { hostname } = await import('node:os');
+  const { resolve, join } = await import('node:path');
+  const { readFileSync, mkdirSync } = await import('node:fs');
+  const { createClient } = await import('../client/rest.js');
+  const { startKubelet } = await import('../kubelet/kubelet.js');
+  const { RuncRuntime } = await import('../runtime/runc.js');
+  const { VERSION } = await import('../util/version.js');
+  const dataDir = resolve(f.dataDir);
+  mkdirSync(join(dataDir, 'agent'), { recursive: true });
+  const nodeName = (f.nodeName ?? hostname()).toLowerCase();
+  let creds = f.credentials;
+  if (!creds) {
+    if (!f.server) throw new Error('--server is required');
+    const token = f.token ?? (f.tokenFile ? readFileSync(f.tokenFile, 'utf8').trim() : undefined);
+    if (!token) throw new Error('--token or --token-file is required');
+    creds = await joinCluster(f.server, token, nodeName, dataDir);
+  }
+  const client = createClient({
+    server: creds.server, caData: Buffer.from(creds.caPem), certData: Buffer.from(creds.certPem), keyData: Buffer.from(creds.keyPem),
+    userAgent: `jotasu-kubelet/${VERSION}`, qps: 100, burst: 200,
+  });
+  const labels: Record<string, string> = { ...(f.labels ?? {}) };
+  for (const l of f.nodeLabel ?? []) { const i = l.indexOf('='); labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1); }
+  const kubelet = await startKubelet({
+    client, nodeName, dataDir, nodeIP: f.nodeIp, podCIDR: f.podCidr,
+    clusterDNS: [f.clusterDns], clusterDomain: f.clusterDomain, labels,
+    runtime: async (podCIDR) => {
+      const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot });
+      await rt.init();
+      return rt;
+    },
+  });
+  return {
+    nodeName, kubelet,
+    async stop(o = {}) {
+      await kubelet.stop({ drain: o.drain });
+      client.close();
+    },
+  };
+}
+
+/** The agent inside `jotasu server` (same data dir; credentials minted directly from the CA). */
+export async function startAgentComponent(c: import('./server.js').ComponentContext): Promise<{ stop(): Promise<void> }> {
+  const { hostname } = await import('node:os');
+  const f = c.flags;
+  const nodeName = (f.nodeName ?? hostname()).toLowerCase();
+  const kp = await c.issueClientCert(`system:node:${nodeName}`, ['system:nodes']);
+  const agent = await startAgent({
+    dataDir: f.dataDir, nodeName, drain: false, clusterDns: f.clusterDns, clusterDomain: f.clusterDomain,
+    bridge: 'jotasu0', cgroupRoot: 'jotasu', nodeLabel: [],
+    credentials: { server: c.url, caPem: c.caPem, certPem: kp.certPem, keyPem: kp.keyPem },
+    // A server node, labelled as k3s labels its servers.
+    labels: { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true' },
+  });
+  return { stop: () => agent.stop({ drain: false }) };
+}
