@@ -24,7 +24,7 @@ function arg(name: string, def: string): string {
 }
 const NODES = Number(arg('nodes', '1000'));
 const PODS = Number(arg('pods', '10000'));
-const CONCURRENCY = Number(arg('concurrency', '64'));
+const CONCURRENCY = Number(arg('concurrency', '32'));
 const SEPARATE = process.argv.includes('--separate-scheduler');
 /** Pace creation (pods/s, 0 = as fast as CONCURRENCY allows): latency at a sustainable rate. */
 const RATE = Number(arg('rate', '0'));
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   });
   let schedProc: ChildProcess | undefined;
   const client = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench' });
+  // Pod creation gets its own connection pool, so that it does not churn the sim's kept-alive TLS connections.
+  const creatorClient = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench-create' });
   const informers = createInformerFactory(client);
   const session = new Session();
   try {
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
     podInformer.addEventHandler({ onAdd: seen, onUpdate: (_o, p) => seen(p) });
 
     let t = performance.now();
-    const sim = await startSimNodes({ client, count: NODES, informers, concurrency: 64 });
+    const sim = await startSimNodes({ client, count: NODES, informers, concurrency: 16 });
     informers.start();
     await informers.waitForSync();
     console.log(`registered ${NODES} simulated nodes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
     await session.post('Profiler.setSamplingInterval', { interval: 1000 });
     await session.post('Profiler.start');
 
-    const pods = client.resource<Pod>(R.pods);
+    const pods = creatorClient.resource<Pod>(R.pods);
     const body = (i: number): Pod => ({
       apiVersion: 'v1', kind: 'Pod',
       metadata: { name: `pod-${i}`, namespace: 'bench', labels: { app: 'bench' } },
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
   } finally {
     session.disconnect();
     client.close();
+    creatorClient.close();
     schedProc?.kill('SIGKILL');
     await cluster.stop().catch(() => undefined);
   }

@@ -27,9 +27,14 @@ export class SchedulerCache {
     const ni = this.nodes.get(name);
     return ni && this.listed.has(ni) ? ni : undefined;
   }
+  /** Pods with any (anti-)affinity, and with required anti-affinity: most clusters have none, so plugins can skip whole passes. */
+  podsWithAffinity = 0;
+  podsWithRequiredAntiAffinity = 0;
+
   /** Nodes holding any pod with (anti-)affinity. */
-  *nodesWithAffinityPods(): Iterable<NodeInfo> {
-    for (const ni of this.list) if (ni.podsWithAffinity > 0) yield ni;
+  nodesWithAffinityPods(): NodeInfo[] {
+    if (this.podsWithAffinity === 0) return [];
+    return this.list.filter((ni) => ni.podsWithAffinity > 0);
   }
 
   addNode(node: Node): void {
@@ -72,6 +77,8 @@ export class SchedulerCache {
     this.unplace(info.key);
     this.holder(nodeName).addPod(info);
     this.podStates.set(info.key, { info, nodeName, assumed });
+    if (info.hasAffinity) this.podsWithAffinity++;
+    if (info.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity++;
   }
 
   private unplace(key: string): void {
@@ -79,6 +86,8 @@ export class SchedulerCache {
     if (!st) return;
     const ni = this.nodes.get(st.nodeName);
     ni?.removePod(key);
+    if (st.info.hasAffinity) this.podsWithAffinity--;
+    if (st.info.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity--;
     if (ni && ni.pods.size === 0 && !this.listed.has(ni)) this.nodes.delete(st.nodeName);
     this.podStates.delete(key);
   }

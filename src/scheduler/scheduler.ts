@@ -27,7 +27,7 @@ export interface SchedulerOptions {
   profile?: Profile;
   /** 0: upstream's adaptive percentage. */
   percentageOfNodesToScore?: number;
-  /** Bindings in flight before the loop waits (default 256). */
+  /** Bindings in flight before the loop waits (default 64: about the client's pool of kept-alive connections, so binds reuse TLS sessions). */
   maxInFlightBindings?: number;
   queue?: QueueOptions;
 }
@@ -77,7 +77,7 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     this.profile = opts.profile ?? defaultProfile();
     this.queue = new SchedulingQueue(opts.queue);
-    this.maxInFlight = opts.maxInFlightBindings ?? 256;
+    this.maxInFlight = opts.maxInFlightBindings ?? 64;
     this.pods = opts.client.resource<Pod>(R.pods);
     const inf = opts.informers;
     this.podInformer = inf.informer<Pod>(R.pods);

@@ -47,7 +47,8 @@ export const interPodAffinityFilter: FilterPlugin = {
     const affinity: PairCounts = new Map();
     const anti: PairCounts = new Map();
     const wantsOwn = pod.requiredAffinity.length > 0 || pod.requiredAntiAffinity.length > 0;
-    for (const node of h.cache.nodeList) {
+    const existing = h.cache.podsWithRequiredAntiAffinity > 0;
+    for (const node of (wantsOwn || existing) ? h.cache.nodeList : []) {
       if (node.podsWithRequiredAntiAffinity > 0) {
         for (const ex of node.pods.values()) {
           for (const t of ex.requiredAntiAffinity) {
@@ -101,7 +102,7 @@ export const interPodAffinityScore: ScorePlugin = {
   preScore(state, pod, _nodes, h) {
     const hasPreferred = pod.preferredAffinity.length > 0 || pod.preferredAntiAffinity.length > 0;
     const scores: PairCounts = new Map();
-    const nodes = hasPreferred ? h.cache.nodeList : [...h.cache.nodesWithAffinityPods()];
+    const nodes = hasPreferred ? h.cache.nodeList : h.cache.nodesWithAffinityPods();
     for (const node of nodes) {
       for (const ex of node.pods.values()) {
         for (const t of pod.preferredAffinity) if (t.matches(ex.namespace, ex.labels, h.nsLabels)) bump(scores, node, t.topologyKey, t.weight);
