@@ -46,10 +46,11 @@ test('a ReplicaSet adopts matching orphans, releases pods that stop matching, co
     const released = (await env.client.resource<Pod>(R.pods).get('orphan', { namespace: ns })).metadata?.ownerReferences ?? [];
     return mine.length === 2 && released.length === 0;
   });
-  const st = (await rsClient.get('orph', { namespace: ns })).status!;
-  assert.equal(st.replicas, 2);
-  assert.equal(st.fullyLabeledReplicas, 2);
-  assert.equal(st.observedGeneration, (await rsClient.get('orph', { namespace: ns })).metadata?.generation);
+  const fresh = await waitFor('status caught up', async () => {
+    const r = await rsClient.get('orph', { namespace: ns });
+    return r.status?.replicas === 2 && r.status.fullyLabeledReplicas === 2 ? r : undefined;
+  });
+  assert.equal(fresh.status?.observedGeneration, fresh.metadata?.generation);
 });
 
 test('Recreate: all old pods go before new ones come; revisionHistoryLimit prunes old ReplicaSets', async () => {
