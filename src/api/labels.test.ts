@@ -89,7 +89,7 @@ test('meta/v1 LabelSelector: nil matches nothing, empty matches everything', () 
 
 test('meta/v1 LabelSelector errors', () => {
   assert.throws(() => labelSelectorFromObject({ matchExpressions: [{ key: 'a', operator: 'Foo' }] }), /"Foo" is not a valid label selector operator/);
-  assert.throws(() => labelSelectorFromObject({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }), /values: Invalid value: \[\]: for 'in', 'notin' operators, values set can't be empty/);
+  assert.throws(() => labelSelectorFromObject({ matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }), /values: Invalid value: \[\]string\{\}: for 'in', 'notin' operators, values set can't be empty/);
   assert.throws(() => labelSelectorFromObject({ matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }), /values set must be empty for exists and does not exist/);
   assert.throws(() => labelSelectorFromObject({ matchLabels: { 'bad key': 'v' } }), /key: Invalid value: "bad key"/);
 });

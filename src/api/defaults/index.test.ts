@@ -91,7 +91,7 @@ test('deployment defaults include the pod template spec', () => {
 test('namespace and secret defaults', () => {
   const n: Namespace = { metadata: { name: 'team' } };
   applyDefaults('', 'v1', 'Namespace', n);
-  assert.deepEqual(n, { metadata: { name: 'team', labels: { 'kubernetes.io/metadata.name': 'team' } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+  assert.deepEqual(n, { metadata: { name: 'team', labels: { 'kubernetes.io/metadata.name': 'team' } }, status: { phase: 'Active' } });
   const s: Secret = {};
   applyDefaults('', 'v1', 'Secret', s);
   assert.equal(s.type, 'Opaque');

@@ -227,9 +227,8 @@ export function defaultNamespace(n: Namespace): void {
     n.metadata!.labels ??= {};
     n.metadata!.labels['kubernetes.io/metadata.name'] = name;
   }
-  // The namespace registry's PrepareForCreate.
-  n.spec ??= {};
-  if (!n.spec.finalizers) n.spec.finalizers = ['kubernetes'];
+  // The `kubernetes` finalizer is the registry's PrepareForCreate, not a default: defaulting
+  // it would put it back on every /finalize that removes it.
   n.status ??= {};
   if (!n.status.phase) n.status.phase = 'Active';
 }

@@ -44,9 +44,9 @@ const namespaces: Strategy = {
     ns.status = { phase: 'Active' };
     (ns.metadata!.labels ??= {})['kubernetes.io/metadata.name'] = ns.metadata!.name;
   },
-  prepareForUpdate(ns, old) {
+  prepareForUpdate(ns, old, ctx) {
     // spec.finalizers change only through /finalize.
-    ns.spec = old.spec;
+    if (ctx.subresource !== 'finalize') ns.spec = old.spec;
     (ns.metadata!.labels ??= {})['kubernetes.io/metadata.name'] = old.metadata!.name;
   },
 };
