@@ -122,7 +122,7 @@ test('Service IPs and NodePorts are unique when allocated through all servers at
   await ensureNamespace(clients[0]!, ns);
   const made = await Promise.all(Array.from({ length: 45 }, (_, i) => clients[i % 3]!.resource<Service>(R.services).create({
     metadata: { name: `svc-${i}`, namespace: ns },
-    spec: { type: 'NodePort', selector: { app: 'x' }, ports: [{ port: 80 }, { name: 'b', port: 81 }] },
+    spec: { type: 'NodePort', selector: { app: 'x' }, ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] },
   })));
   const ips = made.map((s) => s.spec!.clusterIP!);
   const ports = made.flatMap((s) => s.spec!.ports!.map((p) => p.nodePort!));
@@ -263,7 +263,7 @@ test('kill -9 of a server during a stream of writes: every acknowledged write is
   await sleep(300);
   stop = true;
   await Promise.all(writers);
-  t.diagnostic(`${acked.length} writes acknowledged (${killedAt} before the kill returned), ${failed} failed`);
+  t.diagnostic(`${acked.length} writes acknowledged (${killedAt} when the kill returned), ${failed} failed`);
   assert.ok(failed > 0, 'writes in flight at the kill failed');
 
   // Every acknowledged write is in etcd.
