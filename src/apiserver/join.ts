@@ -3,20 +3,25 @@
 // CN=system:node:<name> O=system:nodes, with the cluster CA. The agent does not know
 // the CA yet, so the answer carries an HMAC over the certificates keyed with the
 // token: only a server that knows the token can produce it.
-//   POST /v1-jotasu/join   Authorization: Bearer <token>   {"nodeName": "..."}
-//   200 {"caPem", "certPem", "keyPem", "mac"}
+//   POST /v1-jotasu/join   Authorization: Bearer <token>   {"nodeName": "...", "addresses": [...]}
+//   200 {"caPem", "certPem", "keyPem", "servingCertPem", "servingKeyPem", "mac"}
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { issueClientCert, type KeyPair } from './tls.js';
+import { issueKubeletServingCert } from '../kubelet/server/certs.js';
 import { logger } from '../util/log.js';
 
 const log = logger('apiserver.join');
 export const JOIN_PATH = '/v1-jotasu/join';
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-export interface JoinResponse { caPem: string; certPem: string; keyPem: string; mac: string }
+export interface JoinResponse {
+  caPem: string; certPem: string; keyPem: string; mac: string;
+  /** The kubelet's serving certificate (port 10250) for the node's names and addresses. */
+  servingCertPem: string; servingKeyPem: string;
+}
 
 export function joinMac(token: string, caPem: string, certPem: string): string {
   return createHmac('sha256', token).update(caPem).update('\n').update(certPem).digest('hex');
@@ -62,11 +67,18 @@ export function joinHandler(o: { dataDir: string; ca: KeyPair }): (req: Incoming
       return true;
     }
     let nodeName = '';
-    try { nodeName = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { nodeName?: string }).nodeName ?? ''); } catch { /* below */ }
+    let addresses: string[] = [];
+    try {
+      const b = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { nodeName?: string; addresses?: unknown };
+      nodeName = String(b.nodeName ?? '');
+      if (Array.isArray(b.addresses)) addresses = b.addresses.filter((a): a is string => typeof a === 'string' && /^[-a-zA-Z0-9.:]{1,253}$/.test(a)).slice(0, 16);
+    } catch { /* below */ }
     if (!NODE_NAME.test(nodeName)) { send(res, 400, status(400, 'BadRequest', `invalid node name ${JSON.stringify(nodeName)}`)); return true; }
     const kp = await issueClientCert(o.ca, `system:node:${nodeName}`, ['system:nodes']);
+    const serving = await issueKubeletServingCert(o.ca, nodeName, addresses);
     log.info({ node: nodeName }, 'node joined: client certificate issued');
-    send(res, 200, { caPem: o.ca.certPem, certPem: kp.certPem, keyPem: kp.keyPem, mac: joinMac(want, o.ca.certPem, kp.certPem) } satisfies JoinResponse);
+    send(res, 200, { caPem: o.ca.certPem, certPem: kp.certPem, keyPem: kp.keyPem, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem,
+      mac: joinMac(want, o.ca.certPem, kp.certPem + serving.certPem) } satisfies JoinResponse);
     return true;
   };
 }

@@ -20,6 +20,8 @@ export interface AgentFlags {
   runDir?: string;
   cgroupRoot: string;
   nodeLabel: string[];
+  kubeletPort?: string;
+  kubeletAddress?: string;
 }
 
 function collect(v: string, prev: string[]): string[] {
@@ -42,6 +44,8 @@ export function command(): Command {
     .option('--bridge <name>', 'Linux bridge for pod networking', 'jotasu0')
     .option('--run-dir <dir>', 'volatile runtime state (runc root, namespace mounts)', '/run/jotasu')
     .option('--cgroup-root <name>', 'parent cgroup of every pod', 'jotasu')
+    .option('--kubelet-port <port>', 'port of the kubelet\'s HTTPS server (logs, exec, port-forward); 0 = any free port, -1 = off', '10250')
+    .option('--kubelet-address <ip>', 'address the kubelet\'s HTTPS server listens on', '0.0.0.0')
     .addOption(new Option('--node-label <k=v>', 'extra node label (repeatable)').default([]).argParser(collect))
     .action(async (f: AgentFlags) => {
       const { logger } = await import('../util/log.js');
@@ -67,10 +71,10 @@ export interface RunningAgent {
   stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
-interface Credentials { server: string; caPem: string; certPem: string; keyPem: string }
+interface Credentials { server: string; caPem: string; certPem: string; keyPem: string; servingCertPem?: string; servingKeyPem?: string }
 
 /** Fetches node credentials with the token, or reuses the saved ones for this server and node. */
-async function joinCluster(server: string, token: string, nodeName: string, dataDir: string): Promise<Credentials> {
+async function joinCluster(server: string, token: string, nodeName: string, dataDir: string, addresses: string[]): Promise<Credentials> {
   const { readFileSync, existsSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { X509Certificate } = await import('node:crypto');
@@ -81,15 +85,17 @@ async function joinCluster(server: string, token: string, nodeName: string, data
     try {
       const k = loadKubeconfig(file);
       const cert = new X509Certificate(k.certData!);
-      if (k.server === server && cert.subject.includes(`CN=system:node:${nodeName}`) && Date.parse(cert.validTo) > Date.now() + 86_400_000) {
-        return { server, caPem: k.caData!.toString(), certPem: k.certData!.toString(), keyPem: k.keyData!.toString() };
+      const servingCert = join(dataDir, 'agent', 'serving-kubelet.crt');
+      if (k.server === server && cert.subject.includes(`CN=system:node:${nodeName}`) && Date.parse(cert.validTo) > Date.now() + 86_400_000 && existsSync(servingCert)) {
+        return { server, caPem: k.caData!.toString(), certPem: k.certData!.toString(), keyPem: k.keyData!.toString(),
+          servingCertPem: readFileSync(servingCert, 'utf8'), servingKeyPem: readFileSync(join(dataDir, 'agent', 'serving-kubelet.key'), 'utf8') };
       }
     } catch { /* re-join */ }
   }
   const secret = tokenSecret(token);
   const https = await import('node:https');
   // The CA is not known yet: TLS is not verified here, the answer's HMAC (keyed with the token) is.
-  const body = JSON.stringify({ nodeName });
+  const body = JSON.stringify({ nodeName, addresses });
   const url = new URL(JOIN_PATH, server);
   const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const req = https.request(url, { method: 'POST', rejectUnauthorized: false, headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: 30_000 }, (r) => {
@@ -102,11 +108,13 @@ async function joinCluster(server: string, token: string, nodeName: string, data
     req.end(body);
   });
   if (res.status !== 200) throw new Error(`joining ${server}: ${res.status} ${res.text.slice(0, 300)}`);
-  const j = JSON.parse(res.text) as { caPem: string; certPem: string; keyPem: string; mac: string };
-  if (j.mac !== joinMac(secret, j.caPem, j.certPem)) throw new Error(`joining ${server}: the server's answer is not signed with this token (wrong token or an impostor)`);
+  const j = JSON.parse(res.text) as Required<Credentials> & { mac: string };
+  if (j.mac !== joinMac(secret, j.caPem, j.certPem + j.servingCertPem)) throw new Error(`joining ${server}: the server's answer is not signed with this token (wrong token or an impostor)`);
   writeKubeconfig(file, { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem });
-  void readFileSync;
-  return { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem };
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dataDir, 'agent', 'serving-kubelet.crt'), j.servingCertPem);
+  writeFileSync(join(dataDir, 'agent', 'serving-kubelet.key'), j.servingKeyPem, { mode: 0o600 });
+  return { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem, servingCertPem: j.servingCertPem, servingKeyPem: j.servingKeyPem };
 }
 
 export async function startAgent(f: AgentFlags & { credentials?: Credentials; labels?: Record<string, string> }): Promise<RunningAgent> {
@@ -125,7 +133,8 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
     if (!f.server) throw new Error('--server is required');
     const token = f.token ?? (f.tokenFile ? readFileSync(f.tokenFile, 'utf8').trim() : undefined);
     if (!token) throw new Error('--token or --token-file is required');
-    creds = await joinCluster(f.server, token, nodeName, dataDir);
+    const { defaultNodeIP } = await import('../kubelet/node-status.js');
+    creds = await joinCluster(f.server, token, nodeName, dataDir, [f.nodeIp ?? defaultNodeIP(), hostname()]);
   }
   const client = createClient({
     server: creds.server, caData: Buffer.from(creds.caPem), certData: Buffer.from(creds.certPem), keyData: Buffer.from(creds.keyPem),
@@ -133,8 +142,25 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
   });
   const labels: Record<string, string> = { ...(f.labels ?? {}) };
   for (const l of f.nodeLabel ?? []) { const i = l.indexOf('='); labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1); }
-  const kubelet = await startKubelet({
-    client, nodeName, dataDir, nodeIP: f.nodeIp, podCIDR: f.podCidr,
+  // The kubelet's HTTPS server (logs, exec, attach, port-forward for the API server's
+  // proxy) starts first so the node can advertise its port; it reaches the runtime
+  // lazily, since that exists only once the node has a pod CIDR.
+  let kubelet: import('../kubelet/kubelet.js').Kubelet | undefined;
+  let server: { port: number; close(): Promise<void> } | undefined;
+  const port = Number(f.kubeletPort ?? 10250);
+  if (creds.servingCertPem && creds.servingKeyPem && port >= 0) {
+    const { startKubeletServer } = await import('../kubelet/server/server.js');
+    const { lazyRuntime } = await import('../kubelet/kubelet.js');
+    server = await startKubeletServer({
+      runtime: lazyRuntime(() => kubelet?.runtime()),
+      runc: { root: join(f.runDir ?? '/run/jotasu', 'runc'), bin: 'runc' },
+      tls: { cert: creds.servingCertPem, key: creds.servingKeyPem, clientCA: creds.caPem },
+      port, address: f.kubeletAddress,
+      pods: { getPod: (ns, n) => kubelet?.pod(ns, n), listPods: () => kubelet?.pods() ?? [] },
+    });
+  }
+  kubelet = await startKubelet({
+    client, nodeName, dataDir, nodeIP: f.nodeIp, podCIDR: f.podCidr, kubeletPort: server?.port,
     clusterDNS: [f.clusterDns], clusterDomain: f.clusterDomain, labels,
     runtime: async (podCIDR) => {
       const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot });
@@ -143,9 +169,10 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
     },
   });
   return {
-    nodeName, kubelet,
+    nodeName, kubelet: kubelet!,
     async stop(o = {}) {
-      await kubelet.stop({ drain: o.drain });
+      await server?.close().catch(() => undefined);
+      await kubelet!.stop({ drain: o.drain });
       client.close();
     },
   };
@@ -157,10 +184,16 @@ export async function startAgentComponent(c: import('./server.js').ComponentCont
   const f = c.flags;
   const nodeName = (f.nodeName ?? hostname()).toLowerCase();
   const kp = await c.issueClientCert(`system:node:${nodeName}`, ['system:nodes']);
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { issueKubeletServingCert } = await import('../kubelet/server/certs.js');
+  const { defaultNodeIP } = await import('../kubelet/node-status.js');
+  const tlsDir = join(f.dataDir, 'server', 'tls');
+  const serving = await issueKubeletServingCert({ certPem: c.caPem, keyPem: readFileSync(join(tlsDir, 'server-ca.key'), 'utf8') }, nodeName, [defaultNodeIP(), hostname()]);
   const agent = await startAgent({
     dataDir: f.dataDir, nodeName, drain: false, clusterDns: f.clusterDns, clusterDomain: f.clusterDomain,
     bridge: 'jotasu0', cgroupRoot: 'jotasu', nodeLabel: [],
-    credentials: { server: c.url, caPem: c.caPem, certPem: kp.certPem, keyPem: kp.keyPem },
+    credentials: { server: c.url, caPem: c.caPem, certPem: kp.certPem, keyPem: kp.keyPem, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem },
     // A server node, labelled as k3s labels its servers.
     labels: { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true' },
   });

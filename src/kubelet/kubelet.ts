@@ -40,6 +40,8 @@ export interface KubeletOptions {
   /** Used when the node has no spec.podCIDR (no node IPAM controller): upstream's --pod-cidr. */
   podCIDR?: string;
   labels?: Record<string, string>;
+  /** Port of the kubelet's HTTPS server, advertised in status.daemonEndpoints. */
+  kubeletPort?: number;
   /** Relist period of the PLEG (default 1 s). */
   plegPeriodMs?: number;
   leaseRenewMs?: number;
@@ -51,6 +53,9 @@ export interface Kubelet {
   /** Resolves once the runtime is up and pods are being run. */
   readonly ready: Promise<void>;
   runtime(): CriRuntime | undefined;
+  /** The pods bound to this node (informer cache): the kubelet server's pod source. */
+  pod(namespace: string, name: string): Pod | undefined;
+  pods(): Pod[];
   /** Stops the agent; with drain, every pod's containers, sandboxes and volumes are removed first. */
   stop(opts?: { drain?: boolean; drainGraceSeconds?: number }): Promise<void>;
 }
@@ -75,7 +80,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   let stopping = false;
   let starting = false;
 
-  const nodeStatus = new NodeStatusManager(o.client, { nodeName, dataDir: o.dataDir, nodeIP, labels: o.labels }, () => runtime
+  const nodeStatus = new NodeStatusManager(o.client, { nodeName, dataDir: o.dataDir, nodeIP, labels: o.labels, kubeletPort: o.kubeletPort }, () => runtime
     ? { ready: true }
     : { ready: false, message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized' });
   const node = await nodeStatus.register();
@@ -231,6 +236,8 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     nodeName,
     ready,
     runtime: () => runtime,
+    pod: (ns, name) => pods.store.get(`${ns}/${name}`),
+    pods: () => pods.store.list(),
     async stop(opts = {}) {
       stopping = true;
       clearInterval(pleg);
@@ -277,3 +284,18 @@ async function drainHostState(rt: CriRuntime): Promise<void> {
   }
 }
 
+
+/** A RuntimeService that forwards to the runtime once it exists (the kubelet server starts before it). */
+export function lazyRuntime(get: () => CriRuntime | undefined): CriRuntime {
+  return new Proxy({} as CriRuntime, {
+    get(_t, prop) {
+      return (...args: unknown[]) => {
+        const rt = get();
+        if (!rt) return Promise.reject(new Error('container runtime is not ready yet'));
+        const fn = (rt as unknown as Record<string | symbol, unknown>)[prop];
+        if (typeof fn !== 'function') return Promise.reject(new Error(`runtime has no ${String(prop)}`));
+        return (fn as (...a: unknown[]) => unknown).apply(rt, args);
+      };
+    },
+  });
+}

@@ -63,7 +63,7 @@ export async function startKubeletEnv(): Promise<KubeletEnv> {
       const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'agent',
         '--server', cluster.url, '--token-file', join(cluster.dataDir, 'server', 'token'), '--node-name', nodeName,
         '--data-dir', agentDir, '--run-dir', runDir, '--bridge', bridge, '--cgroup-root', cgroupRoot, '--drain',
-        '--node-ip', '127.0.0.1'], {
+        '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1'], {
         cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       agent = p;

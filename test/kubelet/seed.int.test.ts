@@ -74,6 +74,11 @@ test('the seed pod runs, is Ready, has its ConfigMap env, containers talk over l
   assert.match(resolv, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
   assert.match(resolv, /options ndots:5/);
 
+  // Logs through the API server's proxy to this kubelet's HTTPS server.
+  const logs = await env.cluster.kubectl(['logs', 'webapp-with-db', '-c', 'webapp']);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /GET \/ HTTP/);
+
   // Delete: the kubelet stops the containers (TERM first), removes the sandbox, then the pod object.
   const t0 = Date.now();
   const del = await env.cluster.kubectl(['delete', 'pod', 'webapp-with-db', '--wait=true', '--timeout=60s']);
