@@ -34,6 +34,8 @@ export interface ComponentContext {
   caPem: string;
   issueClientCert(cn: string, orgs: string[]): Promise<{ certPem: string; keyPem: string }>;
   url: string;
+  /** Leader-election identity of this server's components: unique across machines (upstream: hostname_uuid). */
+  identity: string;
 }
 
 export interface RunningComponent { stop(): Promise<void> | void }
@@ -121,6 +123,8 @@ export async function runServer(flags: ServerFlags): Promise<void> {
 
   const ctx: ComponentContext = {
     flags, kubeconfig, caPem: tls.ca.certPem, url: `https://127.0.0.1:${api.port}`,
+    // A pid alone repeats across machines (PID 1 in every container): two leaders with one name.
+    identity: `${os.hostname()}_${(await import('node:crypto')).randomUUID()}`,
     issueClientCert: (cn, orgs) => issueClientCert(tls.ca, cn, orgs),
   };
   const running: { name: string; c: RunningComponent }[] = [];

@@ -136,12 +136,12 @@ export function startControllerManager(cfg: ControllerManagerConfig): Controller
 }
 
 /** `jotasu server`'s in-process controller manager: its own client from the admin kubeconfig. */
-export async function startControllerManagerComponent(c: { kubeconfig: string; flags?: { clusterCidr?: string } }): Promise<ControllerManager> {
+export async function startControllerManagerComponent(c: { kubeconfig: string; identity?: string; flags?: { clusterCidr?: string } }): Promise<ControllerManager> {
   const { createClientFromKubeconfig } = await import('../client/rest.js');
   const { VERSION } = await import('../util/version.js');
   const client = createClientFromKubeconfig(c.kubeconfig, { userAgent: `jotasu-controller-manager/${VERSION}`, qps: 200, burst: 400 });
   const cm = startControllerManager({
-    client, leaderElect: true, identity: `jotasu-server-${process.pid}`,
+    client, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}`,
     options: c.flags?.clusterCidr ? { clusterCidr: c.flags.clusterCidr } : {},
   });
   return { stop: async () => { await cm.stop(); client.close(); } };

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigMap, Pod, Service, Event } from 'kubernetes-types/core/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
@@ -24,7 +25,7 @@ let A: Cluster, B: Cluster, C: Cluster;
 const sims: SimNodes[] = [];
 
 before(async () => {
-  ha = await startHA(3);
+  ha = await startHA(3, { env: { LOG_LEVEL: 'info' } });
   [A, B, C] = ha.servers as [Cluster, Cluster, Cluster];
 });
 after(async () => {
@@ -144,12 +145,9 @@ async function holder(c: JotasuApiClient, name: string): Promise<{ id: string; r
   return { id: l.spec?.holderIdentity ?? '', renew: String(l.spec?.renewTime ?? '') };
 }
 
-/** The server whose process holds `id` (jotasu-server-<pid>): its command line names its data dir. */
+/** The server that holds `id`: its leader-election log lines carry the identity (servers log at info here). */
 function serverOf(id: string): Cluster | undefined {
-  const pid = Number(id.replace('jotasu-server-', ''));
-  let cmdline = '';
-  try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return undefined; }
-  return [A, B, C].find((s) => cmdline.includes(s.dataDir));
+  return [A, B, C].find((s) => s.logs().includes(`"identity":"${id}"`));
 }
 
 test('one scheduler and one controller manager lead; kill -9 of the leader\'s server hands over within 15 s', { timeout: 90_000 }, async (t) => {
@@ -158,6 +156,7 @@ test('one scheduler and one controller manager lead; kill -9 of the leader\'s se
   const sched = await holder(probe, 'kube-scheduler');
   const cm = await holder(probe, 'kube-controller-manager');
   t.diagnostic(`scheduler leader ${sched.id}, controller-manager leader ${cm.id}`);
+  assert.match(sched.id, new RegExp(`^${hostname()}_[0-9a-f-]{36}$`), 'identities are hostname_uuid, unique across machines');
   // Exactly one holder each: the three candidates' Leases are one object, so check that the
   // holder keeps renewing and nobody else writes it for a few retry periods.
   const ids = new Set<string>();
