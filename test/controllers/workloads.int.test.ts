@@ -8,7 +8,7 @@ import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { R } from '../../src/api/resources.js';
 import { createInformerFactory } from '../../src/client/informer.js';
 import { isPodReady } from '../../src/api/pods.js';
-import { startEnv, createDeployment, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
+import { startEnv, createDeployment, kubectl, waitFor, pods, live, runningReady, ensureNamespace, type Env } from './helpers.js';
 
 let env: Env;
 const ns = 'wl';
@@ -203,4 +203,66 @@ test('restarting the controller manager mid-rollout: it carries on, no duplicate
     const rss = (await env.client.resource<ReplicaSet>(R.replicasets).list({ namespace: ns, labelSelector: 'app=web' })).items;
     assert.equal(rss.filter((r) => (r.spec?.replicas ?? 0) > 0).length, 1);
   } finally { w.stop(); }
+});
+
+test('named targetPort resolved per pod; not-ready addresses; publishNotReadyAddresses', async () => {
+  const apply = (o: unknown): Promise<string> => kubectl(env.cluster.kubeconfig, ['apply', '-f', '-'], JSON.stringify(o));
+  const [nodeA, nodeB] = env.nodes.nodeNames as [string, string];
+  const pod = (name: string, port: number, nodeName: string) => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'named' } },
+    spec: {
+      nodeName, containers: [{ name: 'c', image: 'nginx', ports: [{ name: 'http', containerPort: port }] }],
+      tolerations: [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' }],
+    },
+  });
+  await apply(pod('named-a', 8080, nodeA));
+  await apply(pod('named-b', 9090, nodeB));
+  await apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'named', namespace: ns }, spec: { selector: { app: 'named' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] } });
+  const e = await waitFor('two subsets, one per resolved port', async () => {
+    const x = await env.client.resource<Endpoints>(R.endpoints).get('named', { namespace: ns });
+    return (x.subsets ?? []).length === 2 && x.subsets!.every((s) => s.addresses?.length === 1) ? x : undefined;
+  });
+  assert.deepEqual(e.subsets!.map((s) => s.ports?.[0]?.port).sort(), [8080, 9090]);
+  assert.ok(e.subsets!.every((s) => s.ports?.[0]?.name === 'web'));
+  assert.equal(e.subsets!.find((s) => s.ports?.[0]?.port === 8080)?.addresses?.[0]?.nodeName, nodeA);
+  await waitFor('one slice per port set', async () => {
+    const slices = (await env.client.resource<EndpointSlice>(R.endpointslices).list({ namespace: ns, labelSelector: 'kubernetes.io/service-name=named' })).items;
+    return JSON.stringify(slices.map((s) => s.ports?.[0]?.port).sort()) === '[8080,9090]';
+  });
+  // named-a's node goes silent: the node lifecycle controller marks its pods not ready.
+  env.nodes.stopHeartbeat(nodeA);
+  try {
+    await waitFor('not-ready address', async () => {
+      const x = await env.client.resource<Endpoints>(R.endpoints).get('named', { namespace: ns });
+      return x.subsets?.some((s) => s.notReadyAddresses?.length === 1 && !s.addresses && s.ports?.[0]?.port === 8080);
+    }, 30_000, 200);
+    await waitFor('slice endpoint not ready', async () => {
+      const slices = (await env.client.resource<EndpointSlice>(R.endpointslices).list({ namespace: ns, labelSelector: 'kubernetes.io/service-name=named' })).items;
+      const ep = slices.flatMap((s) => s.endpoints ?? []).find((x) => x.targetRef?.name === 'named-a');
+      return ep?.conditions?.ready === false && ep.conditions.serving === false;
+    });
+    await env.kubectl('patch', 'service/named', '-n', ns, '-p', '{"spec":{"publishNotReadyAddresses":true}}');
+    await waitFor('published although not ready', async () => {
+      const x = await env.client.resource<Endpoints>(R.endpoints).get('named', { namespace: ns });
+      return x.subsets?.length === 2 && x.subsets.every((s) => !s.notReadyAddresses && s.addresses?.length === 1);
+    });
+  } finally {
+    env.nodes.resumeHeartbeat(nodeA);
+  }
+});
+
+test('a rollout that cannot progress: ProgressDeadlineExceeded, rollout status fails', async () => {
+  await createDeployment(env, ns, 'stuck', 'nginx', 1);
+  await env.kubectl('rollout', 'status', 'deployment/stuck', '-n', ns, '--timeout=60s');
+  await env.kubectl('patch', 'deployment/stuck', '-n', ns, '--type=merge', '-p', JSON.stringify({
+    spec: { progressDeadlineSeconds: 2, template: { spec: { nodeSelector: { nowhere: 'true' } } } },
+  }));
+  const d = await waitFor('deadline exceeded', async () => {
+    const x = await deployment('stuck');
+    return x.status?.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded') ? x : undefined;
+  }, 30_000, 200);
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Progressing')?.status, 'False');
+  await assert.rejects(env.kubectl('rollout', 'status', 'deployment/stuck', '-n', ns, '--timeout=20s'), /exceeded its progress deadline/);
+  // maxUnavailable 25% of 1 rounds down to 0: the old pod keeps serving.
+  assert.equal(runningReady(await pods(env, ns, 'app=stuck')).length, 1);
 });
