@@ -1,0 +1,136 @@
+// The ingress controller: informers on Ingresses, IngressClasses, Services,
+// EndpointSlices and Secrets; any change rebuilds the routing table (debounced, so
+// a burst costs one rebuild) and swaps it into the proxy; Ingresses of our class get
+// status.loadBalancer set to the node address. Creates the `jotasu` IngressClass,
+// marked default, at start.
+import tls from 'node:tls';
+import type { Secret, Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { Ingress, IngressClass } from 'kubernetes-types/networking/v1.js';
+import { R } from '../api/resources.js';
+import { isStatusError } from '../api/errors.js';
+import { createInformerFactory } from '../client/informer.js';
+import { objectKey, type ApiClient, type InformerFactory } from '../client/types.js';
+import { logger } from '../util/log.js';
+import { CLASS_NAME, CONTROLLER_NAME, DEFAULT_CLASS_ANNOTATION, compileRoutes, isOurs, makeBackendResolver } from './routes.js';
+import { IngressProxy } from './proxy.js';
+import { selfSignedCert } from './cert.js';
+
+export interface IngressControllerOptions {
+  client: ApiClient;
+  informers?: InformerFactory;
+  /** Address to listen on (default all). */
+  host?: string;
+  httpPort: number;
+  /** Undefined: no HTTPS listener. */
+  httpsPort?: number;
+  /** Published in status.loadBalancer.ingress[].ip; undefined: status untouched. */
+  nodeAddress?: string;
+  rebuildDelayMs?: number;
+}
+
+export interface RunningIngress { httpPort: number; httpsPort?: number; proxy: IngressProxy; rebuildNow(): Promise<void>; stop(): Promise<void> }
+
+const SLICE_BY_SERVICE = 'ingress-service';
+
+export async function startIngressController(o: IngressControllerOptions): Promise<RunningIngress> {
+  const log = logger('ingress');
+  const ownFactory = !o.informers;
+  const f = o.informers ?? createInformerFactory(o.client);
+  const ingInf = f.informer<Ingress>(R.ingresses);
+  const classInf = f.informer<IngressClass>(R.ingressclasses);
+  const svcInf = f.informer<Service>(R.services);
+  const sliceInf = f.informer<EndpointSlice>(R.endpointslices);
+  const secretInf = f.informer<Secret>(R.secrets);
+  sliceInf.addIndexer(SLICE_BY_SERVICE, (s) => {
+    const svc = s.metadata?.labels?.['kubernetes.io/service-name'];
+    return svc ? [`${s.metadata?.namespace}/${svc}`] : [];
+  });
+
+  // TLS contexts, cached per secret resourceVersion.
+  const contexts = new Map<string, { rv: string; ctx?: tls.SecureContext }>();
+  const secureContext = (key: string): tls.SecureContext | undefined => {
+    const s = secretInf.store.get(key);
+    if (!s?.data?.['tls.crt'] || !s.data['tls.key']) return undefined;
+    const rv = s.metadata?.resourceVersion ?? '';
+    const hit = contexts.get(key);
+    if (hit && hit.rv === rv) return hit.ctx;
+    let ctx: tls.SecureContext | undefined;
+    try {
+      ctx = tls.createSecureContext({ cert: Buffer.from(s.data['tls.crt'], 'base64'), key: Buffer.from(s.data['tls.key'], 'base64') });
+    } catch (e) {
+      log.warn({ secret: key, err: (e as Error).message }, 'unusable TLS secret');
+    }
+    contexts.set(key, { rv, ctx });
+    return ctx;
+  };
+
+  const proxy = new IngressProxy({ log, secureContext, defaultCert: await selfSignedCert() });
+  let timer: NodeJS.Timeout | undefined;
+  let waiters: (() => void)[] = [];
+  const statusInFlight = new Set<string>();
+
+  const rebuild = (): void => {
+    timer = undefined;
+    const classes = classInf.store.list();
+    const ours = ingInf.store.list().filter((i) => isOurs(i, classes));
+    const resolve = makeBackendResolver(
+      (ns, name) => svcInf.store.get(`${ns}/${name}`),
+      (ns, name) => sliceInf.store.byIndex(SLICE_BY_SERVICE, `${ns}/${name}`),
+    );
+    proxy.setTable(compileRoutes(ours, resolve));
+    const ws = waiters;
+    waiters = [];
+    for (const w of ws) w();
+    if (o.nodeAddress) for (const ing of ours) void updateStatus(ing, o.nodeAddress);
+  };
+  const schedule = (): void => { if (!timer) timer = setTimeout(rebuild, o.rebuildDelayMs ?? 20); };
+
+  async function updateStatus(ing: Ingress, ip: string): Promise<void> {
+    const cur = ing.status?.loadBalancer?.ingress ?? [];
+    if (cur.length === 1 && cur[0]!.ip === ip) return;
+    const key = objectKey(ing);
+    if (statusInFlight.has(key)) return;
+    statusInFlight.add(key);
+    try {
+      await o.client.resource<Ingress>(R.ingresses).patch(ing.metadata!.name!, 'merge',
+        { status: { loadBalancer: { ingress: [{ ip }] } } }, { namespace: ing.metadata!.namespace, subresource: 'status' });
+    } catch (e) {
+      if (!isStatusError(e, 'NotFound')) log.warn({ ingress: key, err: (e as Error).message }, 'status update failed');
+    } finally { statusInFlight.delete(key); }
+  }
+
+  const h = { onAdd: schedule, onUpdate: (a: unknown, b: unknown) => { if (a !== b) schedule(); }, onDelete: schedule };
+  for (const inf of [ingInf, classInf, svcInf, sliceInf]) inf.addEventHandler(h);
+  // Secrets only matter for TLS; contexts are looked up per handshake.
+  if (ownFactory) f.start();
+  await ensureIngressClass(o.client, log);
+  await f.waitForSync();
+  rebuild();
+  const ports = await proxy.listen(o.host ?? '0.0.0.0', o.httpPort, o.httpsPort);
+  log.info({ http: ports.http, https: ports.https }, 'ingress controller listening');
+  return {
+    httpPort: ports.http, httpsPort: ports.https, proxy,
+    rebuildNow: () => new Promise<void>((r) => { waiters.push(r); schedule(); }),
+    async stop() {
+      if (timer) clearTimeout(timer);
+      await proxy.close();
+      if (ownFactory) f.stop();
+    },
+  };
+}
+
+/** The `jotasu` IngressClass, default for Ingresses that name no class. */
+export async function ensureIngressClass(client: ApiClient, log = logger('ingress')): Promise<void> {
+  const ic: IngressClass = {
+    apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass',
+    metadata: { name: CLASS_NAME, annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } },
+    spec: { controller: CONTROLLER_NAME },
+  };
+  try {
+    await client.resource<IngressClass>(R.ingressclasses).create(ic);
+    log.info({ name: CLASS_NAME }, 'created the default IngressClass');
+  } catch (e) {
+    if (!isStatusError(e, 'AlreadyExists')) log.warn({ err: (e as Error).message }, 'could not create the IngressClass');
+  }
+}

@@ -1,0 +1,192 @@
+// The ingress controller proxying to real HTTP backends on loopback (127.0.0.2-4,
+// one port), driven by hand-fed informers: routing, load balancing, errors, retries,
+// forwarded headers, streaming, WebSocket upgrades, TLS with SNI, live updates.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Service, Secret } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { Ingress, IngressClass } from 'kubernetes-types/networking/v1.js';
+import { R } from '../../src/api/resources.js';
+import type { ApiClient } from '../../src/client/types.js';
+import { startIngressController, type RunningIngress } from '../../src/ingress/controller.js';
+import { selfSignedCert } from '../../src/ingress/cert.js';
+import { createFakeInformers } from './fake-informers.js';
+
+const inf = createFakeInformers();
+const backends: http.Server[] = [];
+let port = 0;
+let ctl: RunningIngress;
+
+function svc(name: string): Service {
+  return { metadata: { name, namespace: 'default' }, spec: { clusterIP: '10.43.0.77', ports: [{ name: 'http', port: 80, targetPort: 'web' }] } };
+}
+function slice(name: string, ips: string[], p = port): EndpointSlice {
+  return {
+    addressType: 'IPv4', metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
+    ports: [{ name: 'http', port: p, protocol: 'TCP' }], endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+  };
+}
+function ingress(name: string, host: string | undefined, service: string, extra: Partial<Ingress['spec']> = {}): Ingress {
+  return {
+    metadata: { name, namespace: 'default', creationTimestamp: new Date().toISOString() },
+    spec: { rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: service, port: { number: 80 } } } }] } }], ...extra },
+  };
+}
+
+function get(path: string, host: string, opts: { method?: string; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: ctl.httpPort, path, method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+describe('ingress controller', () => {
+  before(async () => {
+    // One port on three loopback addresses: three "pods".
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.2', () => r()));
+    port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+      const s = http.createServer((req, res) => {
+        if (req.url === '/slow') { setTimeout(() => res.end(`slow ${ip}`), 600); return; }
+        if (req.method === 'POST') {
+          let n = 0;
+          req.on('data', (d: Buffer) => { n += d.length; });
+          req.on('end', () => res.end(`got ${n} at ${ip}`));
+          return;
+        }
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ip, url: req.url, headers: req.headers }));
+      });
+      s.on('upgrade', (req, sock: net.Socket) => {
+        sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+        sock.on('data', (d) => sock.write(`${ip}:${d}`));
+      });
+      await new Promise<void>((r) => s.listen(port, ip, () => r()));
+      backends.push(s);
+    }
+    inf.put<IngressClass>(R.ingressclasses, { metadata: { name: 'jotasu', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } }, spec: { controller: 'jotasu.io/ingress-controller' } });
+    inf.put(R.services, svc('webapp-service'));
+    inf.put(R.endpointslices, slice('webapp-service', ['127.0.0.2', '127.0.0.3', '127.0.0.4']));
+    inf.put(R.services, svc('empty'));
+    inf.put(R.services, svc('dead'));
+    inf.put(R.endpointslices, slice('dead', ['127.0.0.9']));
+    inf.put(R.services, svc('halfdead'));
+    inf.put(R.endpointslices, slice('halfdead', ['127.0.0.9', '127.0.0.2']));
+    inf.put(R.ingresses, ingress('webapp-ingress', 'mywebapp.example.com', 'webapp-service'));
+    inf.put(R.ingresses, ingress('empty', 'empty.example.com', 'empty'));
+    inf.put(R.ingresses, ingress('dead', 'dead.example.com', 'dead'));
+    inf.put(R.ingresses, ingress('halfdead', 'half.example.com', 'halfdead'));
+    inf.put(R.ingresses, { ...ingress('other-class', 'other.example.com', 'webapp-service'), spec: { ...ingress('x', 'other.example.com', 'webapp-service').spec, ingressClassName: 'nginx' } });
+    ctl = await startIngressController({ client: {} as ApiClient, informers: inf, host: '127.0.0.1', httpPort: 0, httpsPort: 0 });
+  });
+  after(async () => {
+    await ctl?.stop();
+    for (const b of backends) { b.closeAllConnections(); b.close(); }
+  });
+
+  test('Host rule routes to the service, round-robin over all endpoints', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await get('/index.html?x=1', 'mywebapp.example.com');
+      assert.equal(r.status, 200);
+      const j = JSON.parse(r.body);
+      assert.equal(j.url, '/index.html?x=1');
+      seen.add(j.ip);
+    }
+    assert.deepEqual([...seen].sort(), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+  });
+
+  test('X-Forwarded-* and X-Real-IP', async () => {
+    const r = await get('/', 'mywebapp.example.com:8080', { headers: { 'x-forwarded-for': '6.6.6.6' } });
+    const h = JSON.parse(r.body).headers;
+    assert.equal(h['x-forwarded-for'], '127.0.0.1');
+    assert.equal(h['x-real-ip'], '127.0.0.1');
+    assert.equal(h['x-forwarded-proto'], 'http');
+    assert.equal(h['x-forwarded-host'], 'mywebapp.example.com:8080');
+    assert.equal(h['x-forwarded-port'], String(ctl.httpPort));
+    assert.equal(h.host, 'mywebapp.example.com:8080');
+  });
+
+  test('404 unknown host, 404 other class, 503 no endpoints, 502 dead backend, retry to a live one', async () => {
+    assert.equal((await get('/', 'unknown.example.com')).status, 404);
+    assert.equal((await get('/', 'other.example.com')).status, 404);
+    const e = await get('/', 'empty.example.com');
+    assert.equal(e.status, 503);
+    assert.match(e.body, /no ready endpoints/);
+    const d = await get('/', 'dead.example.com');
+    assert.equal(d.status, 502);
+    assert.match(d.body, /default\/dead:80 at 127\.0\.0\.9:\d+ failed: ECONNREFUSED/);
+    for (let i = 0; i < 4; i++) assert.equal((await get('/', 'half.example.com')).status, 200);
+    // A body cannot be replayed: a POST to the dead endpoint is a 502, never sent twice.
+    const posts = await Promise.all([1, 2].map(() => get('/', 'half.example.com', { method: 'POST', body: 'x' })));
+    assert.deepEqual(posts.map((p) => p.status).sort(), [200, 502]);
+  });
+
+  test('large request bodies stream through', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024, 97);
+    const r = await get('/', 'mywebapp.example.com', { method: 'POST', body });
+    assert.match(r.body, /^got 8388608 at /);
+  });
+
+  test('WebSocket-style Upgrade passes through', async () => {
+    const sock = net.connect(ctl.httpPort, '127.0.0.1');
+    sock.write('GET /ws HTTP/1.1\r\nHost: mywebapp.example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    let buf = '';
+    await new Promise<void>((resolve) => sock.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n\r\n') && !buf.includes(':hello')) sock.write('hello');
+      if (buf.includes(':hello')) resolve();
+    }));
+    sock.destroy();
+    assert.match(buf, /^HTTP\/1\.1 101/);
+    assert.match(buf, /127\.0\.0\.\d:hello/);
+  });
+
+  test('HTTPS with SNI picks the certificate from the TLS secret', async () => {
+    const kp = await selfSignedCert('secure.example.com');
+    inf.put<Secret>(R.secrets, { metadata: { name: 'tls1', namespace: 'default', resourceVersion: '1' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(kp.certPem).toString('base64'), 'tls.key': Buffer.from(kp.keyPem).toString('base64') } });
+    inf.put(R.ingresses, ingress('secure', 'secure.example.com', 'webapp-service', { tls: [{ hosts: ['secure.example.com'], secretName: 'tls1' }] }));
+    await ctl.rebuildNow();
+    const fetchCN = (servername: string) => new Promise<{ cn: string; status: number; proto: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: ctl.httpsPort, servername, path: '/', headers: { host: servername }, rejectUnauthorized: false, agent: false }, (res) => {
+        const cn = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN as string;
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => resolve({ cn, status: res.statusCode!, proto: res.statusCode === 200 ? JSON.parse(b).headers['x-forwarded-proto'] : '' }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const s = await fetchCN('secure.example.com');
+    assert.deepEqual(s, { cn: 'secure.example.com', status: 200, proto: 'https' });
+    const d = await fetchCN('mywebapp.example.com');
+    assert.equal(d.cn, 'jotasu ingress default certificate');
+    assert.equal(d.status, 200);
+  });
+
+  test('configuration changes apply within 1 s without dropping in-flight requests', async () => {
+    const slow = get('/slow', 'mywebapp.example.com');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    inf.put(R.ingresses, ingress('late', 'late.example.com', 'webapp-service'));
+    inf.put(R.endpointslices, slice('webapp-service', ['127.0.0.3']));
+    let r = await get('/', 'late.example.com');
+    while (r.status !== 200 && Date.now() - t0 < 2000) r = await get('/', 'late.example.com');
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    assert.equal(JSON.parse(r.body).ip, '127.0.0.3');
+    const s = await slow;
+    assert.equal(s.status, 200);
+    assert.match(s.body, /^slow /);
+    inf.put(R.endpointslices, slice('webapp-service', ['127.0.0.2', '127.0.0.3', '127.0.0.4']));
+  });
+});
