@@ -7,8 +7,8 @@
 //   control: 1|version(15) type(16) flags(8) length(24) payload
 //   data:    0|stream-id(31)         flags(8) length(24) payload
 // Header blocks are zlib streams with the SPDY dictionary, one compression context per
-// direction for the whole session. We inflate with one persistent zlib context (fed
-// synchronously, see inflateSync below) and deflate with stored blocks only: valid zlib
+// direction for the whole session. We inflate with one persistent zlib context (frames
+// wait in order while a header block inflates) and deflate with stored blocks only: valid zlib
 // that every inflater reads, and we only ever send a handful of small header blocks.
 //
 // Flow control: Go's spdystream (kubectl, kubelet) neither sends nor honours
@@ -55,27 +55,38 @@ class HeaderEncoder {
       hdr.writeUInt32BE(adler32(SPDY3_DICTIONARY), 2);
       out.push(hdr);
     }
-    for (let off = 0; off < raw.length || off === 0; off += 0xffff) {
+    for (let off = 0; off < raw.length; off += 0xffff) {
       const chunk = raw.subarray(off, off + 0xffff);
       const blk = Buffer.alloc(5);
       blk[0] = 0; // BFINAL=0, BTYPE=00 (stored)
       blk.writeUInt16LE(chunk.length, 1);
       blk.writeUInt16LE(~chunk.length & 0xffff, 3);
       out.push(blk, chunk);
-      if (raw.length === 0) break;
     }
+    // An empty stored block, as zlib's Z_SYNC_FLUSH ends with: inflaters (Go's flate)
+    // hand out a stored block's bytes only when they reach the next block boundary.
+    out.push(Buffer.from([0, 0, 0, 0xff, 0xff]));
     return Buffer.concat(out);
   }
 }
 
-/** Header block decoder with one inflate context for the session. */
+/** Header block decoder with one inflate context for the session (zlib streams are async). */
 class HeaderDecoder {
   private readonly inflate = zlib.createInflate({ dictionary: SPDY3_DICTIONARY });
-  decode(block: Buffer): SpdyHeaders {
-    // Node's zlib streams run synchronously when _processChunk gets no callback (that is
-    // how zlib.inflateSync works); it keeps the context across calls, as SPDY requires.
-    const z = this.inflate as unknown as { _processChunk(chunk: Buffer, flush: number): Buffer };
-    const raw = z._processChunk(block, zlib.constants.Z_SYNC_FLUSH);
+  constructor() { this.inflate.on('error', () => undefined); }
+  async decode(block: Buffer): Promise<SpdyHeaders> {
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const onErr = (e: Error) => reject(new Error(`header block: ${e.message}`));
+      this.inflate.once('error', onErr);
+      this.inflate.write(block);
+      this.inflate.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        this.inflate.off('error', onErr);
+        // Paused mode: what the flush produced waits in the readable buffer.
+        const parts: Buffer[] = [];
+        for (let c = this.inflate.read() as Buffer | null; c; c = this.inflate.read() as Buffer | null) parts.push(c);
+        resolve(Buffer.concat(parts));
+      });
+    });
     const h: SpdyHeaders = {};
     let off = 0;
     const u32 = () => { const v = raw.readUInt32BE(off); off += 4; return v; };
@@ -111,7 +122,7 @@ export class SpdyStream extends Duplex {
     this.destroy();
   }
 
-  override _read(): void { this.session.resume(); }
+  override _read(): void { this.session.resume(this); }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     for (let off = 0; off < chunk.length; off += MAX_DATA) this.session.sendData(this.id, chunk.subarray(off, off + MAX_DATA), false);
@@ -125,7 +136,7 @@ export class SpdyStream extends Duplex {
   }
 
   /** @internal */ onData(data: Buffer, fin: boolean): void {
-    if (data.length && !this.push(data)) this.session.pause();
+    if (data.length && !this.push(data)) this.session.pause(this);
     if (fin) this.onRemoteFin();
   }
 
@@ -159,7 +170,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly enc = new HeaderEncoder();
   private readonly dec = new HeaderDecoder();
   private closed = false;
-  private paused = 0;
+  private readonly paused = new Set<SpdyStream>();
+  private readonly queue: Buffer[] = [];
+  private pumping = false;
 
   constructor(private readonly transport: Duplex) {
     super();
@@ -198,14 +211,18 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.transport.once('drain', cb);
   }
 
-  /** A stream's reader is full: stop reading the transport until it asks again. */
-  pause(): void { this.paused++; this.transport.pause(); }
-  resume(): void {
-    if (this.paused > 0) this.paused--;
-    if (this.paused === 0) this.transport.resume();
+  /** A stream's reader is full: stop reading the transport until every such stream asks again. */
+  pause(s: SpdyStream): void { this.paused.add(s); this.transport.pause(); }
+  resume(s: SpdyStream): void {
+    if (!this.paused.delete(s)) return;
+    if (this.paused.size === 0) this.transport.resume();
   }
 
-  forget(id: number): void { this.streams.delete(id); }
+  forget(id: number): void {
+    const s = this.streams.get(id);
+    this.streams.delete(id);
+    if (s) this.resume(s);
+  }
 
   close(): void {
     if (this.closed) return;
@@ -225,49 +242,59 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
 
   private onBytes(d: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 8 && !this.closed) {
+    while (this.buf.length >= 8) {
       const len = this.buf.readUInt32BE(4) & 0xffffff;
       if (this.buf.length < 8 + len) break;
-      const frame = this.buf.subarray(0, 8 + len);
+      this.queue.push(this.buf.subarray(0, 8 + len));
       this.buf = this.buf.subarray(8 + len);
-      try {
-        this.onFrame(frame);
-      } catch (e) {
-        this.transport.destroy(new Error(`SPDY protocol error: ${(e as Error).message}`));
-        return;
+    }
+    if (!this.pumping) void this.pump();
+  }
+
+  /** Handles frames in order; header blocks make it wait for the inflater. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length && !this.closed) {
+        const f = this.queue.shift()!;
+        const pending = this.onFrame(f);
+        if (pending) await pending;
       }
+    } catch (e) {
+      this.transport.destroy(new Error(`SPDY protocol error: ${(e as Error).message}`));
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private onFrame(f: Buffer): void {
+  private onFrame(f: Buffer): Promise<void> | undefined {
     const flags = f[4]!;
     const payload = f.subarray(8);
     if (!(f[0]! & 0x80)) {
       const id = f.readUInt32BE(0) & 0x7fffffff;
       const s = this.streams.get(id);
       if (s) s.onData(payload, (flags & FLAG_FIN) !== 0);
-      return;
+      return undefined;
     }
     const type = f.readUInt16BE(2);
     switch (type) {
       case SYN_STREAM: {
         const id = payload.readUInt32BE(0) & 0x7fffffff;
         // stream-id(4) associated-id(4) priority+unused(1) slot(1), then the header block.
-        const headers = this.dec.decode(payload.subarray(10));
-        const s = new SpdyStream(this, id, headers);
-        this.streams.set(id, s);
-        this.emit('stream', s);
-        if (flags & FLAG_FIN) s.onRemoteFin();
-        break;
+        return this.dec.decode(payload.subarray(10)).then((headers) => {
+          const s = new SpdyStream(this, id, headers);
+          this.streams.set(id, s);
+          this.emit('stream', s);
+          if (flags & FLAG_FIN) s.onRemoteFin();
+        });
       }
       case HEADERS: case SYN_REPLY:
         // Keep the inflate context in step even though we do not use these headers.
-        this.dec.decode(payload.subarray(4));
-        break;
+        return this.dec.decode(payload.subarray(4)).then(() => undefined);
       case RST_STREAM: {
         const id = payload.readUInt32BE(0) & 0x7fffffff;
         this.streams.get(id)?.onReset();
-        this.streams.delete(id);
+        this.forget(id);
         break;
       }
       case PING:
@@ -281,5 +308,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       default:
         break;
     }
+    return undefined;
   }
 }

@@ -68,6 +68,9 @@ export function parseRoute(path: string): Route | undefined {
   }
 }
 
+/** Stand-in token for the tunnelling subprotocol inside ws (see the port-forward upgrade). */
+const TUNNEL_TOKEN = 'jotasu-spdy-portforward-tunnel';
+
 const truthy = (v: string | null) => v !== null && v !== 'false' && v !== '0';
 
 /** Who is calling; throws 401/403 unless it is the API server. */
@@ -133,7 +136,8 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
     handleProtocols: (offered) => {
-      for (const p of [...REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL]) if (offered.has(p)) return p;
+      if (offered.has(TUNNEL_TOKEN)) return PORTFORWARD_TUNNEL_PROTOCOL;
+      for (const p of REMOTECOMMAND_PROTOCOLS) if (offered.has(p)) return p;
       return false;
     },
   });
@@ -191,6 +195,10 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
         const uid = r.uid ?? o.pods?.getPod(r.ns, r.pod)?.metadata?.uid ?? '';
         const target = { netns: sb.netns, pod: r.pod, uid };
         if (upg === 'websocket') {
+          // ws rejects "SPDY/3.1+portforward.k8s.io" ('/' is not a token character, though
+          // gorilla/websocket in kubectl sends it): offer it to ws under a token name.
+          const offered = String(req.headers['sec-websocket-protocol'] ?? '');
+          req.headers['sec-websocket-protocol'] = offered.split(',').map((p) => (p.trim() === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p.trim())).join(', ');
           wss.handleUpgrade(req, socket, head, (ws) => {
             if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
             const tunnel = createWebSocketStream(ws, { allowHalfOpen: false });

@@ -1,0 +1,38 @@
+// kubectl logs and exec through the API server and the kubelet server, for real.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Harness, skip } from './harness.js';
+
+const h = new Harness();
+before(async () => { if (!skip) await h.start(); });
+after(async () => {
+  if (skip) return;
+  const errors = await h.stop();
+  if (errors.length) assert.fail(`cleanup: ${errors.join('; ')}`);
+});
+
+test('logs: plain, --tail, --timestamps, -f until exit', { skip }, async () => {
+  await h.runPod('logger', [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 0.3; echo err-line >&2; sleep 2; echo late; sleep 1'] }]);
+  await h.waitLog('logger', 'main', /err-line/);
+  let r = await h.kubectl(['logs', 'logger']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'line-1\nline-2\nline-3\nline-4\nline-5\nerr-line\n');
+  r = await h.kubectl(['logs', 'logger', '--tail=2']);
+  assert.equal(r.stdout, 'line-5\nerr-line\n');
+  r = await h.kubectl(['logs', 'logger', '--timestamps', '--tail=1']);
+  assert.match(r.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z err-line\n$/);
+  r = await h.kubectl(['logs', '-f', 'logger', '-c', 'main'], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /err-line\nlate\n$/);
+});
+
+test('exec: exit code, stdout/stderr, stdin', { skip }, async () => {
+  await h.runPod('shell', [{ name: 'sh', command: ['sleep', '3600'] }]);
+  let r = await h.kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout, 'out\n');
+  assert.match(r.stderr, /err\n/);
+  r = await h.kubectl(['exec', '-i', 'shell', '--', 'sh', '-c', 'wc -c; echo done'], { input: 'x'.repeat(100_000) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split(/\s+/).join(' '), '100000 done');
+});
