@@ -54,4 +54,6 @@ test('slices: conditions, terminating pods included, max 100 per slice', () => {
   const many = Array.from({ length: 250 }, (_, i) => pod(`p${i}`, `10.42.${Math.floor(i / 200)}.${i % 200}`, true));
   assert.deepEqual(computeSlices(svc(), many).map((s) => s.endpoints.length), [100, 100, 50]);
   assert.equal(computeSlices(svc(), []).length, 1);
+  const zoned = computeSlices(svc(), [pod('a', '10.42.0.5', true)], 100, (n) => (n === 'n1' ? 'zone-a' : undefined));
+  assert.equal(zoned[0]!.endpoints[0]!.zone, 'zone-a');
 });

@@ -1,7 +1,7 @@
 // Endpoints and EndpointSlice controllers (upstream pkg/controller/endpoint and
 // pkg/controller/endpointslice): for every Service with a selector, the addresses of
 // the matching pods, with the named targetPort resolved per pod.
-import type { Endpoints, EndpointAddress, EndpointPort, EndpointSubset, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
+import type { Endpoints, EndpointAddress, EndpointPort, EndpointSubset, Node, Pod, Service, ServicePort } from 'kubernetes-types/core/v1.js';
 import type { Endpoint, EndpointSlice, EndpointPort as SlicePort } from 'kubernetes-types/discovery/v1.js';
 import { R } from '../api/resources.js';
 import { Indexes, objectKey, type Informer, type WorkQueue } from '../client/types.js';
@@ -130,7 +130,7 @@ export function computeEndpointSubsets(svc: Service, pods: Pod[]): EndpointSubse
 export interface DesiredSlice { ports: SlicePort[]; endpoints: Endpoint[] }
 
 /** The slices a service should have: endpoints grouped by their port set, chunked by 100. */
-export function computeSlices(svc: Service, pods: Pod[], maxPerSlice = MAX_ENDPOINTS_PER_SLICE): DesiredSlice[] {
+export function computeSlices(svc: Service, pods: Pod[], maxPerSlice = MAX_ENDPOINTS_PER_SLICE, zoneOf: (node: string) => string | undefined = () => undefined): DesiredSlice[] {
   const groups = new Map<string, DesiredSlice>();
   for (const pod of pods) {
     if (!mapSelectorMatches(svc.spec?.selector, pod.metadata?.labels)) continue;
@@ -153,7 +153,11 @@ export function computeSlices(svc: Service, pods: Pod[], maxPerSlice = MAX_ENDPO
       conditions: { ready: !!svc.spec?.publishNotReadyAddresses || (serving && !terminating), serving, terminating },
       targetRef: { kind: 'Pod', namespace: pod.metadata?.namespace, name: pod.metadata?.name, uid: pod.metadata?.uid },
     };
-    if (pod.spec?.nodeName) ep.nodeName = pod.spec.nodeName;
+    if (pod.spec?.nodeName) {
+      ep.nodeName = pod.spec.nodeName;
+      const zone = zoneOf(pod.spec.nodeName);
+      if (zone) ep.zone = zone;
+    }
     if (shouldSetHostname(pod, svc)) ep.hostname = pod.spec!.hostname;
     const k = portKey(ports);
     let g = groups.get(k);
@@ -256,6 +260,8 @@ export function startEndpointSliceController(ctx: ControllerContext): Controller
   const svcInf = ctx.informers.informer<Service>(R.services);
   const podInf = ctx.informers.informer<Pod>(R.pods);
   const sliceInf = ctx.informers.informer<EndpointSlice>(R.endpointslices);
+  const nodeInf = ctx.informers.informer<Node>(R.nodes);
+  const zoneOf = (n: string): string | undefined => nodeInf.store.get(n)?.metadata?.labels?.['topology.kubernetes.io/zone'];
   sliceInf.addIndexer('service', (s) => {
     const l = s.metadata?.labels ?? {};
     return l[MANAGED_BY_LABEL] === MANAGED_BY && l[SERVICE_NAME_LABEL] ? [`${s.metadata?.namespace}/${l[SERVICE_NAME_LABEL]}`] : [];
@@ -284,7 +290,7 @@ export function startEndpointSliceController(ctx: ControllerContext): Controller
       for (const s of existing) await del(s);
       return;
     }
-    const desired = computeSlices(svc, podInf.store.byIndex(Indexes.namespace, ns));
+    const desired = computeSlices(svc, podInf.store.byIndex(Indexes.namespace, ns), MAX_ENDPOINTS_PER_SLICE, zoneOf);
     const labels: Record<string, string> = { ...(svc.metadata?.labels ?? {}), [SERVICE_NAME_LABEL]: svcName, [MANAGED_BY_LABEL]: MANAGED_BY };
     if (isHeadless(svc)) labels['service.kubernetes.io/headless'] = '';
     const ownerRef = { apiVersion: 'v1', kind: 'Service', name: svcName, uid: svc.metadata!.uid!, controller: true, blockOwnerDeletion: true };

@@ -68,11 +68,17 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
   const alloc = new CidrAllocator(ctx.options.clusterCidr, ctx.options.nodeCidrMaskSize);
   /** CIDRs we handed out whose node update we have not yet observed. */
   const pending = new Map<string, string>();
+  /** Nodes that found the range full. */
+  const starved = new Set<string>();
 
   nodeInf.addEventHandler({
     onAdd: (n) => queue.add(n.metadata!.name!),
-    onUpdate: (_o, n) => { if (!n.spec?.podCIDR) queue.add(n.metadata!.name!); },
-    onDelete: (n) => { for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) alloc.release(c); },
+    onUpdate: (_o, n) => { if (!n.spec?.podCIDR && !starved.has(n.metadata!.name!)) queue.add(n.metadata!.name!); },
+    onDelete: (n) => {
+      for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) alloc.release(c);
+      starved.delete(n.metadata!.name!);
+      for (const waiting of starved) queue.add(waiting);
+    },
   });
 
   async function sync(nodeName: string): Promise<SyncResult> {
@@ -84,9 +90,15 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
     if (!cidr) {
       cidr = alloc.allocate();
       if (!cidr) {
-        recorder.event(withKind(node, R.nodes), 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
-        throw new Error('no CIDR available in the cluster CIDR');
+        // The range is full: say so once; the node is looked at again when another node goes.
+        if (!starved.has(nodeName)) {
+          starved.add(nodeName);
+          recorder.event(withKind(node, R.nodes), 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
+          log.warn({ node: nodeName, clusterCidr: ctx.options.clusterCidr }, 'no pod CIDR left in the cluster CIDR');
+        }
+        return;
       }
+      starved.delete(nodeName);
       pending.set(nodeName, cidr);
     }
     try {
