@@ -92,9 +92,9 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
       if (!cidr) {
         // The range is full: say so once; the node is looked at again when another node goes.
         if (!starved.has(nodeName)) {
+          if (!starved.size) log.warn({ node: nodeName, clusterCidr: ctx.options.clusterCidr }, 'no pod CIDR left in the cluster CIDR');
           starved.add(nodeName);
           recorder.event(withKind(node, R.nodes), 'Normal', 'CIDRNotAvailable', `Node ${nodeName} status is now: CIDRNotAvailable`);
-          log.warn({ node: nodeName, clusterCidr: ctx.options.clusterCidr }, 'no pod CIDR left in the cluster CIDR');
         }
         return;
       }
