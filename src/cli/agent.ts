@@ -51,6 +51,7 @@ export function command(): Command {
       const { logger } = await import('../util/log.js');
       const log = logger('agent');
       const agent = await startAgent(f);
+      const proxy = await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName);
       let signals = 0;
       await new Promise<void>((resolve) => {
         const on = () => { if (++signals > 1) process.exit(1); resolve(); };
@@ -60,6 +61,7 @@ export function command(): Command {
       log.info({ drain: f.drain }, 'agent shutting down');
       // Draining may take the pods' grace periods; a hung API server must not keep us.
       setTimeout(() => process.exit(0), f.drain ? 60_000 : 10_000).unref();
+      await proxy.stop();
       await agent.stop({ drain: f.drain });
       process.exit(0);
     });

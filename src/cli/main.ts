@@ -6,6 +6,7 @@ import { VERSION } from '../util/version.js';
 
 // One line per subcommand module: `export function command(): Command`.
 const modules: (() => Promise<{ command(): Command }>)[] = [
+  () => import('./proxy.js'),
   () => import('./images.js'),
   () => import('./server.js'),
   () => import('./scheduler.js'),

@@ -23,6 +23,10 @@ export interface ServerFlags {
   tlsSan: string[];
   token?: string;
   etcdCompactionInterval: string;
+  ingressHttpPort: string;
+  ingressHttpsPort: string;
+  dnsPort: string;
+  dnsForward: boolean;
 }
 
 /** What each in-process component receives. */
@@ -52,6 +56,9 @@ const components: ComponentEntry[] = [
   { name: 'controller-manager', start: async (c) => (await import('../controllers/index.js')).startControllerManagerComponent(c) },
   { name: 'scheduler', start: async (c) => (await import('../scheduler/index.js')).startSchedulerComponent(c) },
   { name: 'agent', enabled: (f) => !f.disableAgent, start: async (c) => (await import('./agent.js')).startAgentComponent(c) },
+  { name: 'proxy', enabled: (f) => !f.disableAgent, start: async (c) => (await import('../proxy/component.js')).startProxyServerComponent(c) },
+  { name: 'dns', start: async (c) => (await import('../dns/component.js')).startDnsServerComponent(c) },
+  { name: 'ingress', start: async (c) => (await import('../ingress/component.js')).startIngressServerComponent(c) },
 ];
 
 function collect(v: string, prev: string[]): string[] {
@@ -80,6 +87,10 @@ export function command(): Command {
     .option('--cluster-dns <ip>', 'cluster DNS service IP', '10.43.0.10')
     .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
     .option('--node-name <name>', 'name of this node (agent)')
+    .option('--ingress-http-port <port>', 'ingress controller HTTP port', '80')
+    .option('--ingress-https-port <port>', 'ingress controller HTTPS port ("off": none)', '443')
+    .option('--dns-port <port>', 'port of the cluster DNS server on the node address (behind the kube-dns service; a free one if taken)', '53')
+    .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)
     .action(async (flags: ServerFlags) => { await runServer(flags); });
 }
 
