@@ -12,6 +12,7 @@ export interface AgentFlags {
   nodeName?: string;
   dataDir: string;
   drain: boolean;
+  disableKubeProxy?: boolean;
   nodeIp?: string;
   podCidr?: string;
   clusterDns: string;
@@ -36,6 +37,7 @@ export function command(): Command {
     .option('--token-file <file>', 'file holding the cluster token')
     .option('--node-name <name>', 'node name (default: the host name)')
     .option('--data-dir <dir>', 'state directory', '/var/lib/jotasu')
+    .option('--disable-kube-proxy', 'do not run the service proxy on this node', false)
     .option('--drain', 'on shutdown, stop every pod and remove all containers, mounts, cgroups and network namespaces', false)
     .option('--node-ip <ip>', 'IP address advertised for the node')
     .option('--pod-cidr <cidr>', 'pod CIDR to use when the node has no spec.podCIDR (no node IPAM)')
@@ -51,7 +53,7 @@ export function command(): Command {
       const { logger } = await import('../util/log.js');
       const log = logger('agent');
       const agent = await startAgent(f);
-      const proxy = await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName);
+      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName);
       let signals = 0;
       await new Promise<void>((resolve) => {
         const on = () => { if (++signals > 1) process.exit(1); resolve(); };
@@ -61,7 +63,7 @@ export function command(): Command {
       log.info({ drain: f.drain }, 'agent shutting down');
       // Draining may take the pods' grace periods; a hung API server must not keep us.
       setTimeout(() => process.exit(0), f.drain ? 60_000 : 10_000).unref();
-      await proxy.stop();
+      await proxy?.stop();
       await agent.stop({ drain: f.drain });
       process.exit(0);
     });

@@ -10,7 +10,7 @@ export interface ProxyComponentOptions {
 }
 
 export async function startProxyComponent(o: ProxyComponentOptions): Promise<RunningProxy> {
-  return startProxy({ client: o.client, nodeName: o.nodeName, clusterCIDR: o.clusterCIDR ?? '10.42.0.0/16' });
+  return startProxy({ client: o.client, nodeName: o.nodeName, clusterCIDR: o.clusterCIDR });
 }
 
 /** For `jotasu server`: an admin client from the server's kubeconfig. */

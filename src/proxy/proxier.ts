@@ -1,7 +1,7 @@
 // The proxy: informers on Services and EndpointSlices; every change schedules a
 // rate-limited sync (at most one per minSyncIntervalMs, coalescing bursts) that
 // computes the full desired rule set and writes what changed in one transaction.
-import type { Service } from 'kubernetes-types/core/v1.js';
+import type { Node, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { R } from '../api/resources.js';
 import { createInformerFactory } from '../client/informer.js';
@@ -16,7 +16,12 @@ export interface ProxyOptions {
   /** Share an informer factory with other in-process components; else one is made (and started). */
   informers?: InformerFactory;
   nodeName: string;
-  clusterCIDR: string;
+  /**
+   * Pod network, to tell pod traffic from the rest (masqueraded). Undefined: this
+   * node's spec.podCIDR (upstream's detect-local-mode NodeCIDR); until known, all
+   * service traffic is masqueraded.
+   */
+  clusterCIDR?: string;
   /** Run iptables/conntrack through this (tests: inside a network namespace). */
   exec?: Exec;
   /** iptables backend; default: whatever the host's `iptables` is. */
@@ -44,6 +49,9 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const factory = o.informers ?? createInformerFactory(o.client);
   const svcInf: Informer<Service> = factory.informer<Service>(R.services);
   const sliceInf: Informer<EndpointSlice> = factory.informer<EndpointSlice>(R.endpointslices);
+  const nodeInf: Informer<Node> | undefined = o.clusterCIDR === undefined
+    ? factory.informer<Node>(R.nodes, { fieldSelector: `metadata.name=${o.nodeName}` }) : undefined;
+  const localCIDR = (): string => o.clusterCIDR ?? nodeInf?.store.get(o.nodeName)?.spec?.podCIDR ?? '';
 
   let stopped = false;
   let dirty = true;
@@ -88,7 +96,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     const ports: ServicePortInfo[] = [];
     for (const s of svcInf.store.list()) ports.push(...servicePorts(s));
     const eps = endpointsMap(sliceInf.store.list(), o.nodeName);
-    const rs = buildRules(ports, eps, { clusterCIDR: o.clusterCIDR });
+    const rs = buildRules(ports, eps, { clusterCIDR: localCIDR() });
     const { chains, bytes } = await ipt.apply(rs);
     await clearStaleUdp(ports, eps);
     st.syncs++;
@@ -122,6 +130,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const handlers = { onAdd: schedule, onUpdate: (a: unknown, b: unknown) => { if (a !== b) schedule(); }, onDelete: schedule };
   svcInf.addEventHandler(handlers);
   sliceInf.addEventHandler(handlers);
+  nodeInf?.addEventHandler({ onAdd: schedule, onUpdate: (a, b) => { if (a.spec?.podCIDR !== b.spec?.podCIDR) schedule(); } });
   if (ownFactory) factory.start();
   await factory.waitForSync();
   const full = setInterval(() => { ipt.invalidate(); schedule(); }, o.fullSyncPeriodMs ?? 3_600_000);
