@@ -67,3 +67,14 @@ test('port-forward: several connections at once, bytes intact both ways', { skip
   const again = await echo(pf.port, Buffer.from('still there'));
   assert.equal(again.toString(), 'still there');
 });
+
+test('port-forward reaches a server bound to 127.0.0.1 only inside the pod', { skip }, async () => {
+  await h.runPod('local', [{ name: 'web', command: ['sh', '-c', 'mkdir -p /www && echo local-only > /www/index.html && exec httpd -f -p 127.0.0.1:8090 -h /www'] }]);
+  const pf = await portForward(h.cluster.kubeconfig, 'pod/local', 8090);
+  let body = '';
+  for (let i = 0; i < 50 && !body.includes('local-only'); i++) {
+    body = (await echo(pf.port, Buffer.from('GET / HTTP/1.0\r\n\r\n')).catch(() => Buffer.alloc(0))).toString();
+    if (!body.includes('local-only')) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(body, /local-only/);
+});

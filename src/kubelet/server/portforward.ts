@@ -15,7 +15,7 @@ const PAIR_TIMEOUT_MS = 30_000;
 
 interface Pair { data?: SpdyStream; error?: SpdyStream; timer?: NodeJS.Timeout }
 
-export function servePortForward(session: SpdySession, target: { netns?: string; pod: string; uid: string }, dialer: PodDialer): void {
+export function servePortForward(session: SpdySession, target: { netns?: string; ip?: string; pod: string; uid: string }, dialer: PodDialer): void {
   const pairs = new Map<string, Pair>();
   session.on('stream', (s) => {
     const type = s.headers['streamtype'];
@@ -46,12 +46,12 @@ export function servePortForward(session: SpdySession, target: { netns?: string;
   session.on('close', () => { for (const p of pairs.values()) clearTimeout(p.timer); pairs.clear(); });
 }
 
-function forward(data: SpdyStream, error: SpdyStream, port: number, target: { netns?: string; pod: string; uid: string }, dialer: PodDialer): void {
+function forward(data: SpdyStream, error: SpdyStream, port: number, target: { netns?: string; ip?: string; pod: string; uid: string }, dialer: PodDialer): void {
   // The client closes its side of the error stream at once; we only write to it.
   error.resume();
   let conn: Duplex;
   try {
-    conn = dialer.dial(target.netns, port);
+    conn = dialer.dial(target.netns, port, target.ip);
   } catch (e) {
     fail(e as Error);
     return;

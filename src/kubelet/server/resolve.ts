@@ -25,14 +25,14 @@ export interface ResolvedContainer {
 
 const stripScheme = (id: string) => id.replace(/^[a-z0-9]+:\/\//, '');
 
-export async function findSandbox(rt: RuntimeService, ns: string, pod: string, uid?: string): Promise<{ id: string; netns?: string }> {
+export async function findSandbox(rt: RuntimeService, ns: string, pod: string, uid?: string): Promise<{ id: string; netns?: string; ip?: string }> {
   const all = (await rt.listPodSandbox()).filter((s) => s.metadata.namespace === ns && s.metadata.name === pod && (!uid || s.metadata.uid === uid));
   // The live sandbox first, then the newest.
   all.sort((a, b) => (a.state === b.state ? Number(b.createdAt - a.createdAt) : a.state === 'SANDBOX_READY' ? -1 : 1));
   const s = all[0];
   if (!s) throw new HttpError(404, `pod "${pod}" does not exist`);
   const st = await rt.podSandboxStatus(s.id);
-  return { id: s.id, netns: st.linux?.namespaces?.paths?.network };
+  return { id: s.id, netns: st.linux?.namespaces?.paths?.network, ip: st.network?.ip };
 }
 
 /** upstream kubelet's validateContainerLogStatus: which container id serves the request. */

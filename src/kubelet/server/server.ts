@@ -193,7 +193,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
       if (r.kind === 'portForward') {
         const sb = await findSandbox(rt, r.ns, r.pod, r.uid);
         const uid = r.uid ?? o.pods?.getPod(r.ns, r.pod)?.metadata?.uid ?? '';
-        const target = { netns: sb.netns, pod: r.pod, uid };
+        const target = { netns: sb.netns, ip: sb.ip, pod: r.pod, uid };
         if (upg === 'websocket') {
           // ws rejects "SPDY/3.1+portforward.k8s.io" ('/' is not a token character, though
           // gorilla/websocket in kubectl sends it): offer it to ws under a token name.
@@ -231,7 +231,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
     }
   }
 
-  function startSpdyPortForward(transport: Duplex, target: { netns?: string; pod: string; uid: string }): void {
+  function startSpdyPortForward(transport: Duplex, target: { netns?: string; ip?: string; pod: string; uid: string }): void {
     const session = new SpdySession(transport);
     live.add(transport);
     session.on('close', () => live.delete(transport));
