@@ -61,7 +61,8 @@ export function startLogRotation(runtime: RuntimeService, opts: RotateOptions & 
         }
       }
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'log rotation pass failed');
+      // Typically the runtime not being up yet (no pod CIDR): nothing to rotate.
+      log.debug({ err: (e as Error).message }, 'log rotation pass failed');
     } finally {
       busy = false;
     }
