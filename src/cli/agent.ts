@@ -172,9 +172,11 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
       return rt;
     },
   });
+  const stopLogRotation = (await import('../runtime/streaming/rotate.js')).startLogRotation((await import('../kubelet/kubelet.js')).lazyRuntime(() => kubelet?.runtime()));
   return {
     nodeName, kubelet: kubelet!,
     async stop(o = {}) {
+      stopLogRotation();
       await server?.close().catch(() => undefined);
       await kubelet!.stop({ drain: o.drain });
       client.close();
