@@ -29,20 +29,30 @@ function withAuthenticated(u: UserInfo): UserInfo {
 
 /** Client certificates verified against the cluster CA (the TLS layer checks the chain): CN → user, O → groups. */
 export function x509Authenticator(): Authenticator {
+  // The certificate cannot change on a connection: decode it once per socket, not per request.
+  const bySocket = new WeakMap<object, UserInfo | null>();
   return (req) => {
     const sock = req.socket as TLSSocket;
     if (typeof sock.getPeerCertificate !== 'function') return undefined;
-    const cert = sock.getPeerCertificate();
-    if (!cert || !cert.subject) return undefined;
-    if (!sock.authorized) throw errors.unauthorized();
-    const subj = cert.subject as unknown as Record<string, string | string[] | undefined>;
-    const cn = subj.CN;
-    const o = subj.O;
-    const name = Array.isArray(cn) ? cn[0] : cn;
-    if (!name) throw errors.unauthorized();
-    const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
-    return withAuthenticated({ name, groups });
+    const known = bySocket.get(sock);
+    if (known !== undefined) return known ?? undefined;
+    const u = userOfCert(sock);
+    bySocket.set(sock, u ?? null);
+    return u;
   };
+}
+
+function userOfCert(sock: TLSSocket): UserInfo | undefined {
+  const cert = sock.getPeerCertificate();
+  if (!cert || !cert.subject) return undefined;
+  if (!sock.authorized) throw errors.unauthorized();
+  const subj = cert.subject as unknown as Record<string, string | string[] | undefined>;
+  const cn = subj.CN;
+  const o = subj.O;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  if (!name) throw errors.unauthorized();
+  const groups = o === undefined ? [] : Array.isArray(o) ? o : [o];
+  return withAuthenticated({ name, groups });
 }
 
 interface TokenEntry { token: Buffer; user: UserInfo }
