@@ -8,6 +8,7 @@ import { readFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { startCluster } from '../test/lib/cluster.js';
 import { formatSummary, summarizeFile } from './profile-summary.js';
 
@@ -16,6 +17,43 @@ const TOTAL = Number(process.env.PODS ?? 10_000);
 const WATCHERS = Number(process.env.WATCHERS ?? 100);
 const NS = 'bench';
 
+// n watch streams; records the absolute time each pod's ADDED event arrived on each.
+const WATCH_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { Agent, request } = require('node:https');
+const { performance } = require('node:perf_hooks');
+const { url, tls, n, total } = workerData;
+const agent = new Agent({ ...tls, keepAlive: true, maxSockets: n + 1 });
+const times = [], seen = [], reqs = [];
+let whenDone = false;
+const finish = () => { for (const r of reqs) r.destroy(); agent.destroy(); parentPort.postMessage({ seen, times }); parentPort.close(); };
+const check = () => { if (whenDone && seen.every((x) => x >= total)) finish(); };
+for (let i = 0; i < n; i++) {
+  const t = new Float64Array(total); times.push(t); seen.push(0);
+  const req = request(url, { agent }, (res) => {
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{"type":"ADDED"')) continue;
+        const at = line.indexOf('"name":"p-');
+        if (at < 0) continue;
+        const idx = Number(line.slice(at + 10, line.indexOf('"', at + 10)));
+        if (idx >= 0 && idx < total && !t[idx]) { t[idx] = performance.timeOrigin + performance.now(); seen[i]++; }
+      }
+      if (whenDone && seen[i] >= total) check();
+    });
+  });
+  req.end();
+  reqs.push(req);
+}
+parentPort.on('message', (m) => { if (m === 'stop') finish(); else { whenDone = true; check(); } });
+`;
+
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
@@ -23,6 +61,8 @@ function pct(xs: number[], p: number): number {
 const f = (n: number): string => n.toFixed(1);
 
 const PROFILE = process.argv.includes('--profile');
+const TIMELINE = process.argv.includes('--timeline');
+const timeline: [number, number][] = [];
 const profDir = PROFILE ? mkdtempSync(join(tmpdir(), 'jotasu-bench-api-prof-')) : '';
 if (PROFILE && !process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profDir, { recursive: true, force: true }));
 const profEnv: Record<string, string> = PROFILE
@@ -47,33 +87,17 @@ try {
   await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   const rv = JSON.parse((await call('GET', `/api/v1/namespaces/${NS}/pods`)).body).metadata.resourceVersion as string;
 
-  // Watchers: each records when it saw each pod's ADDED event.
-  const sent = new Map<string, number>();
-  const watchLat: number[] = [];
-  const seen = new Array<number>(WATCHERS).fill(0);
-  const wAgent = new Agent({ ...tls, keepAlive: true, maxSockets: WATCHERS + 1 });
-  const watchReqs = [];
-  for (let i = 0; i < WATCHERS; i++) {
-    const req = request(`${cluster.url}/api/v1/namespaces/${NS}/pods?watch=true&resourceVersion=${rv}`, { agent: wAgent }, (res) => {
-      let buf = '';
-      res.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          const m = line.match(/^\{"type":"ADDED","object":\{"apiVersion":"v1","kind":"Pod","metadata":\{[^]*?"name":"([^"]+)"/);
-          if (m) {
-            const t0 = sent.get(m[1]!);
-            if (t0 !== undefined) watchLat.push(performance.now() - t0);
-            seen[i]!++;
-          }
-        }
-      });
-    });
-    req.end();
-    watchReqs.push(req);
-  }
+  // Watchers: each records when it saw each pod's ADDED event. They run on worker threads,
+  // so parsing 100 streams does not delay the create loop's own timing in this thread
+  // (times are absolute: timeOrigin + now, comparable across threads).
+  const sent = new Float64Array(TOTAL);
+  const workers = Array.from({ length: Math.min(2, WATCHERS) }, (_, k) => {
+    const n = Math.floor(WATCHERS / 2) + (k < WATCHERS % 2 ? 1 : 0);
+    return new Worker(WATCH_WORKER, { eval: true, workerData: { url: `${cluster.url}/api/v1/namespaces/${NS}/pods?watch=true&resourceVersion=${rv}`, tls, n, total: TOTAL } });
+  });
+  const results = workers.map((w) => new Promise<{ seen: number[]; times: Float64Array[] }>((res, rej) => { w.once('message', res); w.once('error', rej); }));
+  const stopWatchers = (): void => { for (const w of workers) w.postMessage('stop'); };
+  const now = (): number => performance.timeOrigin + performance.now();
   await new Promise((r) => setTimeout(r, 500));
 
   const pod = (i: number): unknown => ({
@@ -95,16 +119,22 @@ try {
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const t0 = performance.now();
-    sent.set(`p-${i}`, t0);
+    sent[i] = now();
     done.push(call('POST', `/api/v1/namespaces/${NS}/pods`, pod(i)).then((r) => {
       if (r.code !== 201) { errorsN++; errorCodes.set(r.code, (errorCodes.get(r.code) ?? 0) + 1); return; }
       createLat.push(performance.now() - t0);
+      if (TIMELINE) timeline.push([t0 - start, performance.now() - t0]);
     }, () => { errorsN++; errorCodes.set(0, (errorCodes.get(0) ?? 0) + 1); }));
   }
   await Promise.all(done);
   const elapsed = (performance.now() - start) / 1000;
-  const deadline = Date.now() + 10_000;
-  while (seen.some((n) => n < TOTAL) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // Watch results, once every watcher saw every pod (or 10 s passed).
+  setTimeout(stopWatchers, 10_000).unref();
+  for (const w of workers) w.postMessage('stop-when-done');
+  const got = await Promise.all(results);
+  const seen = got.flatMap((g) => g.seen);
+  const watchLat: number[] = [];
+  for (const g of got) for (const t of g.times) for (let i = 0; i < TOTAL; i++) if (t[i]! > 0 && sent[i]! > 0) watchLat.push(t[i]! - sent[i]!);
 
   const getLat: number[] = [];
   for (let i = 0; i < 2000; i++) {
@@ -128,13 +158,18 @@ try {
 
   console.log(`pods created: ${TOTAL - errorsN} of ${TOTAL} at ${RATE}/s target (sent at ${f(TOTAL / elapsed)}/s), errors ${errorsN}${errorsN ? ` (${[...errorCodes].map(([k, v]) => `${k || 'conn'}: ${v}`).join(', ')})` : ''}`);
   console.log(`create latency: p50 ${f(pct(createLat, 50))} ms, p99 ${f(pct(createLat, 99))} ms, max ${f(Math.max(...createLat))} ms   (target p99 <= 20 ms)`);
+  if (TIMELINE) {
+    // Create latency per second of the run: where the slow ones cluster.
+    for (let sec = 0; sec * 1000 < elapsed * 1000; sec++) {
+      const xs = timeline.filter(([t]) => t >= sec * 1000 && t < (sec + 1) * 1000).map(([, l]) => l);
+      console.log(`  t=${String(sec).padStart(3)}s  n ${xs.length}  p50 ${f(pct(xs, 50))}  p99 ${f(pct(xs, 99))}  max ${f(Math.max(...xs))}`);
+    }
+  }
   console.log(`get latency:    p50 ${f(pct(getLat, 50))} ms, p99 ${f(pct(getLat, 99))} ms (${getLat.length} of 2000 ok)`);
   for (const [k, v] of Object.entries(listTimes)) console.log(`list ${TOTAL} pods (${k}): ${f(v)} ms   (target <= 300 ms)`);
   console.log(`watchers: ${WATCHERS}, all saw every event: ${seen.every((n) => n >= TOTAL)} (min ${Math.min(...seen)}), latency p50 ${f(pct(watchLat, 50))} ms, p99 ${f(pct(watchLat, 99))} ms   (target p99 <= 100 ms)`);
   console.log(`server RSS with ${TOTAL} pods: ${f(rss)} MB right after the lists, ${f(rssSettled)} MB 3 s later   (target <= 150 MB)`);
-  for (const r of watchReqs) r.destroy();
   agent.destroy();
-  wAgent.destroy();
 } finally {
   await cluster.stop();
 }
