@@ -21,6 +21,7 @@ import { Discovery } from './discovery.js';
 import { handleResource } from './handlers/resource.js';
 import type { HandlerContext } from './handlers/context.js';
 import { bootstrap } from './bootstrap.js';
+import { AllocatorRepair } from './allocator-repair.js';
 import { createStreamingProxy, ensureKubeletClientCert } from './proxy/index.js';
 import { joinHandler } from './join.js';
 
@@ -233,6 +234,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   await registry.start();
   await bootstrap(registry, { advertiseAddress: advertise, port });
+  // Allocations leaked by a crash between allocating and writing a Service are released.
+  const repair = new AllocatorRepair(opts.datastore, registry.alloc, { servicesPrefix: registry.store('', 'services')!.prefix });
+  repair.start();
   ready = true;
   log.info({ url, ms: Math.round(performance.now()) }, 'API server ready');
 
@@ -240,6 +244,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url, port, registry, authenticators, authorizers,
     async close() {
       ready = false;
+      await repair.stop();
       registry.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
