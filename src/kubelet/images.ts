@@ -7,7 +7,7 @@ import type { AuthConfig, ImageService } from '../runtime/cri.js';
 import { Backoff } from './backoff.js';
 
 export class ImageError extends Error {
-  constructor(readonly reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName', message: string) {
+  constructor(readonly reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName', message: string, readonly retryInMs = 0) {
     super(message);
     this.name = 'ImageError';
   }
@@ -93,7 +93,7 @@ export class ImageManager {
     if (lastFail !== undefined && this.backoff.isInBackOffSince(key, lastFail)) {
       const msg = `Back-off pulling image "${image}"`;
       ev.event('Normal', 'BackOff', msg);
-      throw new ImageError('ImagePullBackOff', msg);
+      throw new ImageError('ImagePullBackOff', msg, this.backoff.remaining(key, lastFail) + 50);
     }
     ev.event('Normal', 'Pulling', `Pulling image "${image}"`);
     const t0 = Date.now();
@@ -117,7 +117,8 @@ export class ImageManager {
       const msg = (e as Error).message;
       ev.event('Warning', 'Failed', `Failed to pull image "${image}": ${msg}`);
       ev.event('Warning', 'Failed', 'Error: ErrImagePull');
-      throw new ImageError('ErrImagePull', msg);
+      // The next sync (shortly) shows ImagePullBackOff; the pull is retried when it expires.
+      throw new ImageError('ErrImagePull', msg, 1000);
     }
   }
 

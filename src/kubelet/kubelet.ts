@@ -138,7 +138,8 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
 
   pods.addEventHandler({
     onAdd: onPod,
-    onUpdate: (_old, pod) => onPod(pod),
+    // Status-only changes (mostly our own writes) need no sync, as upstream's pod config source.
+    onUpdate: (old, pod) => { if (specChanged(old, pod)) onPod(pod); else workers.get(pod.metadata?.uid ?? '')?.observe(pod); },
     onDelete: (pod) => workers.get(pod.metadata?.uid ?? '')?.remove(),
   });
   // A changed ConfigMap/Secret reaches env (next start) and volumes (now) of the pods using it.
@@ -298,4 +299,11 @@ export function lazyRuntime(get: () => CriRuntime | undefined): CriRuntime {
       };
     },
   });
+}
+
+/** Anything besides status and bookkeeping metadata changed. */
+function specChanged(a: Pod, b: Pod): boolean {
+  const strip = (p: Pod) => JSON.stringify({ spec: p.spec, labels: p.metadata?.labels, annotations: p.metadata?.annotations,
+    deletionTimestamp: p.metadata?.deletionTimestamp, deletionGracePeriodSeconds: p.metadata?.deletionGracePeriodSeconds, uid: p.metadata?.uid });
+  return strip(a) !== strip(b);
 }

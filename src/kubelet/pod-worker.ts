@@ -102,6 +102,11 @@ export class PodWorker {
     this.kick();
   }
 
+  /** A status-only update: keep the newest copy without a sync. */
+  observe(pod: Pod): void {
+    this.pod = pod;
+  }
+
   /** The pod left the API (deleted for good): kill what is left and forget it. */
   remove(): void {
     this.removed = true;
@@ -376,10 +381,7 @@ export class PodWorker {
       } catch (e) {
         if (e instanceof ImageError) {
           this.waiting.set(c.name, { reason: e.reason, message: e.message });
-          if (e.reason === 'ErrImagePull' || e.reason === 'ImagePullBackOff') {
-            const key = `${this.uid}/${c.image}`;
-            this.kick(Math.max(1000, this.k.images.backoff.get(key)) + 50);
-          }
+          if (e.retryInMs) this.kick(e.retryInMs);
           return;
         }
         throw e;
