@@ -1,0 +1,186 @@
+// Acceptance of service networking on a real node (test/kubelet/env.ts: jotasu server,
+// a jotasu agent with its proxy, runc pods on a CNI bridge): the seed's manifests,
+// cluster DNS through the kube-dns service, load balancing over three replicas, the
+// Ingress (controller run in this process on a free port against the same cluster),
+// a pod deletion without failed requests afterwards, NodePort, headless.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { Pod, Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { startKubeletEnv, kubectlApply, type KubeletEnv } from '../kubelet/env.js';
+import { R } from '../../src/api/resources.js';
+import { LABEL_CONTAINER_NAME, LABEL_POD_UID } from '../../src/kubelet/container-config.js';
+import { defaultNodeIP } from '../../src/kubelet/node-status.js';
+import { startIngressController, type RunningIngress } from '../../src/ingress/controller.js';
+import { freePort } from '../lib/cluster.js';
+import { busyboxImage, layer, layerTar, type LayerEntry } from '../lib/images.js';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * busybox-static is linked against glibc, whose getaddrinfo loads NSS modules at
+ * run time: without them `wget http://name` crashes. The client image adds the host's
+ * glibc, libnss_dns/files and an nsswitch.conf, so the pod resolves like any pod.
+ */
+async function clientImage(): Promise<string> {
+  const files = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libnss_dns.so.2', '/lib/x86_64-linux-gnu/libnss_files.so.2',
+    '/lib/x86_64-linux-gnu/libresolv.so.2', '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'];
+  const entries: LayerEntry[] = [{ path: 'lib' }, { path: 'lib/x86_64-linux-gnu' }, { path: 'lib64' }, { path: 'etc' }];
+  for (const f of files) entries.push({ path: f.slice(1), content: readFileSync(realpathSync(f)), mode: 0o755 });
+  entries.push({ path: 'lib64/ld-linux-x86-64.so.2', linkname: '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' });
+  entries.push({ path: 'etc/nsswitch.conf', content: 'hosts: files dns\n' });
+  const img = await busyboxImage({ Cmd: ['sleep', '3600'] }, [layer(await layerTar(entries))]);
+  await env.registry.push(img, 'test/busybox-nss:1');
+  return `${env.registry.host}/test/busybox-nss:1`;
+}
+let env: KubeletEnv;
+let ingress: RunningIngress | undefined;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ready = (p: Pod) => p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
+before(async () => { if (root) env = await startKubeletEnv(); }, { timeout: 180_000 });
+after(async () => {
+  await ingress?.stop().catch(() => undefined);
+  await env?.stop();
+});
+
+function execIn(pod: Pod, container: string, cmd: string[], timeout = 30_000): string {
+  const dir = join(env.agentDir, 'agent', 'containers');
+  for (const id of readdirSync(dir)) {
+    const rec = JSON.parse(readFileSync(join(dir, id, 'container.json'), 'utf8')) as { config: { labels: Record<string, string> } };
+    if (rec.config.labels[LABEL_POD_UID] !== pod.metadata!.uid || rec.config.labels[LABEL_CONTAINER_NAME] !== container) continue;
+    try { return execFileSync('runc', ['--root', join(env.runDir, 'runc'), 'exec', id, ...cmd], { encoding: 'utf8', timeout }); } catch (e) {
+      const out = (e as { stdout?: string }).stdout;
+      if (out) return out;
+    }
+  }
+  throw new Error(`no running container ${container} in ${pod.metadata!.name}`);
+}
+
+function httpGet(port: number, host: string, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    }).on('error', reject);
+  });
+}
+
+/** A busybox pod serving its own name on :80 (a replica that tells who answered). */
+function replica(name: string): Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'my-webapp' } },
+    spec: {
+      terminationGracePeriodSeconds: 2,
+      containers: [{
+        name: 'web', image: env.busybox, imagePullPolicy: 'IfNotPresent', ports: [{ containerPort: 80, name: 'http' }],
+        command: ['sh', '-c', `mkdir -p /www && echo "replica ${name}" > /www/index.html && exec httpd -f -p 80 -h /www`],
+        readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 },
+      }],
+    },
+  };
+}
+
+async function waitSlice(pred: (ips: string[]) => boolean, svc = 'webapp-service', timeoutMs = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await env.client.resource<EndpointSlice>(R.endpointslices).list({ namespace: 'default', labelSelector: `kubernetes.io/service-name=${svc}` });
+    const ips = list.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses));
+    if (pred(ips)) return ips;
+    if (Date.now() > deadline) throw new Error(`endpoints of ${svc}: ${ips.join(',')}`);
+    await sleep(200);
+  }
+}
+
+test('service networking end to end: seed manifests, DNS, load balancing, ingress, pod deletion, NodePort, headless', { skip: !root && 'needs root', timeout: 300_000 }, async () => {
+  const docs = parseAllDocuments(readFileSync('/work/shared/seed/webapp.yaml', 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
+  const pod = docs.find((d) => d.kind === 'Pod') as unknown as Pod;
+  const web = pod.spec!.containers.find((c) => c.name === 'webapp')!;
+  web.image = env.nginx;
+  web.imagePullPolicy = 'IfNotPresent';
+  web.readinessProbe = { httpGet: { path: '/', port: 80 }, periodSeconds: 1 };
+  const db = pod.spec!.containers.find((c) => c.name === 'database')!;
+  db.image = env.busybox;
+  db.command = ['sh', '-c', 'while true; do echo mongo | nc -l -p 27017 >/dev/null; done'];
+  pod.spec!.terminationGracePeriodSeconds = 2;
+  for (const d of docs) if (d.kind !== 'Pod') await kubectlApply(env, JSON.stringify(d));
+  await kubectlApply(env, JSON.stringify(pod));
+  for (const r of [replica('webapp-2'), replica('webapp-3')]) await kubectlApply(env, JSON.stringify(r));
+  const client: Pod = {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client' },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: await clientImage(), imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
+  };
+  await kubectlApply(env, JSON.stringify(client));
+  const [, , , cl] = await Promise.all(['webapp-with-db', 'webapp-2', 'webapp-3', 'client'].map((n) => env.waitPod(n, ready, 90_000)));
+  await waitSlice((ips) => ips.length === 3);
+
+  // From another pod, by short name (search path) and by FQDN, through cluster DNS and the proxy.
+  const short = execIn(cl!, 'c', ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do wget -T 3 -qO- http://webapp-service && break; sleep 0.5; done']);
+  if (!/jotasu nginx|replica webapp-/.test(short)) {
+    const svcIP = (await env.client.resource<Service>(R.services).get('webapp-service', { namespace: 'default' })).spec?.clusterIP;
+    const diag = [
+      execIn(cl!, 'c', ['sh', '-c', 'cat /etc/resolv.conf; nslookup webapp-service.default.svc.cluster.local 10.43.0.10 2>&1']),
+      execIn(cl!, 'c', ['sh', '-c', `wget -T 3 -qO- http://${svcIP}/ 2>&1 | head -c 300`]),
+      execFileSync('sh', ['-c', 'iptables-save -t nat | grep -E "JOTASU" | grep -v kube-dns | head -60'], { encoding: 'utf8' }),
+      execIn(cl!, 'c', ['sh', '-c', `ip addr; ip route; wget -T 3 -qO- http://${(await env.client.resource<Pod>(R.pods).get('webapp-2', { namespace: 'default' })).status?.podIP}/ 2>&1 | head -c 300`]),
+      env.agentLogs().split('\n').filter((l) => /proxy|informer|watch|error/i.test(l)).slice(-15).join('\n'),
+      env.cluster.logs().split('\n').filter((l) => /dns|informer|watch/i.test(l)).slice(-15).join('\n'),
+    ];
+    assert.fail(`no answer through the service name:\n${diag.join('\n---\n')}`);
+  }
+  const fqdn = execIn(cl!, 'c', ['wget', '-T', '5', '-qO-', 'http://webapp-service.default.svc.cluster.local']);
+  assert.match(fqdn, /jotasu nginx|replica webapp-/);
+  // Three replicas, all reached.
+  const many = execIn(cl!, 'c', ['sh', '-c', 'for i in $(seq 40); do wget -T 3 -qO- http://webapp-service.default | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1; done']);
+  const seen = new Set(many.split('\n').filter(Boolean));
+  assert.deepEqual([...seen].sort(), ['jotasu nginx', 'replica webapp-2', 'replica webapp-3']);
+
+  // The Ingress (the seed's rule for mywebapp.example.com) on the node.
+  ingress = await startIngressController({ client: env.client, httpPort: await freePort(), host: '127.0.0.1', nodeAddress: defaultNodeIP() });
+  await ingress.rebuildNow();
+  const viaIngress = await httpGet(ingress.httpPort, 'mywebapp.example.com');
+  assert.equal(viaIngress.status, 200);
+  assert.match(viaIngress.body, /jotasu nginx|replica webapp-/);
+  assert.equal((await httpGet(ingress.httpPort, 'unknown.example.com')).status, 404);
+
+  // Delete a replica: once the endpoints say so, no request fails and none reaches it.
+  await env.client.resource<Pod>(R.pods).delete('webapp-3', { namespace: 'default' });
+  await waitSlice((ips) => ips.length === 2);
+  await sleep(1000); // the proxy's sync (rate-limited at 100 ms) and the ingress rebuild
+  const after = execIn(cl!, 'c', ['sh', '-c', 'for i in $(seq 30); do wget -T 3 -qO- http://webapp-service | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1 || echo FAILED; done']);
+  const lines = after.split('\n').filter(Boolean);
+  assert.equal(lines.length, 30);
+  assert.ok(!lines.includes('FAILED'), after);
+  assert.ok(!lines.includes('replica webapp-3'));
+  for (let i = 0; i < 10; i++) {
+    const r = await httpGet(ingress.httpPort, 'mywebapp.example.com');
+    assert.equal(r.status, 200);
+    assert.doesNotMatch(r.body, /webapp-3/);
+  }
+
+  // NodePort on the node's address, from the node itself.
+  const np: Service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'webapp-nodeport' }, spec: { type: 'NodePort', selector: { app: 'my-webapp' }, ports: [{ port: 80, targetPort: 80 }] } };
+  await kubectlApply(env, JSON.stringify(np));
+  const created = await env.client.resource<Service>(R.services).get('webapp-nodeport', { namespace: 'default' });
+  const nodePort = created.spec!.ports![0]!.nodePort!;
+  await waitSlice((ips) => ips.length === 2, 'webapp-nodeport');
+  let npBody = '';
+  for (let i = 0; i < 20 && !npBody; i++) {
+    try { npBody = execFileSync('curl', ['-s', '-m', '2', `http://${defaultNodeIP()}:${nodePort}/`], { encoding: 'utf8' }); } catch { await sleep(200); }
+  }
+  assert.match(npBody, /jotasu nginx|replica webapp-/);
+
+  // Headless: DNS returns the pod IPs.
+  const hl: Service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'webapp-headless' }, spec: { clusterIP: 'None', selector: { app: 'my-webapp' }, ports: [{ port: 80 }] } };
+  await kubectlApply(env, JSON.stringify(hl));
+  const podIPs = await waitSlice((ips) => ips.length === 2, 'webapp-headless');
+  await sleep(500);
+  const ns = execIn(cl!, 'c', ['nslookup', 'webapp-headless.default.svc.cluster.local']);
+  for (const ip of podIPs) assert.match(ns, new RegExp(ip.replace(/\./g, '\\.')));
+});
