@@ -10,6 +10,14 @@ import { attrsFunc } from './selectors.js';
 import { strategyFor } from './strategies/index.js';
 import { Allocators } from './allocators.js';
 import type { Obj } from './objects.js';
+import type { Codec } from './store.js';
+import { toCoreEvent, toEventsV1 } from '../api/conversion/events.js';
+
+/** Both Event endpoints share core/v1 storage; each converts to its own version. */
+function codecFor(info: ResourceInfo): Codec | undefined {
+  if (info.kind !== 'Event') return undefined;
+  return { toStored: toCoreEvent, fromStored: info.group === 'events.k8s.io' ? toEventsV1 : toCoreEvent };
+}
 
 export const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 
@@ -30,10 +38,12 @@ export class Registry {
     const prefix = `${REGISTRY_ROOT}${info.storagePrefix}/`;
     let cache = this.caches.get(prefix);
     if (!cache) {
-      cache = new WatchCache(this.ds, prefix, attrsFunc(info));
+      const attrs = attrsFunc(info);
+      // Events are selected by their core/v1 fields whichever version they were written in.
+      cache = new WatchCache(this.ds, prefix, info.kind === 'Event' ? (o) => attrs(toCoreEvent(o)) : attrs);
       this.caches.set(prefix, cache);
     }
-    const store = new ResourceStore(this.ds, info, strategyFor(info, this.alloc), cache, this.admission);
+    const store = new ResourceStore(this.ds, info, strategyFor(info, this.alloc), cache, this.admission, codecFor(info));
     this.stores.set(`${info.group}/${info.resource}`, store);
     return store;
   }

@@ -25,6 +25,17 @@ export interface DeleteOpts {
 /** A hook run before every write (admission): throws to refuse. */
 export type WriteHook = (op: 'CREATE' | 'UPDATE' | 'DELETE', store: ResourceStore, obj: Obj, old: Obj | undefined, ctx: StrategyContext) => Promise<void> | void;
 
+/**
+ * Conversion between the version an endpoint serves and the stored one, for resources
+ * that share storage (events.k8s.io/v1 Events are stored as core/v1 Events, as upstream).
+ */
+export interface Codec {
+  /** The endpoint's object -> the stored form. */
+  toStored(o: Obj): Obj;
+  /** A stored object (any version written so far) -> the endpoint's form. */
+  fromStored(o: Obj): Obj;
+}
+
 export interface ListResult {
   /** Serialized items (JSON with resourceVersion). */
   raws: string[];
@@ -70,6 +81,7 @@ export class ResourceStore {
     readonly strategy: Strategy,
     readonly cache: WatchCache,
     private readonly hooks: WriteHook[],
+    readonly codec?: Codec,
   ) {
     this.prefix = `${REGISTRY_ROOT}${info.storagePrefix}/`;
     this.attrsOf = attrsFunc(info);
@@ -89,6 +101,18 @@ export class ResourceStore {
     return { group: this.info.group, resource: this.info.resource, name };
   }
 
+  /** Stored JSON -> this endpoint's JSON (unchanged when already in its version). */
+  outRaw(raw: string): string {
+    if (!this.codec || raw.startsWith(this.rawHead)) return raw;
+    return JSON.stringify(this.codec.fromStored(JSON.parse(raw) as Obj));
+  }
+
+  private get rawHead(): string { return `{"apiVersion":${JSON.stringify(apiVersionOf(this.info))},`; }
+
+  private out(o: Obj): Obj { return this.codec ? this.codec.fromStored(o) : o; }
+
+  private stored(o: Obj): Obj { return this.codec ? this.codec.toStored(o) : o; }
+
   async getKV(namespace: string, name: string): Promise<KeyValue | undefined> {
     return this.ds.get(this.key(namespace, name));
   }
@@ -97,13 +121,13 @@ export class ResourceStore {
   async getRaw(namespace: string, name: string): Promise<{ raw: string; kv: KeyValue }> {
     const kv = await this.getKV(namespace, name);
     if (!kv) throw errors.notFound(this.ref(name));
-    return { raw: injectRV(kv.value, kv.modRevision), kv };
+    return { raw: this.outRaw(injectRV(kv.value, kv.modRevision)), kv };
   }
 
   async get(namespace: string, name: string): Promise<Obj> {
     const kv = await this.getKV(namespace, name);
     if (!kv) throw errors.notFound(this.ref(name));
-    return parseStored(kv.value, kv.modRevision);
+    return this.out(parseStored(kv.value, kv.modRevision));
   }
 
   // ---------------------------------------------------------------- list
@@ -114,6 +138,15 @@ export class ResourceStore {
    * and continue tokens (from the store at that revision).
    */
   async list(namespace: string, opts: {
+    filter?: (a: Attrs) => boolean; limit?: number; continueToken?: string;
+    resourceVersion?: string; resourceVersionMatch?: string;
+  }): Promise<ListResult> {
+    const r = await this.listStored(namespace, opts);
+    if (this.codec) r.raws = r.raws.map((raw) => this.outRaw(raw));
+    return r;
+  }
+
+  private async listStored(namespace: string, opts: {
     filter?: (a: Attrs) => boolean; limit?: number; continueToken?: string;
     resourceVersion?: string; resourceVersionMatch?: string;
   }): Promise<ListResult> {
@@ -237,7 +270,7 @@ export class ResourceStore {
       return { obj, raw: JSON.stringify(obj) };
     }
     const release = await this.strategy.allocate?.(obj, undefined, ctx);
-    const data = serialize(obj);
+    const data = serialize(this.stored(obj));
     let res;
     try {
       res = await this.ds.create(key, data, { ttlSeconds: this.info.ttlSeconds });
@@ -250,7 +283,7 @@ export class ResourceStore {
       throw errors.alreadyExists(this.ref(name));
     }
     obj.metadata!.resourceVersion = String(res.revision);
-    return { obj, raw: injectRV(data, res.revision) };
+    return { obj, raw: this.outRaw(injectRV(data, res.revision)) };
   }
 
   // ---------------------------------------------------------------- update
@@ -282,7 +315,7 @@ export class ResourceStore {
         if (!r) continue;
         return { ...r, created: true };
       }
-      const cur = parseStored(kv.value, kv.modRevision);
+      const cur = this.out(parseStored(kv.value, kv.modRevision));
       const proposed = await mutate(structuredClone(cur));
       const pm = (proposed.metadata ??= {});
       const precondition = pm.resourceVersion !== undefined && pm.resourceVersion !== '' ? String(pm.resourceVersion) : undefined;
@@ -293,9 +326,9 @@ export class ResourceStore {
         throw errors.conflict(this.ref(name), 'the object has been modified; please apply your changes to the latest version and try again');
       }
       const next = await this.prepareUpdate(proposed, cur, ctx);
-      const data = serialize(next);
+      const data = serialize(this.stored(next));
       // A no-op write keeps the resourceVersion, as upstream.
-      if (data === serialize(cur)) return { obj: cur, raw: injectRV(kv.value, kv.modRevision), created: false };
+      if (data === serialize(this.stored(cur))) return { obj: cur, raw: this.outRaw(injectRV(kv.value, kv.modRevision)), created: false };
       // The last finalizer gone from an object being deleted: it is deleted now.
       if (next.metadata?.deletionTimestamp && !(next.metadata.finalizers?.length) && !(next.metadata.deletionGracePeriodSeconds > 0) && !this.pendingNamespaceFinalizers(next)) {
         if (ctx.dryRun) return { obj: next, raw: JSON.stringify(next), created: false };
@@ -320,7 +353,7 @@ export class ResourceStore {
       }
       next.metadata!.resourceVersion = String(res.revision);
       await this.strategy.afterUpdate?.(next, cur);
-      return { obj: next, raw: injectRV(data, res.revision), created: false };
+      return { obj: next, raw: this.outRaw(injectRV(data, res.revision)), created: false };
     }
   }
 
@@ -393,6 +426,11 @@ export class ResourceStore {
    * (false: graceful deletion or finalizers pending; the object carries deletionTimestamp).
    */
   async delete(namespace: string, name: string, opts: DeleteOpts, ctx: StrategyContext): Promise<{ obj: Obj; deleted: boolean }> {
+    const r = await this.deleteStored(namespace, name, opts, ctx);
+    return this.codec ? { obj: this.out(r.obj), deleted: r.deleted } : r;
+  }
+
+  private async deleteStored(namespace: string, name: string, opts: DeleteOpts, ctx: StrategyContext): Promise<{ obj: Obj; deleted: boolean }> {
     const key = this.key(namespace, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.ds.get(key);
@@ -461,7 +499,7 @@ export class ResourceStore {
     const res = await this.ds.delete(key, kv.modRevision);
     if (!res.succeeded) {
       if (attempt > 20) throw errors.conflict(this.ref(cur.metadata?.name), 'the object has been modified; please apply your changes to the latest version and try again');
-      return this.delete(cur.metadata!.namespace ?? '', cur.metadata!.name, {}, ctx);
+      return this.deleteStored(cur.metadata!.namespace ?? '', cur.metadata!.name, {}, ctx);
     }
     await this.strategy.afterDelete?.(cur);
     cur.metadata!.resourceVersion = String(res.revision);

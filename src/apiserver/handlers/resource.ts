@@ -70,7 +70,7 @@ function checkTypeMeta(ctx: HandlerContext, obj: Obj, kind = ctx.store.info.kind
     throw errors.badRequest(`${obj.kind} in version "${String(obj.apiVersion ?? '').split('/').pop()}" cannot be handled as a ${kind}: no kind "${obj.kind}" is registered for version "${obj.apiVersion ?? ''}" in scheme "k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30"`);
   }
   if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
-    // events.k8s.io and core events, autoscaling Scale versions... are not converted here.
+    // A body is in the endpoint's own version; versions sharing storage (Events) are converted by the store.
     throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersion})`);
   }
 }

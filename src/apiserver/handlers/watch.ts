@@ -72,6 +72,8 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
     return eventLine(type, JSON.stringify(out.format === 'partial' ? partialMeta(o, out.version) : o));
   };
   const sendEntry = (type: EventType, raw: string, ev?: CacheEvent): void => {
+    // Shared storage in another version (events.k8s.io over core Events): this watcher's own line.
+    if (store.codec) { raw = store.outRaw(raw); ev = undefined; }
     if (out.format === 'json') send(ev ? lineFor(ev, type) : eventLine(type, raw));
     else send(convert(type, JSON.parse(raw) as Obj));
   };
