@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -18,26 +18,18 @@ import { LABEL_CONTAINER_NAME, LABEL_POD_UID } from '../../src/kubelet/container
 import { defaultNodeIP } from '../../src/kubelet/node-status.js';
 import { startIngressController, type RunningIngress } from '../../src/ingress/controller.js';
 import { freePort } from '../lib/cluster.js';
-import { busyboxImage, layer, layerTar, type LayerEntry } from '../lib/images.js';
 
 const root = process.getuid?.() === 0;
 
+
 /**
- * busybox-static is linked against glibc, whose getaddrinfo loads NSS modules at
- * run time: without them `wget http://name` crashes. The client image adds the host's
- * glibc, libnss_dns/files and an nsswitch.conf, so the pod resolves like any pod.
+ * `wget http://<name>` as a pod does it. Debian's busybox-static wget resolves names
+ * through glibc's NSS, which a static binary cannot load here (it crashes), so the
+ * name is resolved with busybox's own resolver (nslookup: /etc/resolv.conf, search
+ * path, the cluster DNS at 10.43.0.10) and wget fetches the address it got.
  */
-async function clientImage(): Promise<string> {
-  const files = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libnss_dns.so.2', '/lib/x86_64-linux-gnu/libnss_files.so.2',
-    '/lib/x86_64-linux-gnu/libresolv.so.2', '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'];
-  const entries: LayerEntry[] = [{ path: 'lib' }, { path: 'lib/x86_64-linux-gnu' }, { path: 'lib64' }, { path: 'etc' }];
-  for (const f of files) entries.push({ path: f.slice(1), content: readFileSync(realpathSync(f)), mode: 0o755 });
-  entries.push({ path: 'lib64/ld-linux-x86-64.so.2', linkname: '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' });
-  entries.push({ path: 'etc/nsswitch.conf', content: 'hosts: files dns\n' });
-  const img = await busyboxImage({ Cmd: ['sleep', '3600'] }, [layer(await layerTar(entries))]);
-  await env.registry.push(img, 'test/busybox-nss:1');
-  return `${env.registry.host}/test/busybox-nss:1`;
-}
+const fetchByName = (name: string): string =>
+  `ip=$(nslookup ${name} 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}'); wget -T 3 -qO- "http://$ip/"`;
 let env: KubeletEnv;
 let ingress: RunningIngress | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,14 +106,14 @@ test('service networking end to end: seed manifests, DNS, load balancing, ingres
   for (const r of [replica('webapp-2'), replica('webapp-3')]) await kubectlApply(env, JSON.stringify(r));
   const client: Pod = {
     apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client' },
-    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: await clientImage(), imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
   };
   await kubectlApply(env, JSON.stringify(client));
   const [, , , cl] = await Promise.all(['webapp-with-db', 'webapp-2', 'webapp-3', 'client'].map((n) => env.waitPod(n, ready, 90_000)));
   await waitSlice((ips) => ips.length === 3);
 
   // From another pod, by short name (search path) and by FQDN, through cluster DNS and the proxy.
-  const short = execIn(cl!, 'c', ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do wget -T 3 -qO- http://webapp-service && break; sleep 0.5; done']);
+  const short = execIn(cl!, 'c', ['sh', '-c', `for i in 1 2 3 4 5 6 7 8 9 10; do ${fetchByName('webapp-service')} && break; sleep 0.5; done`]);
   if (!/jotasu nginx|replica webapp-/.test(short)) {
     const svcIP = (await env.client.resource<Service>(R.services).get('webapp-service', { namespace: 'default' })).spec?.clusterIP;
     const diag = [
@@ -134,10 +126,10 @@ test('service networking end to end: seed manifests, DNS, load balancing, ingres
     ];
     assert.fail(`no answer through the service name:\n${diag.join('\n---\n')}`);
   }
-  const fqdn = execIn(cl!, 'c', ['wget', '-T', '5', '-qO-', 'http://webapp-service.default.svc.cluster.local']);
+  const fqdn = execIn(cl!, 'c', ['sh', '-c', fetchByName('webapp-service.default.svc.cluster.local')]);
   assert.match(fqdn, /jotasu nginx|replica webapp-/);
   // Three replicas, all reached.
-  const many = execIn(cl!, 'c', ['sh', '-c', 'for i in $(seq 40); do wget -T 3 -qO- http://webapp-service.default | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1; done']);
+  const many = execIn(cl!, 'c', ['sh', '-c', `for i in $(seq 40); do ${fetchByName('webapp-service.default')} | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1; done`]);
   const seen = new Set(many.split('\n').filter(Boolean));
   assert.deepEqual([...seen].sort(), ['jotasu nginx', 'replica webapp-2', 'replica webapp-3']);
 
@@ -153,7 +145,7 @@ test('service networking end to end: seed manifests, DNS, load balancing, ingres
   await env.client.resource<Pod>(R.pods).delete('webapp-3', { namespace: 'default' });
   await waitSlice((ips) => ips.length === 2);
   await sleep(1000); // the proxy's sync (rate-limited at 100 ms) and the ingress rebuild
-  const after = execIn(cl!, 'c', ['sh', '-c', 'for i in $(seq 30); do wget -T 3 -qO- http://webapp-service | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1 || echo FAILED; done']);
+  const after = execIn(cl!, 'c', ['sh', '-c', `for i in $(seq 30); do (${fetchByName('webapp-service')}) | head -c 200 | grep -o "jotasu nginx\\|replica webapp-[0-9]" | head -1 | grep . || echo FAILED; done`]);
   const lines = after.split('\n').filter(Boolean);
   assert.equal(lines.length, 30);
   assert.ok(!lines.includes('FAILED'), after);
