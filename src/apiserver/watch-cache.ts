@@ -165,6 +165,8 @@ export class WatchCache {
       this.revision = rv;
       this.push(ev);
       for (const w of this.watchers) this.deliver(w, ev);
+      // The shared lines served this fan-out; the ring keeps only the entry (replays rebuild them).
+      ev.lines = undefined;
     }
     this.wake();
   }
