@@ -42,6 +42,8 @@ export interface ClusterOptions {
   dataDir?: string;
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Extra node flags for the server process (e.g. V8 heap sizes). */
+  nodeArgs?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -78,7 +80,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const launch = async (): Promise<void> => {
     const p = spawn(process.execPath, [
-      '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'server',
+      ...(opts.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'server',
       '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
       '--write-kubeconfig', kubeconfig, '--disable-agent', ...(opts.args ?? []),
     ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
