@@ -105,7 +105,9 @@ export class SpdyStream extends Duplex {
   private replied = false;
   private remoteClosed = false;
   constructor(private readonly session: SpdySession, readonly id: number, readonly headers: SpdyHeaders) {
-    super({ allowHalfOpen: true });
+    // Room for a few 32 KiB DATA frames: at the default 16 KiB every frame would
+    // pause and resume the whole transport.
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
   }
 
   /** Accepts the stream (SYN_REPLY). */
@@ -153,6 +155,60 @@ export class SpdyStream extends Duplex {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** A byte queue over the received chunks; take(n) copies only when n spans chunks. */
+export class ChunkQueue {
+  private chunks: Buffer[] = [];
+  private head = 0;
+  length = 0;
+
+  push(b: Buffer): void {
+    if (!b.length) return;
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  peekUInt32BE(off: number): number {
+    const c = this.chunks[this.head]!;
+    if (c.length >= off + 4) return c.readUInt32BE(off);
+    let v = 0;
+    for (let i = 0; i < 4; i++) v = v * 256 + this.byteAt(off + i);
+    return v;
+  }
+
+  private byteAt(off: number): number {
+    for (let i = this.head; ; i++) {
+      const c = this.chunks[i]!;
+      if (off < c.length) return c[off]!;
+      off -= c.length;
+    }
+  }
+
+  take(n: number): Buffer {
+    this.length -= n;
+    const c = this.chunks[this.head]!;
+    if (c.length > n) { this.chunks[this.head] = c.subarray(n); return c.subarray(0, n); }
+    if (c.length === n) { this.drop(); return c; }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const x = this.chunks[this.head]!;
+      const k = Math.min(x.length, n - off);
+      x.copy(out, off, 0, k);
+      off += k;
+      if (k === x.length) this.drop(); else this.chunks[this.head] = x.subarray(k);
+    }
+    return out;
+  }
+
+  private drop(): void {
+    this.chunks[this.head++] = EMPTY;
+    // Compact now and then so the array does not grow without bound.
+    if (this.head > 64 && this.head * 2 > this.chunks.length) { this.chunks = this.chunks.slice(this.head); this.head = 0; }
+  }
+}
+
 function u32be(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; }
 
 export interface SpdySessionEvents {
@@ -165,13 +221,14 @@ export interface SpdySessionEvents {
  * Emits 'stream' for every stream the peer opens and 'close' when the transport ends.
  */
 export class SpdySession extends EventEmitter<SpdySessionEvents> {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet cut into frames (a chunk list: no copying of whole frames). */
+  private readonly inbuf = new ChunkQueue();
   private readonly streams = new Map<number, SpdyStream>();
   private readonly enc = new HeaderEncoder();
   private readonly dec = new HeaderDecoder();
   private closed = false;
   private readonly paused = new Set<SpdyStream>();
-  private readonly queue: Buffer[] = [];
+  private readonly queue: [Buffer, Buffer][] = [];
   private pumping = false;
 
   constructor(private readonly transport: Duplex) {
@@ -241,12 +298,15 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   private onBytes(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 8) {
-      const len = this.buf.readUInt32BE(4) & 0xffffff;
-      if (this.buf.length < 8 + len) break;
-      this.queue.push(this.buf.subarray(0, 8 + len));
-      this.buf = this.buf.subarray(8 + len);
+    // kubectl's tunnel sends a frame's 8-byte header and its payload as separate
+    // WebSocket messages: taking the payload as it came (no concat) saves a copy per frame.
+    const q = this.inbuf;
+    q.push(d);
+    while (q.length >= 8) {
+      const len = q.peekUInt32BE(4) & 0xffffff;
+      if (q.length < 8 + len) break;
+      const head = q.take(8);
+      this.queue.push([head, len ? q.take(len) : EMPTY]);
     }
     if (!this.pumping) void this.pump();
   }
@@ -256,8 +316,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.pumping = true;
     try {
       while (this.queue.length && !this.closed) {
-        const f = this.queue.shift()!;
-        const pending = this.onFrame(f);
+        const [head, payload] = this.queue.shift()!;
+        const pending = this.onFrame(head, payload);
         if (pending) await pending;
       }
     } catch (e) {
@@ -267,9 +327,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     }
   }
 
-  private onFrame(f: Buffer): Promise<void> | undefined {
+  private onFrame(f: Buffer, payload: Buffer): Promise<void> | undefined {
     const flags = f[4]!;
-    const payload = f.subarray(8);
     if (!(f[0]! & 0x80)) {
       const id = f.readUInt32BE(0) & 0x7fffffff;
       const s = this.streams.get(id);

@@ -11,7 +11,7 @@
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Pod, Node } from 'kubernetes-types/core/v1.js';
 import type { Status } from 'kubernetes-types/meta/v1.js';
 import { errors, isStatusError, statusError } from '../../api/errors.js';
@@ -72,6 +72,27 @@ function requestInfo(t: Target, method: string | undefined, path: string): Resou
 }
 
 const HOP_BY_HOP = new Set(['host', 'authorization', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'impersonate-user', 'impersonate-group']);
+
+/**
+ * Copies `from` into `to` like pipe(), but writes what arrives in one tick as one
+ * batch: a TLS socket hands over its records one by one (16 KiB each), and writing
+ * each on its own costs a TLS record and a syscall apiece on the way out.
+ */
+const RELAY_HIGH_WATER = 256 * 1024;
+
+export function relay(from: Duplex | Readable, to: Writable): void {
+  let corked = false;
+  const uncork = () => { corked = false; to.uncork(); };
+  from.on('data', (d: Buffer) => {
+    if (!corked) { corked = true; to.cork(); process.nextTick(uncork); }
+    // Sockets' high-water mark is one record (16 KiB): pausing at write() === false
+    // would end every batch after its first chunk. Allow a little more in flight.
+    to.write(d);
+    if (to.writableLength >= RELAY_HIGH_WATER) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}
 
 /** A Status as an HTTP response written on a raw socket (before any upgrade happened). */
 function socketStatus(socket: Duplex, st: Status): void {
@@ -205,8 +226,8 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       up.setNoDelay(true);
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
       // From here on: bytes both ways; either side closing closes the other.
-      socket.pipe(up);
-      up.pipe(socket);
+      relay(socket, up);
+      relay(up, socket);
       const close = () => { socket.destroy(); up.destroy(); };
       up.on('error', close);
       socket.on('error', close);

@@ -14,6 +14,8 @@ const log = logger('kubelet-server');
 
 /** Pauses writers while this much is queued on the socket. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** stdin buffered toward the process before the socket is paused. */
+const STDIN_BUFFER = 1024 * 1024;
 
 export interface StreamFlags { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }
 
@@ -42,14 +44,25 @@ function channelWriter(ws: WebSocket, channel: number): Writable {
 export function remoteCommandSession(ws: WebSocket, flags: StreamFlags): RemoteCommandSession {
   const ac = new AbortController();
   const v5 = ws.protocol === 'v5.channel.k8s.io';
-  const stdin = flags.stdin ? new PassThrough() : undefined;
+  // A roomy buffer: kubectl sends stdin in 32 KiB messages; with the default 16 KiB
+  // every message would pause and resume the socket.
+  const stdin = flags.stdin ? new PassThrough({ highWaterMark: STDIN_BUFFER }) : undefined;
+  let stdinPaused = false;
   const listeners: ((s: TerminalSize) => void)[] = [];
   const queued: TerminalSize[] = [];
   let finished = false;
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (!isBinary || data.length === 0) return;
     const ch = data[0]!, body = data.subarray(1);
-    if (ch === STDIN) { if (stdin && !stdin.writableEnded && body.length) stdin.write(body); }
+    if (ch === STDIN) {
+      // Back-pressure: stop reading the socket while the process is behind, or an
+      // upload faster than the process reads piles up in memory.
+      if (stdin && !stdin.writableEnded && body.length && !stdin.write(body) && !stdinPaused) {
+        stdinPaused = true;
+        ws.pause();
+        stdin.once('drain', () => { stdinPaused = false; ws.resume(); });
+      }
+    }
     else if (ch === RESIZE) {
       const s = parseResize(body);
       if (s) { if (listeners.length) listeners.forEach((l) => l(s)); else queued.push(s); }

@@ -201,7 +201,9 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
           req.headers['sec-websocket-protocol'] = offered.split(',').map((p) => (p.trim() === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p.trim())).join(', ');
           wss.handleUpgrade(req, socket, head, (ws) => {
             if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
-            const tunnel = createWebSocketStream(ws, { allowHalfOpen: false });
+            // Room for several messages: at the default 16 KiB every 32 KiB DATA frame
+            // from kubectl would pause and resume the socket.
+            const tunnel = createWebSocketStream(ws, { allowHalfOpen: false, readableHighWaterMark: 1024 * 1024 });
             startSpdyPortForward(tunnel, target);
           });
           return;
