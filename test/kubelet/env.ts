@@ -41,10 +41,15 @@ export interface KubeletEnv {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startKubeletEnv(): Promise<KubeletEnv> {
+export interface KubeletEnvOptions {
+  /** Pod network; default a random 10.100-199.0.0/16 (other suites pick outside that range). */
+  clusterCidr?: string;
+}
+
+export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<KubeletEnv> {
   const id = randomBytes(3).toString('hex');
   const octet = 100 + (parseInt(id, 16) % 100);
-  const cluster = await startCluster({ args: ['--cluster-cidr', `10.${octet}.0.0/16`] });
+  const cluster = await startCluster({ args: ['--cluster-cidr', opts.clusterCidr ?? `10.${octet}.0.0/16`] });
   let registry: TestRegistry | undefined;
   let agent: ChildProcess | undefined;
   let output = '';

@@ -1,18 +1,16 @@
-// kubectl logs and exec through the API server and the kubelet server, for real.
+// kubectl logs and exec through the API server to the kubelet of a real `jotasu agent`,
+// on pods that kubelet started.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, skip } from './harness.js';
+import { startStreamingEnv, skip, type StreamEnv } from './env.js';
 
-const h = new Harness();
-before(async () => { if (!skip) await h.start(); });
-after(async () => {
-  if (skip) return;
-  const errors = await h.stop();
-  if (errors.length) assert.fail(`cleanup: ${errors.join('; ')}`);
-});
+let h: StreamEnv;
+before(async () => { if (!skip) h = await startStreamingEnv(); });
+after(async () => { await h?.stop(); });
 
 test('logs: plain, --tail, --timestamps, -f until exit', { skip }, async () => {
-  await h.runPod('logger', [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 0.3; echo err-line >&2; sleep 2; echo late; sleep 1'] }]);
+  await h.runPod('logger', [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 0.3; echo err-line >&2; sleep 2; echo late; sleep 1'] }],
+    { restartPolicy: 'Never', wait: (p) => !!p.status?.containerStatuses?.[0]?.state?.running });
   await h.waitLog('logger', 'main', /err-line/);
   let r = await h.kubectl(['logs', 'logger']);
   assert.equal(r.code, 0, r.stderr);
@@ -35,4 +33,13 @@ test('exec: exit code, stdout/stderr, stdin', { skip }, async () => {
   r = await h.kubectl(['exec', '-i', 'shell', '--', 'sh', '-c', 'wc -c; echo done'], { input: 'x'.repeat(100_000) });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split(/\s+/).join(' '), '100000 done');
+});
+
+test('exec -i: stdin much larger than the buffers arrives whole (back-pressure toward a slow reader)', { skip }, async () => {
+  // The reader sleeps before reading, so stdin must wait in flow control, not in memory or on the floor.
+  const input = 'y'.repeat(8 << 20);
+  const r = await h.kubectl(['exec', '-i', 'shell', '--', 'sh', '-c', 'sleep 1; md5sum'], { input, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const { createHash } = await import('node:crypto');
+  assert.equal(r.stdout.split(' ')[0], createHash('md5').update(input).digest('hex'));
 });

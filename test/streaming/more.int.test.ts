@@ -1,5 +1,6 @@
 // kubectl logs options across restarts and containers, exec -it in a real terminal
-// (tmux), kubectl cp both ways, and the errors of bad requests.
+// (tmux), kubectl cp both ways, and the errors of bad requests; pods run by the kubelet
+// of a real `jotasu agent`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,49 +8,47 @@ import { mkdtemp, writeFile, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Harness, skip as baseSkip } from './harness.js';
+import { startStreamingEnv, skip as baseSkip, type StreamEnv } from './env.js';
 
 const haveTmux = spawnSync('tmux', ['-V']).status === 0;
 const skip = baseSkip;
-const h = new Harness();
-const tmuxSession = `jst-${h.tag}`;
+let h: StreamEnv;
+const tmuxSession = `jst-${randomBytes(3).toString('hex')}`;
 let scratch = '';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   if (skip) return;
   scratch = await mkdtemp(join(tmpdir(), 'jotasu-stream-scratch-'));
-  await h.start();
+  h = await startStreamingEnv();
 });
 after(async () => {
-  if (skip) return;
-  spawnSync('tmux', ['kill-session', '-t', tmuxSession]);
+  if (haveTmux) spawnSync('tmux', ['kill-session', '-t', tmuxSession]);
   if (scratch) await rm(scratch, { recursive: true, force: true });
-  const errors = await h.stop();
-  if (errors.length) assert.fail(`cleanup: ${errors.join('; ')}`);
+  await h?.stop();
 });
 
 test('logs: --previous, --since, -c, --all-containers, -l', { skip }, async () => {
+  // a runs twice: the kubelet restarts it once (restartPolicy Always) and the second run
+  // stays up; the marker in an emptyDir tells the runs apart.
   await h.runPod('multi', [
-    { name: 'a', command: ['sh', '-c', 'echo run-a-$(cat /proc/uptime | cut -d" " -f1); sleep 0.5'] },
+    { name: 'a', command: ['sh', '-c', 'if [ -e /m/ran ]; then echo run-a-second; exec sleep 3600; fi; touch /m/ran; echo run-a-first; sleep 0.5'],
+      volumeMounts: [{ name: 'm', mountPath: '/m' }] },
     { name: 'b', command: ['sh', '-c', 'echo from-b; sleep 3600'] },
-  ], { labels: { app: 'multi', tier: 'x' } });
-  await h.waitLog('multi', 'a', /run-a-/);
-  const first = (await h.kubectl(['logs', 'multi', '-c', 'a'])).stdout;
-  await h.restartContainer('multi', 'a');
-  await h.waitLog('multi', 'a', /run-a-/);
+  ], { labels: { app: 'multi', tier: 'x' }, volumes: [{ name: 'm', emptyDir: {} }],
+    wait: (p) => p.status?.containerStatuses?.find((c) => c.name === 'a')?.restartCount === 1 && (p.status.containerStatuses ?? []).every((c) => !!c.state?.running) });
+  await h.waitLog('multi', 'a', /run-a-second/, 30_000);
   const prev = await h.kubectl(['logs', 'multi', '-c', 'a', '--previous']);
   assert.equal(prev.code, 0, prev.stderr);
-  assert.equal(prev.stdout, first);
+  assert.equal(prev.stdout, 'run-a-first\n');
   const cur = await h.kubectl(['logs', 'multi', '-c', 'a']);
-  assert.match(cur.stdout, /^run-a-/);
-  assert.notEqual(cur.stdout, first);
+  assert.equal(cur.stdout, 'run-a-second\n');
   // No container named: kubectl picks the first and says so.
   const none = await h.kubectl(['logs', 'multi']);
   assert.match(none.stderr, /Defaulted container "a" out of: a, b/);
   const all = await h.kubectl(['logs', 'multi', '--all-containers']);
   assert.equal(all.code, 0, all.stderr);
-  assert.match(all.stdout, /run-a-/);
+  assert.match(all.stdout, /run-a-second/);
   assert.match(all.stdout, /from-b/);
   const bySel = await h.kubectl(['logs', '-l', 'tier=x', '-c', 'b']);
   assert.equal(bySel.stdout, 'from-b\n');
@@ -64,7 +63,8 @@ test('logs: --previous, --since, -c, --all-containers, -l', { skip }, async () =
 });
 
 test('bad requests end with upstream errors, not hangs', { skip }, async () => {
-  await h.runPod('waiting', [{ name: 'w', command: ['true'] }], { pending: true });
+  // Bound to a node that does not exist: Pending for good, no container status.
+  await h.runPod('waiting', [{ name: 'w', command: ['true'] }], { nodeName: 'no-such-node', wait: () => true });
   let r = await h.kubectl(['logs', 'waiting'], { timeoutMs: 15_000 });
   assert.match(r.stderr, /container "w" in pod "waiting" is waiting to start: ContainerCreating/);
   r = await h.kubectl(['exec', 'waiting', '--', 'true'], { timeoutMs: 15_000 });
@@ -100,7 +100,7 @@ test('cp both ways', { skip }, async () => {
 test('exec -it in a real terminal (tmux): prompt, input, resize, exit code', { skip: skip || (!haveTmux && 'needs tmux') }, async () => {
   await h.runPod('tty', [{ name: 't', command: ['sleep', '3600'] }]);
   const tmux = (...a: string[]) => spawnSync('tmux', a, { encoding: 'utf8' });
-  const cmd = `KUBECONFIG=${h.cluster.kubeconfig} kubectl exec -it tty -- sh; echo KUBECTL-EXIT=$?; sleep 30`;
+  const cmd = `KUBECONFIG=${h.kubeconfig} kubectl exec -it tty -- sh; echo KUBECTL-EXIT=$?; sleep 30`;
   assert.equal(tmux('new-session', '-d', '-s', tmuxSession, '-x', '100', '-y', '30', cmd).status, 0);
   const screen = () => tmux('capture-pane', '-p', '-t', tmuxSession).stdout;
   const waitFor = async (re: RegExp, ms = 10_000) => {

@@ -1,20 +1,18 @@
 // kubectl port-forward (SPDY tunnelled in a WebSocket, kubectl 1.32's default) through
-// the API server to the kubelet server and into the pod's network namespace.
+// the API server to the kubelet of a real `jotasu agent` and into the pod it started.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { Harness, skip } from './harness.js';
+import { startStreamingEnv, skip, type StreamEnv } from './env.js';
 
-const h = new Harness();
+let h: StreamEnv;
 const procs: ChildProcess[] = [];
-before(async () => { if (!skip) await h.start(); });
+before(async () => { if (!skip) h = await startStreamingEnv(); });
 after(async () => {
-  if (skip) return;
   for (const p of procs) p.kill('SIGKILL');
-  const errors = await h.stop();
-  if (errors.length) assert.fail(`cleanup: ${errors.join('; ')}`);
+  await h?.stop();
 });
 
 /** Starts `kubectl port-forward` and resolves to the local port it listens on. */
@@ -52,8 +50,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 test('port-forward: several connections at once, bytes intact both ways', { skip }, async () => {
   await h.runPod('echo', [{ name: 'echo', command: ['nc', '-ll', '-p', '8080', '-e', 'cat'] }]);
-  await h.waitLog('echo', 'echo', /.*/);
-  const pf = await portForward(h.cluster.kubeconfig, 'pod/echo', 8080);
+  const pf = await portForward(h.kubeconfig, 'pod/echo', 8080);
   const payloads = [randomBytes(3 << 20), randomBytes(1 << 20), randomBytes(2 << 20), randomBytes(100)];
   const back = await Promise.all(payloads.map((p) => echo(pf.port, p)));
   for (let i = 0; i < payloads.length; i++) {
@@ -61,7 +58,7 @@ test('port-forward: several connections at once, bytes intact both ways', { skip
     assert.equal(sha(back[i]!), sha(payloads[i]!), `connection ${i} checksum`);
   }
   // A port nobody listens on: the connection closes and kubectl reports the error, then keeps going.
-  const pf2 = await portForward(h.cluster.kubeconfig, 'pod/echo', 9999);
+  const pf2 = await portForward(h.kubeconfig, 'pod/echo', 9999);
   const r = await echo(pf2.port, Buffer.from('x')).catch(() => Buffer.alloc(0));
   assert.equal(r.length, 0);
   const again = await echo(pf.port, Buffer.from('still there'));
@@ -70,7 +67,7 @@ test('port-forward: several connections at once, bytes intact both ways', { skip
 
 test('port-forward reaches a server bound to 127.0.0.1 only inside the pod', { skip }, async () => {
   await h.runPod('local', [{ name: 'web', command: ['sh', '-c', 'mkdir -p /www && echo local-only > /www/index.html && exec httpd -f -p 127.0.0.1:8090 -h /www'] }]);
-  const pf = await portForward(h.cluster.kubeconfig, 'pod/local', 8090);
+  const pf = await portForward(h.kubeconfig, 'pod/local', 8090);
   let body = '';
   for (let i = 0; i < 50 && !body.includes('local-only'); i++) {
     body = (await echo(pf.port, Buffer.from('GET / HTTP/1.0\r\n\r\n')).catch(() => Buffer.alloc(0))).toString();
