@@ -152,7 +152,9 @@ export function startGarbageCollector(ctx: ControllerContext): Controller {
         else policy = 'Background';
       }
       try {
-        await rc.delete(obj.metadata!.name!, { namespace: ns, propagationPolicy: policy, preconditions: { uid: obj.metadata!.uid! } });
+        // The decision was made on the informer's copy: a newer version (its references removed by an
+        // orphaning owner meanwhile) must not be deleted, so the resourceVersion is a precondition too.
+        await rc.delete(obj.metadata!.name!, { namespace: ns, propagationPolicy: policy, preconditions: { uid: obj.metadata!.uid!, resourceVersion: obj.metadata!.resourceVersion } });
         log.info({ object: itemKey(info, obj), policy }, 'deleted object whose owners are gone');
       } catch (e) {
         if (!isStatusError(e, 'NotFound') && !isStatusError(e, 'Conflict')) throw e;
