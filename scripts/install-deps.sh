@@ -6,6 +6,7 @@ pkgs=(
   etcd-server etcd-client                                       # the HA datastore and its tests
   docker-registry skopeo busybox-static nginx-light             # a local OCI registry and locally built images
   wrk tmux                                                      # benchmarks, interactive exec tests
+  gcc libc6-dev                                                 # the container shim (src/runtime/shim/jotasu-shim.c), built on first use
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -3,13 +3,17 @@
 // after(), also when a test fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, readFile, writeFile, mkdir, readdir, open as openFile } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { RuncRuntime } from './runc.js';
+import { parseLogLine, readContainerLog } from './streaming/logs.js';
+import { rotatedFiles } from './streaming/rotate.js';
 import { importArchive } from './images/import.js';
 import type { ContainerConfig, PodSandboxConfig, ContainerStatus } from './cri.js';
 import { busyboxImage, dockerSaveArchive, nginxImage, ociArchive } from '../../test/lib/images.js';
@@ -32,6 +36,8 @@ let imageRef: string;
 let sandboxId: string;
 let sandboxConfig: PodSandboxConfig;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Agent processes a test started (killed in after() if a test failed before it did). */
+const agentProcs: import('node:child_process').ChildProcess[] = [];
 
 function podConfig(name: string): PodSandboxConfig {
   return {
@@ -92,6 +98,12 @@ after(async () => {
       spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
     }
   }
+  // Shims of this test whose container never ended (they exit with it otherwise).
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const cmd = (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+    if (dataDir && cmd.includes('jotasu-shim') && cmd.includes(dataDir)) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const p of agentProcs) try { p.kill('SIGKILL'); } catch { /* gone */ }
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '')
     .filter((m) => (dataDir && m.startsWith(dataDir)) || m.startsWith(runDir)).reverse();
   for (const m of mounts) spawnSync('umount', ['-l', m]);
@@ -275,42 +287,198 @@ test('nginx image from the Debian package; hostPort through portmap', { skip }, 
   assert.ok(!nat.includes(`--dport ${hostPort}`), 'portmap rules removed by CNI DEL');
 });
 
+/** The log as the kubelet serves it (P lines joined, newline after F), per stream. */
+async function served(path: string, stream: 'stdout' | 'stderr' | 'all' = 'all'): Promise<string> {
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (d: Buffer) => parts.push(d));
+  await readContainerLog(path, out, { stream });
+  return Buffer.concat(parts).toString();
+}
+
+/** Processes whose parent is pid, with their comm. */
+function children(pid: number): { pid: number; comm: string }[] {
+  const out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' });
+  return out.trim().split('\n').map((l) => l.trim().split(/\s+/)).filter((r) => Number(r[1]) === pid).map((r) => ({ pid: Number(r[0]), comm: r[2]! }));
+}
+
+test('shim: exit codes and signals; runc not resident; one small process per container', { skip }, async () => {
+  const ok = await rt.createContainer(sandboxId, ctr('exit0', ['true']), sandboxConfig);
+  const three = await rt.createContainer(sandboxId, ctr('exit3', ['sh', '-c', 'exit 3']), sandboxConfig);
+  // In the host's pid namespace: not a namespace init, so its own SIGTERM kills it.
+  const term = await rt.createContainer(sandboxId, ctr('term', ['sh', '-c', 'kill -TERM $$; sleep 5'], {
+    linux: { securityContext: { namespaceOptions: { pid: 'NODE' } } },
+  }), sandboxConfig);
+  const long = await rt.createContainer(sandboxId, ctr('long', ['sleep', '600']), sandboxConfig);
+  for (const c of [ok, three, term, long]) await rt.startContainer(c);
+  try {
+    assert.deepEqual([(await waitState(ok, 'CONTAINER_EXITED')).exitCode, (await rt.containerStatus(ok)).reason], [0, 'Completed']);
+    assert.deepEqual([(await waitState(three, 'CONTAINER_EXITED')).exitCode, (await rt.containerStatus(three)).reason], [3, 'Error']);
+    assert.equal((await waitState(term, 'CONTAINER_EXITED')).exitCode, 143, '128 + SIGTERM');
+    const st = await rt.containerStatus(long);
+    assert.equal(st.state, 'CONTAINER_RUNNING');
+    const shimPid = Number(readFileSync(join(dataDir, 'agent', 'containers', long, 'shim.pid'), 'utf8'));
+    // The container's init is the shim's child (subreaper); no runc stays behind.
+    assert.deepEqual(children(shimPid).map((c) => c.pid), [st.pid]);
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${shimPid}/status`, 'utf8'))![1]);
+    assert.ok(rssKb < 2048, `shim RSS ${rssKb} kB`);
+    const f = (await rt.containerStatus(three));
+    assert.ok(f.finishedAt > f.startedAt && f.finishedAt - f.startedAt < 5_000_000_000n, 'finishedAt after startedAt');
+  } finally {
+    for (const c of [ok, three, term, long]) await rt.removeContainer(c);
+  }
+});
+
+test('shim: CRI log lines, P for long lines and pauses, F otherwise; stdout and stderr apart', { skip }, async () => {
+  // 40000 bytes in one line: 16 KiB P + 16 KiB P + F rest. A prompt without newline
+  // followed by a pause: P, then its end as F. The last bytes without a newline: P.
+  const script = 'head -c 40000 /dev/zero | tr "\\0" a; echo; echo err-line >&2; printf "prompt> "; sleep 0.4; echo answer; printf "no-newline-at-end"';
+  const c = await rt.createContainer(sandboxId, ctr('logfmt', ['sh', '-c', script]), sandboxConfig);
+  await rt.startContainer(c);
+  await waitState(c, 'CONTAINER_EXITED');
+  const path = (await rt.containerStatus(c)).logPath;
+  const raw = await readFile(path, 'utf8');
+  const lines = raw.split('\n').filter(Boolean);
+  for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) [PF] /);
+  const recs = lines.map((l) => parseLogLine(Buffer.from(l))!);
+  const tags = recs.filter((r) => r.stream === 'stdout').map((r) => `${r.partial ? 'P' : 'F'}${r.msg.length}`);
+  assert.deepEqual(tags, ['P16384', 'P16384', 'F7232', 'P8', 'F6', 'P17']);
+  assert.equal(recs.filter((r) => r.stream === 'stderr').map((r) => r.msg.toString()).join(), 'err-line');
+  assert.equal(await served(path, 'stdout'), `${'a'.repeat(40000)}\nprompt> answer\nno-newline-at-end`);
+  assert.equal(await served(path, 'stderr'), 'err-line\n');
+  await rt.removeContainer(c);
+});
+
+test('shim: log rotation by size and count, no line lost', { skip }, async () => {
+  // Same state dirs, a runtime with tiny limits (the kubelet's containerLogMaxSize/MaxFiles).
+  const small = new RuncRuntime({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot, containerLogMaxSize: 4096, containerLogMaxFiles: 3 });
+  await small.init();
+  const c = await small.createContainer(sandboxId, ctr('chatty', ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done']), sandboxConfig);
+  await small.startContainer(c);
+  const deadline = Date.now() + 15000;
+  while ((await small.containerStatus(c)).state !== 'CONTAINER_EXITED') { assert.ok(Date.now() < deadline); await sleep(20); }
+  const path = (await small.containerStatus(c)).logPath;
+  const rotated = await rotatedFiles(path);
+  assert.equal(rotated.length, 2, `maxFiles 3 = the live log + 2 rotated: ${rotated.join(' ')}`);
+  for (const f of rotated) assert.match(f, /\/0\.log\.\d{8}-\d{6}(\.\d+)?$/);
+  let text = '';
+  for (const f of [...rotated, path]) {
+    const t = await readFile(f, 'utf8');
+    assert.ok(Buffer.byteLength(t) <= 4096, `${f} is ${Buffer.byteLength(t)} bytes`);
+    text += t;
+  }
+  // What is kept is a contiguous tail of the output, ending with the last line.
+  const nums = text.split('\n').filter(Boolean).map((l) => Number(/stdout F line (\d+)$/.exec(l)![1]));
+  assert.equal(nums.at(-1), 2999);
+  nums.forEach((n, i) => { if (i) assert.equal(n, nums[i - 1]! + 1, 'no gap'); });
+  assert.ok(nums.length > 200, `${nums.length} lines kept`);
+  await small.removeContainer(c);
+  for (const f of await rotatedFiles(path)) await rm(f, { force: true });
+});
+
+test('shim: stdin through the FIFO (stdinOnce: EOF when the writer closes)', { skip }, async () => {
+  const c = await rt.createContainer(sandboxId, ctr('stdin', ['sh', '-c', 'while read l; do echo "got $l"; done; echo eof'], { stdin: true, stdinOnce: true }), sandboxConfig);
+  await rt.startContainer(c);
+  const fifo = rt.stdinPath(c);
+  assert.ok(fifo, 'stdin FIFO');
+  const fh = await openFile(fifo, 'w');
+  await fh.write('hello\nworld\n');
+  await fh.close();
+  const st = await waitState(c, 'CONTAINER_EXITED');
+  assert.equal(st.exitCode, 0);
+  assert.equal(await served(st.logPath), 'got hello\ngot world\neof\n');
+  await rt.removeContainer(c);
+});
+
+test('shim: containers outlive a killed agent; the shim still records the exit', { skip }, async () => {
+  // A real agent process: it starts a container, then gets SIGKILL.
+  const script = join(dataDir, 'agent-proc.mts');
+  const runcTs = fileURLToPath(new URL('./runc.js', import.meta.url)).replace(/\.js$/, '.ts');
+  await writeFile(script, `
+    import { RuncRuntime } from ${JSON.stringify(runcTs)};
+    const rt = new RuncRuntime(${JSON.stringify({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot })});
+    await rt.init();
+    const c = await rt.createContainer(${JSON.stringify(sandboxId)}, ${JSON.stringify(ctr('survivor', ['sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.05; done']))}, ${JSON.stringify(sandboxConfig)});
+    await rt.startContainer(c);
+    process.stdout.write(c + '\\n');
+    setInterval(() => undefined, 1000);
+  `);
+  const agent = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  agentProcs.push(agent);
+  const id = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    agent.stdout!.on('data', (d: Buffer) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
+    agent.on('exit', (code) => reject(new Error(`agent exited ${code} before starting the container`)));
+  });
+  agent.kill('SIGKILL');
+  await new Promise((r) => agent.once('exit', r));
+  // A new runtime (the restarted agent) finds it running, its log still growing.
+  const rt2 = new RuncRuntime({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot });
+  await rt2.init();
+  const st = await rt2.containerStatus(id);
+  assert.equal(st.state, 'CONTAINER_RUNNING');
+  const shimPid = Number(readFileSync(join(dataDir, 'agent', 'containers', id, 'shim.pid'), 'utf8'));
+  assert.ok(children(shimPid).some((p) => p.pid === st.pid), 'the shim still parents the container');
+  const n1 = (await readFile(st.logPath, 'utf8')).split('\n').length;
+  await sleep(400);
+  const n2 = (await readFile(st.logPath, 'utf8')).split('\n').length;
+  assert.ok(n2 > n1, `log grows without the agent (${n1} -> ${n2} lines)`);
+  process.kill(st.pid!, 'SIGKILL');
+  const deadline = Date.now() + 10000;
+  let end = await rt2.containerStatus(id);
+  while (end.state !== 'CONTAINER_EXITED' && Date.now() < deadline) { await sleep(20); end = await rt2.containerStatus(id); }
+  assert.equal(end.state, 'CONTAINER_EXITED');
+  assert.equal(end.exitCode, 137);
+  assert.equal(end.reason, 'Error', 'a recorded exit, not "Unknown"');
+  assert.ok(end.finishedAt > end.startedAt);
+  await rt2.removeContainer(id);
+});
+
 test('measure: createContainer -> running vs bare runc run', { skip }, async () => {
-  const N = 10;
+  const N = 15;
   const ours: number[] = [];
   const bare: number[] = [];
   const ids: string[] = [];
-  for (let i = 0; i < N; i++) {
-    const t0 = process.hrtime.bigint();
-    const c = await rt.createContainer(sandboxId, ctr(`bench${i}`, ['sleep', '600']), sandboxConfig);
-    await rt.startContainer(c);
-    ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    ids.push(c);
-  }
-  // Bare runc on a bundle like ours (same rootfs, namespaces and limits), detached.
-  const src = join(dataDir, 'agent', 'containers', ids[0]!);
-  const spec = JSON.parse(await readFile(join(src, 'config.json'), 'utf8')) as { linux: { cgroupsPath: string } };
   const bareRoot = join(runDir, 'bare-runc');
   await mkdir(bareRoot, { recursive: true });
-  for (let i = 0; i < N; i++) {
-    const b = join(dataDir, `bare${i}`);
-    await mkdir(b, { recursive: true });
-    spec.linux.cgroupsPath = `/${cgroupRoot}/bare/${i}`;
-    await writeFile(join(b, 'config.json'), JSON.stringify(spec));
+  const ourRun = async (name: string) => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('runc', ['--root', bareRoot, 'run', '-d', '--bundle', b, `bare${tag}${i}`], { stdio: 'ignore' });
-    bare.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    assert.equal(r.status, 0, 'bare runc run');
+    const c = await rt.createContainer(sandboxId, ctr(name, ['sleep', '600']), sandboxConfig);
+    await rt.startContainer(c);
+    ids.push(c);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // JOTASU_SHIM_TRACE=1: the shim's own phases beside the total (where the time goes).
+    if (process.env.JOTASU_SHIM_TRACE) console.log(`# ${ms.toFixed(1)} ms: ${readFileSync(join(dataDir, 'agent', 'containers', c, 'shim.log'), 'utf8').replace(/\n/g, ' | ')}`);
+    return ms;
+  };
+  try {
+    await ourRun('bench-warmup');
+    // Bare runc on a bundle like ours (same rootfs, namespaces and limits), detached.
+    const src = join(dataDir, 'agent', 'containers', ids[0]!);
+    const spec = JSON.parse(await readFile(join(src, 'config.json'), 'utf8')) as { linux: { cgroupsPath: string } };
+    // Interleaved, so that noise from the machine hits both alike.
+    for (let i = 0; i < N; i++) {
+      ours.push(await ourRun(`bench${i}`));
+      const b = join(dataDir, `bare${i}`);
+      await mkdir(b, { recursive: true });
+      spec.linux.cgroupsPath = `/${cgroupRoot}/bare/${i}`;
+      await writeFile(join(b, 'config.json'), JSON.stringify(spec));
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync('runc', ['--root', bareRoot, 'run', '-d', '--bundle', b, `bare${tag}${i}`], { stdio: 'ignore' });
+      bare.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      assert.equal(r.status, 0, 'bare runc run');
+    }
+    // What stays resident per container besides the container itself: the shim (and runc, if it stayed).
+    const shimPid = Number(readFileSync(join(src, 'shim.pid'), 'utf8'));
+    const rss = shimRss(shimPid);
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    const line = `createContainer+startContainer -> running: median ${med(ours).toFixed(1)} ms (min ${Math.min(...ours).toFixed(1)}, max ${Math.max(...ours).toFixed(1)}); ` +
+      `bare runc run -d: median ${med(bare).toFixed(1)} ms (min ${Math.min(...bare).toFixed(1)}); ratio ${(med(ours) / med(bare)).toFixed(2)}x; shim RSS per container ${(rss / 1024).toFixed(2)} MB`;
+    console.log(`# runtime benchmark: ${line}`);
+  } finally {
+    for (let i = 0; i < N; i++) spawnSync('runc', ['--root', bareRoot, 'delete', '--force', `bare${tag}${i}`]);
+    for (const c of ids) await rt.removeContainer(c);
   }
-  for (let i = 0; i < N; i++) spawnSync('runc', ['--root', bareRoot, 'delete', '--force', `bare${tag}${i}`]);
-  // Memory of one shim (bash x3 + runc) for the record.
-  const shimPid = Number(readFileSync(join(src, 'shim.pid'), 'utf8'));
-  const rss = shimRss(shimPid);
-  for (const c of ids) await rt.removeContainer(c);
-  const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-  const line = `createContainer+startContainer -> running: median ${med(ours).toFixed(1)} ms (min ${Math.min(...ours).toFixed(1)}, max ${Math.max(...ours).toFixed(1)}); ` +
-    `bare runc run -d: median ${med(bare).toFixed(1)} ms; ratio ${(med(ours) / med(bare)).toFixed(2)}x; shim tree RSS ${(rss / 1024).toFixed(1)} MB`;
-  console.log(`# runtime benchmark: ${line}`);
 });
 
 /** RSS (KiB) of a process and its descendants. */
@@ -322,10 +490,10 @@ function shimRss(pid: number): number {
     changed = false;
     for (const [p, pp] of rows) if (tree.has(pp) && !tree.has(p)) { tree.add(p); changed = true; }
   }
-  // Only the shim side (bash + runc), not the container's own processes.
+  // Only the shim side (our shim, runc, the bash of older shims), not the container's own processes.
   return rows.filter(([p]) => tree.has(p)).filter(([p]) => {
     const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
-    return comm === 'bash' || comm === 'runc';
+    return comm.startsWith('jotasu-shim') || comm === 'bash' || comm === 'runc';
   }).reduce((a, [, , r]) => a + r, 0);
 }
 

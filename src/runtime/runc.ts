@@ -1,5 +1,5 @@
 // The built-in CRI runtime: pod sandboxes are persistent namespaces + CNI, containers
-// run under runc through a small detached shim (shim.ts), images come from the store in
+// run under runc through a small detached C shim (shim.ts), images come from the store in
 // images/. All state is in files so a restarted agent adopts what is running:
 //   <dataDir>/agent/sandboxes/<id>/   sandbox.json, hosts, resolv.conf, hostname, shm/
 //   <dataDir>/agent/containers/<id>/  container.json, config.json (the bundle), rootfs/,
@@ -9,7 +9,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, rm, readdir, stat, rename, chmod, copyFile, access } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, rm, readdir, stat, rename, copyFile, lstat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, isAbsolute, dirname } from 'node:path';
 import {
@@ -22,7 +22,7 @@ import {
 import { ImageStore, type ImageConfig, type ImageRecord } from './images/store.js';
 import { Cni, resultIP } from './cni.js';
 import { buildSpec } from './spec.js';
-import { SHIM_SCRIPT } from './shim.js';
+import { ensureShim } from './shim.js';
 import { logger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 
@@ -45,6 +45,12 @@ export interface RuncRuntimeOptions {
   insecureRegistries?: string[];
   /** Default pids limit per container (0 = none). */
   defaultPidsLimit?: number;
+  /** The shim rotates a container's log past this size (kubelet's containerLogMaxSize, default 10Mi; 0 = never). */
+  containerLogMaxSize?: number;
+  /** Log files kept per container, the live one included (kubelet's containerLogMaxFiles, default 5). */
+  containerLogMaxFiles?: number;
+  /** A prebuilt jotasu-shim binary (default: compiled from source into <dataDir>/agent/bin). */
+  shimBinary?: string;
 }
 
 interface SandboxRecord {
@@ -68,7 +74,13 @@ interface ContainerRecord {
   createdAt: string;
   logPath: string;
   rootfs: string;
+  /** The root is an overlay mount (unmounted on removal). */
   overlay: boolean;
+  /**
+   * Overlay lowerdirs when the shim mounts the root at start (upper/ and work/ beside
+   * rootfs/); absent in records of older agents, which mounted it at create.
+   */
+  overlayLower?: string;
   cgroupsPath: string;
   stopSignal: string;
   startedAt?: string;
@@ -80,7 +92,6 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newId = () => randomBytes(32).toString('hex');
-const fileExists = (p: string) => access(p).then(() => true, () => false);
 
 function epochToNanos(s: string | undefined): bigint {
   if (!s) return 0n;
@@ -113,7 +124,9 @@ export class RuncRuntime implements CriRuntime {
   readonly cni: Cni;
   private readonly runcRoot: string;
   private readonly runcBin: string;
-  private readonly shimPath: string;
+  private shimPath = '';
+  /** Whether overlayfs works here (probed once in init); else layers are copied. */
+  private overlayOk = false;
   private readonly cgroupRoot: string;
   private readonly cgroupV2: boolean;
   private readonly sandboxes = new Map<string, SandboxRecord>();
@@ -124,7 +137,6 @@ export class RuncRuntime implements CriRuntime {
     this.runDir = opts.runDir ?? '/run/jotasu';
     this.runcRoot = join(this.runDir, 'runc');
     this.runcBin = opts.runc ?? 'runc';
-    this.shimPath = join(this.agentDir, 'bin', 'jotasu-shim');
     this.cgroupRoot = opts.cgroupRoot ?? 'jotasu';
     this.cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
     this.images = new ImageStore(this.agentDir, { insecureRegistries: opts.insecureRegistries });
@@ -141,9 +153,8 @@ export class RuncRuntime implements CriRuntime {
     for (const d of ['sandboxes', 'containers', 'bin', 'logs']) await mkdir(join(this.agentDir, d), { recursive: true });
     await mkdir(this.runcRoot, { recursive: true });
     await mkdir(join(this.runDir, 'ns'), { recursive: true });
-    await writeFile(`${this.shimPath}.tmp`, SHIM_SCRIPT);
-    await chmod(`${this.shimPath}.tmp`, 0o755);
-    await rename(`${this.shimPath}.tmp`, this.shimPath);
+    this.shimPath = this.opts.shimBinary ?? await ensureShim(join(this.agentDir, 'bin'));
+    this.overlayOk = await this.probeOverlay();
     await this.images.init();
     await this.cni.init();
     for (const id of await readdir(join(this.agentDir, 'sandboxes'))) {
@@ -155,6 +166,22 @@ export class RuncRuntime implements CriRuntime {
       catch { /* half-created */ }
     }
     log.info({ sandboxes: this.sandboxes.size, containers: this.containers.size, cgroupV2: this.cgroupV2 }, 'runtime ready');
+  }
+
+  /** Mounts a throw-away overlay once: the shim mounts roots at start, so failures must be known before. */
+  private async probeOverlay(): Promise<boolean> {
+    const d = join(this.agentDir, `overlay-probe-${randomBytes(4).toString('hex')}`);
+    for (const s of ['l', 'u', 'w', 'm']) await mkdir(join(d, s), { recursive: true });
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(d, 'l')},upperdir=${join(d, 'u')},workdir=${join(d, 'w')}`, join(d, 'm')], 'overlay probe');
+      await run('umount', [join(d, 'm')], 'overlay probe');
+      return true;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'overlayfs unavailable; container roots will be copies of the layers');
+      return false;
+    } finally {
+      await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   async version(): Promise<VersionResponse> {
@@ -345,9 +372,25 @@ export class RuncRuntime implements CriRuntime {
     await mkdir(dir, { recursive: true });
     const rootfs = join(dir, 'rootfs');
     let overlay = false;
+    let overlayLower: string | undefined;
     try {
-      overlay = await this.prepareRootfs(img, dir, rootfs);
-      const spec = await this.specFor(id, s, config, sandboxConfig, icfg, rootfs);
+      let readRootfs: (rel: string) => Promise<string>;
+      if (this.overlayOk) {
+        // The shim mounts the overlay at start; until then files come from the layers.
+        const layers = await this.images.layerDirs(img);
+        await mkdir(rootfs);
+        if (layers.length) {
+          await mkdir(join(dir, 'upper'));
+          await mkdir(join(dir, 'work'));
+          overlay = true;
+          overlayLower = [...layers].reverse().join(':');
+        }
+        readRootfs = (rel) => this.readFromLayers(img, rel);
+      } else {
+        await this.copyLayers(img, rootfs);
+        readRootfs = (rel) => readFile(join(rootfs, rel), 'utf8').catch(() => '');
+      }
+      const spec = await this.specFor(id, s, config, sandboxConfig, icfg, rootfs, readRootfs);
       await writeFile(join(dir, 'config.json'), JSON.stringify(spec));
       const logDir = sandboxConfig.logDirectory ?? s.config.logDirectory;
       const logPath = config.logPath
@@ -356,35 +399,38 @@ export class RuncRuntime implements CriRuntime {
       await mkdir(dirname(logPath), { recursive: true });
       const rec: ContainerRecord = {
         id, sandboxId, config, imageRef: img.id, imageRepoDigest: img.repoDigests[0], createdAt: String(nowNanos()),
-        logPath, rootfs, overlay, cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
+        logPath, rootfs, overlay, overlayLower, cgroupsPath: (spec.linux as { cgroupsPath: string }).cgroupsPath,
         stopSignal: icfg.config?.StopSignal ?? 'SIGTERM',
       };
       await this.saveContainer(rec);
       this.containers.set(id, rec);
       return id;
     } catch (e) {
-      if (overlay) await run('umount', [rootfs], 'umount').catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       throw new Error(`failed to create container "${config.metadata.name}" in sandbox ${sandboxId.slice(0, 12)}: ${(e as Error).message}`);
     }
   }
 
-  /** Mounts the overlay root (layers as lowerdirs, private upper/work); copies layers if overlay fails. */
-  private async prepareRootfs(img: ImageRecord, dir: string, rootfs: string): Promise<boolean> {
-    const layers = await this.images.layerDirs(img);
-    await mkdir(rootfs, { recursive: true });
-    if (!layers.length) return false;
-    const upper = join(dir, 'upper');
-    const work = join(dir, 'work');
-    await mkdir(upper, { recursive: true });
-    await mkdir(work, { recursive: true });
-    const lower = [...layers].reverse().join(':');
-    try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rootfs], 'mounting overlay');
-      return true;
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'overlay mount failed; copying layers instead');
+  /**
+   * A file of the image as the container will see it, read from the unpacked layers
+   * (top down; a whiteout or an opaque parent hides what is below), '' when absent.
+   */
+  private async readFromLayers(img: ImageRecord, rel: string): Promise<string> {
+    const parents = rel.split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/'));
+    for (const l of [...img.layers].reverse()) {
+      const p = join(this.images.layerDir(l.diffId), rel);
+      const st = await lstat(p).catch(() => null);
+      if (st) return st.isFile() ? readFile(p, 'utf8').catch(() => '') : '';
+      const meta = await this.images.layerMeta(l.diffId);
+      if (meta?.whiteouts.some((w) => w === rel || parents.includes(w))) return '';
+      if (meta?.opaques.some((o) => o === '' || parents.includes(o))) return '';
     }
+    return '';
+  }
+
+  /** Without overlayfs: the layers copied into rootfs, whiteouts applied. */
+  private async copyLayers(img: ImageRecord, rootfs: string): Promise<void> {
+    await mkdir(rootfs, { recursive: true });
     for (const l of img.layers) {
       const meta = await this.images.layerMeta(l.diffId);
       for (const w of meta?.whiteouts ?? []) await rm(join(rootfs, w), { recursive: true, force: true });
@@ -395,10 +441,10 @@ export class RuncRuntime implements CriRuntime {
       await run('cp', ['-a', `${this.images.layerDir(l.diffId)}/.`, rootfs], 'copying layer');
       for (const w of meta?.whiteouts ?? []) await rm(join(rootfs, w), { force: true }); // the 0:0 device copies
     }
-    return false;
   }
 
-  private async specFor(id: string, s: SandboxRecord, c: ContainerConfig, sc: PodSandboxConfig, icfg: ImageConfig, rootfs: string): Promise<Record<string, unknown>> {
+  private async specFor(id: string, s: SandboxRecord, c: ContainerConfig, sc: PodSandboxConfig, icfg: ImageConfig, rootfs: string,
+    readRootfs: (rel: string) => Promise<string>): Promise<Record<string, unknown>> {
     const ic = icfg.config ?? {};
     let args: string[];
     if (c.command?.length) args = [...c.command, ...(c.args ?? [])];
@@ -412,7 +458,7 @@ export class RuncRuntime implements CriRuntime {
     for (const kv of c.envs ?? []) env.set(kv.key, kv.value);
 
     const sec = c.linux?.securityContext ?? {};
-    const user = await resolveUser(rootfs, sec.runAsUser, sec.runAsGroup, sec.runAsUsername ?? ic.User);
+    const user = await resolveUser(readRootfs, sec.runAsUser, sec.runAsGroup, sec.runAsUsername ?? ic.User);
     const sbxSec = sc.linux?.securityContext ?? {};
     const gids = [...new Set([...user.groups, ...(sec.supplementalGroups ?? sbxSec.supplementalGroups ?? [])])];
     const privileged = !!sec.privileged;
@@ -455,22 +501,30 @@ export class RuncRuntime implements CriRuntime {
     const dir = this.containerDir(id);
     if (c.startedAt || existsSync(join(dir, 'shim.pid'))) throw new Error(`container ${id} was already started`);
     if (c.config.tty) throw new Error('tty containers are not supported yet');
-    const child = spawn('bash', [this.shimPath, this.runcBin, this.runcRoot, id, dir, c.logPath, dir, this.oomFile(c)], {
-      detached: true, stdio: 'ignore', cwd: dir,
-      env: { PATH: process.env.PATH ?? DEFAULT_PATH, TZ: 'UTC', LC_ALL: 'C' },
+    const args = ['--runc', this.runcBin, '--root', this.runcRoot, '--id', id, '--bundle', dir, '--dir', dir, '--log', c.logPath,
+      '--oom-file', this.oomFile(c), '--sync-fd', '3',
+      '--log-max-size', String(this.opts.containerLogMaxSize ?? 10 * 1024 * 1024), '--log-max-files', String(this.opts.containerLogMaxFiles ?? 5)];
+    if (c.overlayLower) args.push('--rootfs', c.rootfs, '--lower', c.overlayLower, '--upper', join(dir, 'upper'), '--work', join(dir, 'work'));
+    if (c.config.stdin) args.push('--stdin', ...(c.config.stdinOnce ? ['--stdin-once'] : []));
+    // The shim answers on fd 3 once `runc run -d` returned: "ok <pid>" or "err <why>".
+    const child = spawn(this.shimPath, args, {
+      detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'], cwd: dir,
+      env: { PATH: process.env.PATH ?? DEFAULT_PATH, ...(process.env.JOTASU_SHIM_TRACE ? { JOTASU_SHIM_TRACE: '1' } : {}) },
+    });
+    const reply = await new Promise<string>((resolve) => {
+      let text = '';
+      const sync = child.stdio[3] as NodeJS.ReadableStream;
+      sync.setEncoding('utf8');
+      sync.on('data', (d: string) => { text += d; });
+      sync.on('end', () => resolve(text));
+      sync.on('error', () => resolve(text));
+      child.on('error', (e) => resolve(`err ${e.message}`));
     });
     child.unref();
-    // Running once runc has written the pid file; an exit.json first means it never ran.
-    const deadline = Date.now() + 60_000;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 4)) {
-      if (existsSync(join(dir, 'pid'))) break;
-      if (existsSync(join(dir, 'exit.json'))) {
-        const msg = await this.runcError(dir);
-        c.startedAt = undefined;
-        throw new Error(`failed to start container "${c.config.metadata.name}": ${msg}`);
-      }
-      if (Date.now() > deadline) throw new Error(`container ${id} did not start within 60s`);
-      await sleep(delay);
+    (child.stdio[3] as { destroy?: () => void }).destroy?.();
+    if (!reply.startsWith('ok ')) {
+      const why = reply.startsWith('err ') && !/^err runc run exited/.test(reply) ? reply.slice(4).trim() : await this.runcError(dir);
+      throw new Error(`failed to start container "${c.config.metadata.name}": ${why}`);
     }
     // runc writes the pid file right after the process starts: its mtime is the start time.
     const m = await stat(join(dir, 'pid')).catch(() => null);
@@ -478,12 +532,30 @@ export class RuncRuntime implements CriRuntime {
     await this.saveContainer(c);
   }
 
+  /** The container's stdin FIFO (kept by the shim when the container has stdin: true), for attach. */
+  stdinPath(id: string): string | undefined {
+    const c = this.getContainer(id);
+    const p = join(this.containerDir(id), 'stdin');
+    return c.config.stdin && existsSync(p) ? p : undefined;
+  }
+
+  /** CRI ReopenContainerLog: the shim reopens the log file (after it was moved away). */
+  async reopenContainerLog(id: string): Promise<void> {
+    this.getContainer(id);
+    const pid = Number((await readFile(join(this.containerDir(id), 'shim.pid'), 'utf8').catch(() => '0')).trim());
+    if (!pid || !pidAlive(pid)) throw new Error(`container ${id} is not running`);
+    process.kill(pid, 'SIGUSR1');
+  }
+
   /** The last error runc logged (its JSON log), for StartError messages. */
   private async runcError(dir: string): Promise<string> {
     const text = await readFile(join(dir, 'runc.log'), 'utf8').catch(() => '');
     const errs = text.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l) as { level?: string; msg?: string }; } catch { return { msg: l }; } })
       .filter((l) => l.level === 'error' || l.level === 'fatal');
-    return errs.at(-1)?.msg ?? 'runc exited before the container started';
+    if (errs.length) return errs.at(-1)!.msg!;
+    // No runc error: the shim failed before runc (the overlay mount, say).
+    const shim = (await readFile(join(dir, 'shim.log'), 'utf8').catch(() => '')).trim().split('\n').at(-1);
+    return shim || 'runc exited before the container started';
   }
 
   private async exitInfo(id: string): Promise<ExitInfo | null> {
@@ -599,7 +671,7 @@ export class RuncRuntime implements CriRuntime {
     await run(this.runcBin, ['--root', this.runcRoot, 'delete', '--force', id], 'runc delete').catch((e: Error) => {
       if (!/does not exist|not exist/.test(e.message)) log.warn({ container: id, err: e.message }, 'runc delete');
     });
-    if (c.overlay) await run('umount', [c.rootfs], 'unmounting rootfs').catch(() => undefined);
+    if (c.overlay && await isMountPoint(c.rootfs)) await run('umount', [c.rootfs], 'unmounting rootfs').catch(() => undefined);
     await rm(this.containerDir(id), { recursive: true, force: true });
     this.containers.delete(id);
   }
@@ -680,15 +752,22 @@ export class RuncRuntime implements CriRuntime {
   }
 }
 
+/** A mount point differs in device from its parent (overlay roots always do). */
+async function isMountPoint(p: string): Promise<boolean> {
+  const [a, b] = await Promise.all([stat(p).catch(() => null), stat(dirname(p)).catch(() => null)]);
+  return !!a && !!b && a.dev !== b.dev;
+}
+
 async function rmdirQuiet(p: string): Promise<void> {
   const { rmdir } = await import('node:fs/promises');
   await rmdir(p).catch(() => undefined);
 }
 
 /** Resolves uid/gid/supplementary groups like runc/containerd: numbers as is, names via the image's passwd/group. */
-async function resolveUser(rootfs: string, runAsUser?: number, runAsGroup?: number, imageUser?: string): Promise<{ uid: number; gid: number; groups: number[] }> {
-  const passwd = (await readFile(join(rootfs, 'etc/passwd'), 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
-  const group = (await readFile(join(rootfs, 'etc/group'), 'utf8').catch(() => '')).split('\n').map((l) => l.split(':'));
+async function resolveUser(read: (rel: string) => Promise<string>, runAsUser?: number, runAsGroup?: number, imageUser?: string): Promise<{ uid: number; gid: number; groups: number[] }> {
+  const [passwdText, groupText] = await Promise.all([read('etc/passwd'), read('etc/group')]);
+  const passwd = passwdText.split('\n').map((l) => l.split(':'));
+  const group = groupText.split('\n').map((l) => l.split(':'));
   let uid = 0;
   let gid: number | undefined;
   let name: string | undefined;
