@@ -513,12 +513,13 @@ export class RuncRuntime implements CriRuntime {
     });
     const reply = await new Promise<string>((resolve) => {
       let text = '';
-      const sync = child.stdio[3] as NodeJS.ReadableStream;
+      child.on('error', (e) => resolve(`err ${e.message}`));
+      const sync = child.stdio[3] as NodeJS.ReadableStream | null;
+      if (!sync) return; // the spawn failed: 'error' says why
       sync.setEncoding('utf8');
       sync.on('data', (d: string) => { text += d; });
       sync.on('end', () => resolve(text));
       sync.on('error', () => resolve(text));
-      child.on('error', (e) => resolve(`err ${e.message}`));
     });
     child.unref();
     (child.stdio[3] as { destroy?: () => void }).destroy?.();
