@@ -13,6 +13,7 @@ export interface AgentFlags {
   dataDir: string;
   drain: boolean;
   disableKubeProxy?: boolean;
+  iptablesChainPrefix: string;
   nodeIp?: string;
   podCidr?: string;
   clusterDns: string;
@@ -38,6 +39,7 @@ export function command(): Command {
     .option('--node-name <name>', 'node name (default: the host name)')
     .option('--data-dir <dir>', 'state directory', '/var/lib/jotasu')
     .option('--disable-kube-proxy', 'do not run the service proxy on this node', false)
+    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains (distinct per cluster sharing a host; `jotasu proxy --cleanup --iptables-chain-prefix` removes them)', 'JOTASU')
     .option('--drain', 'on shutdown, stop every pod and remove all containers, mounts, cgroups and network namespaces', false)
     .option('--node-ip <ip>', 'IP address advertised for the node')
     .option('--pod-cidr <cidr>', 'pod CIDR to use when the node has no spec.podCIDR (no node IPAM)')
@@ -53,7 +55,7 @@ export function command(): Command {
       const { logger } = await import('../util/log.js');
       const log = logger('agent');
       const agent = await startAgent(f);
-      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName);
+      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName, f.iptablesChainPrefix);
       let signals = 0;
       await new Promise<void>((resolve) => {
         const on = () => { if (++signals > 1) process.exit(1); resolve(); };
@@ -198,7 +200,7 @@ export async function startAgentComponent(c: import('./server.js').ComponentCont
   const serving = await issueKubeletServingCert({ certPem: c.caPem, keyPem: readFileSync(join(tlsDir, 'server-ca.key'), 'utf8') }, nodeName, [defaultNodeIP(), hostname()]);
   const agent = await startAgent({
     dataDir: f.dataDir, nodeName, drain: false, clusterDns: f.clusterDns, clusterDomain: f.clusterDomain,
-    bridge: 'jotasu0', cgroupRoot: 'jotasu', nodeLabel: [],
+    iptablesChainPrefix: f.iptablesChainPrefix, bridge: 'jotasu0', cgroupRoot: 'jotasu', nodeLabel: [],
     credentials: { server: c.url, caPem: c.caPem, certPem: kp.certPem, keyPem: kp.keyPem, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem },
     // A server node, labelled as k3s labels its servers.
     labels: { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true' },

@@ -2,13 +2,14 @@
 // where they exist). --cleanup removes every rule and chain a proxy made, and exits.
 import { Command } from 'commander';
 
-interface Opts { kubeconfig?: string; cleanup: boolean; hostnameOverride?: string; clusterCidr: string; minSyncPeriod: string; iptablesBackend?: string }
+interface Opts { kubeconfig?: string; cleanup: boolean; hostnameOverride?: string; clusterCidr: string; minSyncPeriod: string; iptablesBackend?: string; iptablesChainPrefix: string }
 
 export function command(): Command {
   return new Command('proxy')
     .description('program the kernel for Services on this node (kube-proxy, iptables mode)')
     .option('--kubeconfig <file>', 'kubeconfig to reach the API server (default: $KUBECONFIG or ~/.kube/config)')
-    .option('--cleanup', 'remove every JOTASU-* rule and chain, then exit', false)
+    .option('--cleanup', 'remove the jump rules and every chain of this prefix (PREFIX-*), then exit', false)
+    .option('--iptables-chain-prefix <name>', 'prefix of our iptables chains: one per cluster sharing a host\'s tables', 'JOTASU')
     .option('--hostname-override <name>', 'node name (default: the host name)')
     .option('--cluster-cidr <cidr>', 'pod network; traffic from outside it to cluster IPs is masqueraded', '10.42.0.0/16')
     .option('--min-sync-period <ms>', 'minimum interval between rule syncs (ms)', '100')
@@ -22,7 +23,7 @@ export function command(): Command {
         // Both backends: a previous run may have used the other one.
         for (const b of ['nft', 'legacy'] as const) {
           try {
-            const r = await new Iptables(makeExec(), b).cleanup();
+            const r = await new Iptables(makeExec(), b, o.iptablesChainPrefix).cleanup();
             if (r.jumps || r.chains) process.stdout.write(`removed ${r.jumps} jump rules and ${r.chains} chains (${b})\n`);
           } catch (e) { log.debug({ backend: b, err: (e as Error).message }, 'cleanup skipped'); }
         }
@@ -35,7 +36,7 @@ export function command(): Command {
       const client = createClientFromKubeconfig(o.kubeconfig, { userAgent: `jotasu-proxy/${VERSION}`, qps: 50, burst: 100 });
       const proxy = await startProxy({
         client, nodeName: (o.hostnameOverride ?? hostname()).toLowerCase(), clusterCIDR: o.clusterCidr,
-        minSyncIntervalMs: Number(o.minSyncPeriod), backend,
+        minSyncIntervalMs: Number(o.minSyncPeriod), backend, chainPrefix: o.iptablesChainPrefix,
       });
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

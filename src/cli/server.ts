@@ -27,6 +27,7 @@ export interface ServerFlags {
   ingressHttpsPort: string;
   dnsPort: string;
   dnsForward: boolean;
+  iptablesChainPrefix: string;
 }
 
 /** What each in-process component receives. */
@@ -90,6 +91,7 @@ export function command(): Command {
     .option('--ingress-http-port <port>', 'ingress controller HTTP port', '80')
     .option('--ingress-https-port <port>', 'ingress controller HTTPS port ("off": none)', '443')
     .option('--dns-port <port>', 'port of the cluster DNS server on the node address (behind the kube-dns service; a free one if taken)', '53')
+    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains (distinct per cluster sharing a host)', 'JOTASU')
     .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)
     .action(async (flags: ServerFlags) => { await runServer(flags); });
 }

@@ -1,9 +1,9 @@
 // Writes rule sets to the kernel with `iptables-restore --noflush`: one atomic
-// transaction per table and sync, touching only JOTASU-* chains (declaring a chain in
+// transaction per table and sync, touching only this instance's <prefix>-* chains (declaring a chain in
 // restore input flushes it; -X deletes it). Only chains whose rules changed since the
 // last write are rewritten, so an endpoint change costs a few chains, not all of them.
 import { spawn } from 'node:child_process';
-import { CHAIN_PREFIX, JUMPS, type Chains, type RuleSet, type Table } from './rules.js';
+import { chainNames, type ChainNames, type Chains, type RuleSet, type Table } from './rules.js';
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
 export type Exec = (cmd: string, args: string[], input?: string) => Promise<ExecResult>;
@@ -60,13 +60,13 @@ export function restoreInput(prev: Written | undefined, next: RuleSet): { text: 
   return { text: parts.length ? parts.join('\n') + '\n' : '', chains, written };
 }
 
-/** Our chains that exist in the kernel, per table (from iptables-save). */
-export function parseOwnChains(save: string): Map<string, string[]> {
+/** Our chains (those named "<prefix>-...") that exist in the kernel, per table (from iptables-save). */
+export function parseOwnChains(save: string, prefix = chainNames().prefix): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let table = '';
   for (const line of save.split('\n')) {
     if (line.startsWith('*')) { table = line.slice(1).trim(); continue; }
-    if (line.startsWith(':' + CHAIN_PREFIX)) {
+    if (line.startsWith(`:${prefix}-`)) {
       const name = line.slice(1).split(' ')[0]!;
       (out.get(table) ?? out.set(table, []).get(table)!).push(name);
     }
@@ -85,9 +85,14 @@ export async function detectBackend(exec: Exec): Promise<Backend> {
 export class Iptables {
   private written?: Written;
   private readonly bin: { restore: string; save: string; iptables: string };
+  readonly names: ChainNames;
 
-  /** Uses the backend the host's `iptables` uses unless told (mixing both on one host is legal but confusing). */
-  constructor(private readonly exec: Exec, backend?: Backend) {
+  /**
+   * Uses the backend the host's `iptables` uses unless told (mixing both on one host is
+   * legal but confusing). Owns only the chains and jumps of `chainPrefix` (default JOTASU).
+   */
+  constructor(private readonly exec: Exec, backend?: Backend, chainPrefix?: string) {
+    this.names = chainNames(chainPrefix);
     const sfx = backend ? `-${backend}` : '';
     this.bin = { restore: `iptables${sfx}-restore`, save: `iptables${sfx}-save`, iptables: `iptables${sfx}` };
   }
@@ -100,7 +105,7 @@ export class Iptables {
     let prev = this.written;
     const full = !prev;
     if (!prev) {
-      // Unknown kernel state: treat every existing JOTASU chain as stale or changed.
+      // Unknown kernel state: treat every existing chain of ours as stale or changed.
       prev = { nat: new Map(), filter: new Map() };
       const existing = await this.ownChains();
       for (const t of TABLES) for (const c of existing.get(t) ?? []) prev[t].set(c, '\0unknown');
@@ -121,7 +126,7 @@ export class Iptables {
 
   /** One jump from each built-in chain into ours, inserted first (as kube-proxy does). */
   async ensureJumps(): Promise<void> {
-    for (const [table, chain, rule] of JUMPS) {
+    for (const [table, chain, rule] of this.names.jumps) {
       const args = splitArgs(rule);
       const check = await this.exec(this.bin.iptables, ['-w', '5', '-t', table, '-C', chain, ...args]);
       if (check.code === 0) continue;
@@ -135,15 +140,15 @@ export class Iptables {
     for (const t of TABLES) {
       const r = await this.exec(this.bin.save, ['-t', t]);
       if (r.code !== 0) continue;
-      for (const [k, v] of parseOwnChains(r.stdout)) out.set(k, v);
+      for (const [k, v] of parseOwnChains(r.stdout, this.names.prefix)) out.set(k, v);
     }
     return out;
   }
 
-  /** Removes our jump rules and every JOTASU-* chain; nothing else. */
+  /** Removes our jump rules and every <prefix>-* chain; nothing else (other instances' chains stay). */
   async cleanup(): Promise<{ jumps: number; chains: number }> {
     let jumps = 0;
-    for (const [table, chain, rule] of JUMPS) {
+    for (const [table, chain, rule] of this.names.jumps) {
       const args = splitArgs(rule);
       // Delete every copy (a crashed run may have left duplicates).
       for (let i = 0; i < 100; i++) {

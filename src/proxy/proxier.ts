@@ -29,6 +29,8 @@ export interface ProxyOptions {
   minSyncIntervalMs?: number;
   /** Rewrite every chain this often, repairing anything changed behind our back. */
   fullSyncPeriodMs?: number;
+  /** Prefix of every chain this proxy owns (default JOTASU); one per proxy sharing a host's tables. */
+  chainPrefix?: string;
   /** Remove every rule and chain on stop (default true). */
   cleanupOnStop?: boolean;
 }
@@ -41,9 +43,9 @@ export interface RunningProxy {
 }
 
 export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
-  const log = logger('proxy', { node: o.nodeName });
+  const log = logger('proxy', { node: o.nodeName, ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
   const exec = o.exec ?? makeExec();
-  const ipt = new Iptables(exec, o.backend);
+  const ipt = new Iptables(exec, o.backend, o.chainPrefix);
   const minInterval = o.minSyncIntervalMs ?? 100;
   const ownFactory = !o.informers;
   const factory = o.informers ?? createInformerFactory(o.client);
@@ -96,7 +98,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     const ports: ServicePortInfo[] = [];
     for (const s of svcInf.store.list()) ports.push(...servicePorts(s));
     const eps = endpointsMap(sliceInf.store.list(), o.nodeName);
-    const rs = buildRules(ports, eps, { clusterCIDR: localCIDR() });
+    const rs = buildRules(ports, eps, { clusterCIDR: localCIDR(), chainPrefix: o.chainPrefix });
     const { chains, bytes } = await ipt.apply(rs);
     await clearStaleUdp(ports, eps);
     st.syncs++;

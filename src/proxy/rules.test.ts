@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { endpointsMap, servicePorts } from './model.js';
-import { buildRules, chainHash, extChain, sepChain, svcChain, svlChain, SERVICES, NODEPORTS, EXTERNAL_SERVICES } from './rules.js';
+import { buildRules, chainHash, chainNames, extChain, sepChain, svcChain, svlChain, SERVICES, NODEPORTS, EXTERNAL_SERVICES } from './rules.js';
 import { restoreInput, parseOwnChains, splitArgs } from './iptables.js';
 
 const cfg = { clusterCIDR: '10.42.0.0/16' };
@@ -29,6 +29,27 @@ test('chain hashes: 16 base32 chars, stable, names fit iptables 28-char limit', 
   assert.match(h, /^[A-Z2-7]{16}$/);
   assert.equal(h, chainHash('default/web:httpTCP'));
   assert.ok(`JOTASU-SEP-${h}`.length <= 28);
+});
+
+test('chain prefix: every chain and jump of an instance carries its prefix, names fit 28 chars', () => {
+  const ports = servicePorts(svc('web', { type: 'NodePort', clusterIP: '10.43.0.20', externalIPs: ['192.0.2.9'], externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30001 }] }));
+  const eps = endpointsMap([slice('web', [{ port: 8080 }], [{ ip: '10.42.0.2', node: 'n1' }])], 'n1');
+  for (const prefix of ['JT1A2B3', 'ABCDEFGHIJ']) {
+    const rs = buildRules(ports, eps, { ...cfg, chainPrefix: prefix });
+    const chains = [...rs.nat.keys(), ...rs.filter.keys()];
+    assert.ok(chains.every((c) => c.startsWith(`${prefix}-`) && c.length <= 28), chains.join(' '));
+    // Every jump target is one of ours or a built-in target: nothing reaches into JOTASU-*.
+    const targets = [...rs.nat.values(), ...rs.filter.values()].flat().map((r) => /-j (\S+)/.exec(r)![1]!);
+    assert.ok(targets.every((t) => t.startsWith(`${prefix}-`) || /^[A-Z]+$/.test(t)), targets.join(' '));
+    assert.ok(chainNames(prefix).jumps.every(([, , r]) => new RegExp(`-j ${prefix}-\\S+$`).test(r)));
+  }
+  assert.notEqual(chainNames('JT1').svc(ports[0]!), svcChain(ports[0]!));
+  assert.throws(() => chainNames('JT-1'), /invalid iptables chain prefix/);
+  assert.throws(() => chainNames('ABCDEFGHIJK'), /invalid iptables chain prefix/);
+  // Another instance's chains are not ours, even when its prefix extends ours.
+  const save = '*nat\n:JOTASU-SERVICES - [0:0]\n:JOTASU2-SERVICES - [0:0]\n:JT1-SVC-X - [0:0]\nCOMMIT\n';
+  assert.deepEqual(parseOwnChains(save).get('nat'), ['JOTASU-SERVICES']);
+  assert.deepEqual(parseOwnChains(save, 'JT1').get('nat'), ['JT1-SVC-X']);
 });
 
 test('ClusterIP: equal-probability DNAT to every ready endpoint, masquerade from off-cluster', () => {

@@ -1,4 +1,5 @@
-// The iptables rules of kube-proxy's iptables mode, in chains of our own (JOTASU-*).
+// The iptables rules of kube-proxy's iptables mode, in chains of our own (JOTASU-* by
+// default; each instance can have its own prefix, see chainNames).
 // A pure function from (service ports, endpoints) to the full contents of every chain
 // we own in the nat and filter tables; iptables.ts turns two such states into one
 // iptables-restore transaction.
@@ -14,19 +15,85 @@
 import { createHash } from 'node:crypto';
 import { categorize, type EndpointInfo, type ServicePortInfo } from './model.js';
 
-export const CHAIN_PREFIX = 'JOTASU-';
-export const SERVICES = 'JOTASU-SERVICES';
-export const EXTERNAL_SERVICES = 'JOTASU-EXTERNAL-SERVICES';
-export const NODEPORTS = 'JOTASU-NODEPORTS';
-export const POSTROUTING = 'JOTASU-POSTROUTING';
-export const MARK_MASQ = 'JOTASU-MARK-MASQ';
-export const FORWARD = 'JOTASU-FORWARD';
+/**
+ * The names of one proxy instance's chains. Every chain starts with "<prefix>-", so
+ * proxies with different prefixes (test clusters sharing a host, two clusters on one
+ * machine) never touch each other's chains or jump rules. A prefix is 1-10 letters,
+ * digits or underscores (no "-": "A-" must not also match "A-B-..."); the per-service
+ * hash is shortened for long prefixes to stay within iptables' 28-character names.
+ */
+export interface ChainNames {
+  prefix: string;
+  SERVICES: string;
+  EXTERNAL_SERVICES: string;
+  NODEPORTS: string;
+  POSTROUTING: string;
+  MARK_MASQ: string;
+  FORWARD: string;
+  /** Jump rules from the built-in chains into ours: [table, builtin chain, rule args]. */
+  jumps: readonly (readonly [Table, string, string])[];
+  svc(sp: ServicePortInfo): string;
+  svl(sp: ServicePortInfo): string;
+  ext(sp: ServicePortInfo): string;
+  sep(sp: ServicePortInfo, ep: EndpointInfo): string;
+}
+
+export const DEFAULT_CHAIN_PREFIX = 'JOTASU';
+const MAX_CHAIN = 28;
+
+export function validChainPrefix(prefix: string): boolean {
+  return /^[A-Za-z0-9_]{1,10}$/.test(prefix);
+}
+
+const namesCache = new Map<string, ChainNames>();
+
+export function chainNames(prefix = DEFAULT_CHAIN_PREFIX): ChainNames {
+  const cached = namesCache.get(prefix);
+  if (cached) return cached;
+  if (!validChainPrefix(prefix)) throw new Error(`invalid iptables chain prefix ${JSON.stringify(prefix)}: 1-10 letters, digits or _`);
+  const p = `${prefix}-`;
+  // "<prefix>-SEP-<hash>" must fit.
+  const hashLen = Math.min(16, MAX_CHAIN - p.length - 4);
+  const h = (s: string): string => chainHash(s).slice(0, hashLen);
+  const SERVICES = `${p}SERVICES`, POSTROUTING = `${p}POSTROUTING`, EXTERNAL_SERVICES = `${p}EXTERNAL-SERVICES`, FORWARD = `${p}FORWARD`;
+  // The prefix is in the comments too, so `iptables -L` tells the instances apart.
+  const tag = prefix === DEFAULT_CHAIN_PREFIX ? 'jotasu' : `jotasu ${prefix}`;
+  const n: ChainNames = {
+    prefix, SERVICES, EXTERNAL_SERVICES, NODEPORTS: `${p}NODEPORTS`, POSTROUTING, MARK_MASQ: `${p}MARK-MASQ`, FORWARD,
+    jumps: [
+      ['nat', 'PREROUTING', `-m comment --comment "${tag} service portals" -j ${SERVICES}`],
+      ['nat', 'OUTPUT', `-m comment --comment "${tag} service portals" -j ${SERVICES}`],
+      ['nat', 'POSTROUTING', `-m comment --comment "${tag} postrouting rules" -j ${POSTROUTING}`],
+      ['filter', 'INPUT', `-m conntrack --ctstate NEW -m comment --comment "${tag} externally-visible service portals" -j ${EXTERNAL_SERVICES}`],
+      ['filter', 'OUTPUT', `-m conntrack --ctstate NEW -m comment --comment "${tag} service portals" -j ${SERVICES}`],
+      ['filter', 'FORWARD', `-m comment --comment "${tag} forwarding rules" -j ${FORWARD}`],
+    ],
+    svc: (sp) => `${p}SVC-${h(sp.name + sp.protocol)}`,
+    svl: (sp) => `${p}SVL-${h(sp.name + sp.protocol)}`,
+    ext: (sp) => `${p}EXT-${h(sp.name + sp.protocol)}`,
+    sep: (sp, ep) => `${p}SEP-${h(`${sp.name}${sp.protocol}${ep.ip}:${ep.port}`)}`,
+  };
+  namesCache.set(prefix, n);
+  return n;
+}
+
+const DEFAULT_NAMES = chainNames();
+/** The default instance's names (JOTASU-*). */
+export const CHAIN_PREFIX = `${DEFAULT_CHAIN_PREFIX}-`;
+export const SERVICES = DEFAULT_NAMES.SERVICES;
+export const EXTERNAL_SERVICES = DEFAULT_NAMES.EXTERNAL_SERVICES;
+export const NODEPORTS = DEFAULT_NAMES.NODEPORTS;
+export const POSTROUTING = DEFAULT_NAMES.POSTROUTING;
+export const MARK_MASQ = DEFAULT_NAMES.MARK_MASQ;
+export const FORWARD = DEFAULT_NAMES.FORWARD;
 
 export interface RuleConfig {
   /** Pod network; traffic from outside it to a cluster IP is masqueraded. Empty: masquerade all. */
   clusterCIDR: string;
   /** Firewall mark bit for "masquerade this", upstream's 0x4000 (bit 14). */
   masqMark?: string;
+  /** This instance's chain prefix (default JOTASU). */
+  chainPrefix?: string;
 }
 
 export type Table = 'nat' | 'filter';
@@ -34,15 +101,7 @@ export type Table = 'nat' | 'filter';
 export type Chains = Map<string, string[]>;
 export interface RuleSet { nat: Chains; filter: Chains }
 
-/** Jump rules from the built-in chains into ours: [table, builtin chain, rule args]. */
-export const JUMPS: readonly (readonly [Table, string, string])[] = [
-  ['nat', 'PREROUTING', `-m comment --comment "jotasu service portals" -j ${SERVICES}`],
-  ['nat', 'OUTPUT', `-m comment --comment "jotasu service portals" -j ${SERVICES}`],
-  ['nat', 'POSTROUTING', `-m comment --comment "jotasu postrouting rules" -j ${POSTROUTING}`],
-  ['filter', 'INPUT', `-m conntrack --ctstate NEW -m comment --comment "jotasu externally-visible service portals" -j ${EXTERNAL_SERVICES}`],
-  ['filter', 'OUTPUT', `-m conntrack --ctstate NEW -m comment --comment "jotasu service portals" -j ${SERVICES}`],
-  ['filter', 'FORWARD', `-m comment --comment "jotasu forwarding rules" -j ${FORWARD}`],
-];
+export const JUMPS = DEFAULT_NAMES.jumps;
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const hashCache = new Map<string, string>();
@@ -64,11 +123,10 @@ export function chainHash(s: string): string {
   return out;
 }
 
-export const svcChain = (sp: ServicePortInfo): string => `JOTASU-SVC-${chainHash(sp.name + sp.protocol)}`;
-export const svlChain = (sp: ServicePortInfo): string => `JOTASU-SVL-${chainHash(sp.name + sp.protocol)}`;
-export const extChain = (sp: ServicePortInfo): string => `JOTASU-EXT-${chainHash(sp.name + sp.protocol)}`;
-export const sepChain = (sp: ServicePortInfo, ep: EndpointInfo): string =>
-  `JOTASU-SEP-${chainHash(`${sp.name}${sp.protocol}${ep.ip}:${ep.port}`)}`;
+export const svcChain = DEFAULT_NAMES.svc;
+export const svlChain = DEFAULT_NAMES.svl;
+export const extChain = DEFAULT_NAMES.ext;
+export const sepChain = DEFAULT_NAMES.sep;
 
 const proto = (sp: ServicePortInfo): string => sp.protocol.toLowerCase();
 const comment = (s: string): string => `-m comment --comment "${s.replace(/"/g, '')}"`;
@@ -76,6 +134,7 @@ const comment = (s: string): string => `-m comment --comment "${s.replace(/"/g, 
 /** Every rule of every chain we own, for these services and endpoints. */
 export function buildRules(services: ServicePortInfo[], endpoints: Map<string, EndpointInfo[]>, cfg: RuleConfig): RuleSet {
   const mark = cfg.masqMark ?? '0x4000';
+  const { SERVICES, EXTERNAL_SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ, FORWARD, svc: svcChain, svl: svlChain, ext: extChain, sep: sepChain } = chainNames(cfg.chainPrefix);
   const nat: Chains = new Map();
   const filter: Chains = new Map();
   const natServices: string[] = [];

@@ -173,6 +173,33 @@ describe('proxy in a network namespace', { skip: !root && 'needs root' }, () => 
     await proxy!.syncNow();
   });
 
+  test('a second proxy with its own chain prefix on the same tables: neither disturbs the other', async () => {
+    // Another cluster on this host: its own service, its own chains (JT2-*).
+    const inf2 = createFakeInformers();
+    inf2.put(R.services, service('other', { clusterIP: '10.43.0.60', ports: [{ port: 80, targetPort: 8080 }] }));
+    inf2.put(R.endpointslices, slice('other', [{ port: 8080 }], [{ ip: topo.pods[2]!.ip }]));
+    const second = await startProxy({ client: {} as ApiClient, informers: inf2, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec: exec(), minSyncIntervalMs: 50, chainPrefix: 'JT2' });
+    let stopped = false;
+    try {
+      const save = inNs(topo.node, 'iptables-save', '-t', 'nat');
+      assert.match(save, /-A PREROUTING .* -j JT2-SERVICES/);
+      assert.match(save, /-A JOTASU-SERVICES .*10\.43\.0\.50/, 'the first proxy\'s chains are still there');
+      const both = [...await topo.get(topo.client, 'http://10.43.0.50/', 4), ...await topo.get(topo.client, 'http://10.43.0.60/', 4)];
+      assert.ok(both.every((r) => r.ok), JSON.stringify(both));
+      // Its start was a full sync (before prefixes, it deleted every JOTASU-* chain it did
+      // not want); its stop removes its jumps and chains only.
+      await second.stop();
+      stopped = true;
+      const after = inNs(topo.node, 'iptables-save');
+      assert.doesNotMatch(after, /JT2-/);
+      const still = await topo.get(topo.client, 'http://10.43.0.50/', 6);
+      assert.ok(still.every((r) => r.ok), JSON.stringify(still));
+    } finally {
+      if (!stopped) await second.stop().catch(() => undefined);
+      await new Iptables(exec(), undefined, 'JT2').cleanup().catch(() => undefined);
+    }
+  });
+
   test('stop removes every chain and jump rule it created', async () => {
     await proxy!.stop();
     proxy = undefined;
