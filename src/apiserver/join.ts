@@ -9,8 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { issueClientCert, type KeyPair } from './tls.js';
-import { issueKubeletServingCert } from '../kubelet/server/certs.js';
+import type { KeyPair } from './tls.js';
 import { logger } from '../util/log.js';
 
 const log = logger('apiserver.join');
@@ -74,6 +73,8 @@ export function joinHandler(o: { dataDir: string; ca: KeyPair }): (req: Incoming
       if (Array.isArray(b.addresses)) addresses = b.addresses.filter((a): a is string => typeof a === 'string' && /^[-a-zA-Z0-9.:]{1,253}$/.test(a)).slice(0, 16);
     } catch { /* below */ }
     if (!NODE_NAME.test(nodeName)) { send(res, 400, status(400, 'BadRequest', `invalid node name ${JSON.stringify(nodeName)}`)); return true; }
+    // Loaded here so that agents, which import this module for joinMac, do not load x509.
+    const [{ issueClientCert }, { issueKubeletServingCert }] = await Promise.all([import('./tls.js'), import('../kubelet/server/certs.js')]);
     const kp = await issueClientCert(o.ca, `system:node:${nodeName}`, ['system:nodes']);
     const serving = await issueKubeletServingCert(o.ca, nodeName, addresses);
     log.info({ node: nodeName }, 'node joined: client certificate issued');

@@ -227,6 +227,8 @@ export class PodWorker {
     }
     const hostNetwork = !!pod.spec?.hostNetwork;
 
+    const tr = process.env.JOTASU_KUBELET_TRACE ? { t0: Date.now(), marks: [] as string[] } : undefined;
+    const mark = (what: string) => { if (tr) tr.marks.push(`${what}=${Date.now() - tr.t0}`); };
     // Volumes first: a missing ConfigMap/Secret blocks the pod (FailedMount), retried.
     let volumes: Map<string, string>;
     try {
@@ -273,6 +275,7 @@ export class PodWorker {
         return;
       }
     }
+    mark('sandbox');
     const podIPs = hostNetwork ? [this.k.nodeIP] : podIP ? [podIP] : [];
     const ip = podIPs[0] ?? '';
 
@@ -325,9 +328,13 @@ export class PodWorker {
       }));
     }
 
+    mark('containers');
     inst = await this.instances();
     await this.gcInstances(inst);
+    mark('instances');
     await this.writeStatus(inst, new Map(), true, podIPs);
+    mark('status');
+    if (tr) this.k.log.warn({ pod: this.pod.metadata?.name, marks: tr.marks.join(' ') }, 'sync trace');
   }
 
   /** Crash-loop back-off (upstream doBackOff): false (and CrashLoopBackOff) while backing off. */

@@ -30,6 +30,7 @@ export interface KubeletEnv {
   busybox: string;
   nginx: string;
   agentLogs(): string;
+  agentPid(): number | undefined;
   startAgent(): Promise<void>;
   /** SIGKILL the agent (containers keep running). */
   killAgent(): Promise<void>;
@@ -64,8 +65,12 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
     cluster, client, nodeName, agentDir, runDir, bridge, cgroupRoot,
     registry: undefined as unknown as TestRegistry, busybox: '', nginx: '',
     agentLogs: () => output,
+    agentPid: () => agent?.pid,
     async startAgent() {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'agent',
+      // AGENT_NODE_ARGS: extra node flags for the agent (e.g. --cpu-prof for profiling).
+      // AGENT_MAIN: a compiled main.js to run instead of the sources through tsx (benchmarks).
+      const main = process.env.AGENT_MAIN ? [process.env.AGENT_MAIN] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+      const p = spawn(process.execPath, [...(process.env.AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...main, 'agent',
         '--server', cluster.url, '--token-file', join(cluster.dataDir, 'server', 'token'), '--node-name', nodeName,
         '--data-dir', agentDir, '--run-dir', runDir, '--bridge', bridge, '--cgroup-root', cgroupRoot, '--drain',
         '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1'], {
