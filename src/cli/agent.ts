@@ -24,6 +24,9 @@ export interface AgentFlags {
   nodeLabel: string[];
   kubeletPort?: string;
   kubeletAddress?: string;
+  /** The shim rotates container logs past this size (kubelet's --container-log-max-size). */
+  containerLogMaxSize?: string;
+  containerLogMaxFiles?: string;
 }
 
 function collect(v: string, prev: string[]): string[] {
@@ -50,6 +53,8 @@ export function command(): Command {
     .option('--cgroup-root <name>', 'parent cgroup of every pod', 'jotasu')
     .option('--kubelet-port <port>', 'port of the kubelet\'s HTTPS server (logs, exec, port-forward); 0 = any free port, -1 = off', '10250')
     .option('--kubelet-address <ip>', 'address the kubelet\'s HTTPS server listens on', '0.0.0.0')
+    .option('--container-log-max-size <quantity>', 'rotate a container\'s log past this size (the kubelet\'s flag)', '10Mi')
+    .option('--container-log-max-files <n>', 'log files kept per container, the live one included (the kubelet\'s flag)', '5')
     .addOption(new Option('--node-label <k=v>', 'extra node label (repeatable)').default([]).argParser(collect))
     .action(async (f: AgentFlags) => {
       const { logger } = await import('../util/log.js');
@@ -132,6 +137,13 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
   const { RuncRuntime } = await import('../runtime/runc.js');
   const { VERSION } = await import('../util/version.js');
   const dataDir = resolve(f.dataDir);
+  // Checked before joining: a typo must not leave a node that runs no pods.
+  const { quantityValue } = await import('../api/quantity.js');
+  const containerLogMaxSize = f.containerLogMaxSize === undefined ? undefined : quantityValue(f.containerLogMaxSize);
+  const containerLogMaxFiles = f.containerLogMaxFiles === undefined ? undefined : Number(f.containerLogMaxFiles);
+  if (containerLogMaxFiles !== undefined && !(Number.isInteger(containerLogMaxFiles) && containerLogMaxFiles >= 2)) {
+    throw new Error(`--container-log-max-files must be an integer of at least 2 (got ${f.containerLogMaxFiles})`);
+  }
   mkdirSync(join(dataDir, 'agent'), { recursive: true });
   const nodeName = (f.nodeName ?? hostname()).toLowerCase();
   let creds = f.credentials;
@@ -169,16 +181,14 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
     client, nodeName, dataDir, nodeIP: f.nodeIp, podCIDR: f.podCidr, kubeletPort: server?.port,
     clusterDNS: [f.clusterDns], clusterDomain: f.clusterDomain, labels,
     runtime: async (podCIDR) => {
-      const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot });
+      const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot, containerLogMaxSize, containerLogMaxFiles });
       await rt.init();
       return rt;
     },
   });
-  const stopLogRotation = (await import('../runtime/streaming/rotate.js')).startLogRotation((await import('../kubelet/kubelet.js')).lazyRuntime(() => kubelet?.runtime()));
   return {
     nodeName, kubelet: kubelet!,
     async stop(o = {}) {
-      stopLogRotation();
       await server?.close().catch(() => undefined);
       await kubelet!.stop({ drain: o.drain });
       client.close();

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { RuncRuntime } from './runc.js';
 import { parseLogLine, readContainerLog } from './streaming/logs.js';
-import { rotatedFiles } from './streaming/rotate.js';
+import { rotatedFiles } from './streaming/logs.js';
 import { importArchive } from './images/import.js';
 import type { ContainerConfig, PodSandboxConfig, ContainerStatus } from './cri.js';
 import { busyboxImage, dockerSaveArchive, nginxImage, ociArchive } from '../../test/lib/images.js';

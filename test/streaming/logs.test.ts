@@ -1,12 +1,12 @@
-// The CRI log reader and the rotation, on plain files (no containers needed).
+// The CRI log reader and following across rotation, on plain files (no containers needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
+import { mkdtemp, writeFile, appendFile, rm } from 'node:fs/promises';
+import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { readContainerLog } from '../../src/runtime/streaming/logs.js';
-import { rotateIfNeeded } from '../../src/runtime/streaming/rotate.js';
+import { readContainerLog, rotatedFiles } from '../../src/runtime/streaming/logs.js';
 
 const line = (t: string, s: string, tag: string, msg: string) => `2024-01-01T00:00:${t}.000000000Z ${s} ${tag} ${msg}\n`;
 async function read(path: string, o: Parameters<typeof readContainerLog>[2]): Promise<string> {
@@ -32,25 +32,26 @@ test('tail, since, timestamps, streams, partial lines, limitBytes', async () => 
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
-test('follow survives copy-truncate rotation and stops when the container does', async () => {
+test('follow across the shim\'s rename rotation: the renamed file to its end, later rotations, the new log', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'jotasu-logs-'));
   try {
     const p = join(dir, '0.log');
-    await writeFile(p, line('01', 'stdout', 'F', 'x'.repeat(2000)));
+    await writeFile(p, line('01', 'stdout', 'F', 'first'));
     let running = true;
     const got = read(p, { follow: true, isRunning: async () => running });
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(await rotateIfNeeded(p, { maxSize: 1000, maxFiles: 2 }), true);
-    await appendFile(p, line('02', 'stdout', 'F', 'after-rotation'));
+    // In one tick, so the reader cannot look in between: a line written just before the
+    // rename, then two rotations (a reader that fell behind), then the live log.
+    appendFileSync(p, line('02', 'stdout', 'F', 'before-rename'));
+    renameSync(p, `${p}.20240101-000002`);
+    writeFileSync(p, line('03', 'stdout', 'F', 'middle'));
+    renameSync(p, `${p}.20240101-000002.000001`);
+    writeFileSync(p, line('04', 'stdout', 'F', 'live'));
+    await new Promise((r) => setTimeout(r, 400));
+    await appendFile(p, line('05', 'stdout', 'F', 'later'));
     await new Promise((r) => setTimeout(r, 400));
     running = false;
-    const text = await got;
-    assert.match(text, /^x{2000}\nafter-rotation\n$/);
-    assert.equal((await readdir(dir)).filter((f) => f.startsWith('0.log.')).length, 1);
-    // A second rotation keeps maxFiles - 1 rotated files.
-    await appendFile(p, line('03', 'stdout', 'F', 'y'.repeat(2000)));
-    await new Promise((r) => setTimeout(r, 1100));
-    await rotateIfNeeded(p, { maxSize: 1000, maxFiles: 2 });
-    assert.equal((await readdir(dir)).filter((f) => f.startsWith('0.log.')).length, 1);
+    assert.equal(await got, 'first\nbefore-rename\nmiddle\nlive\nlater\n');
+    assert.deepEqual((await rotatedFiles(p)).map((f) => f.slice(dir.length + 1)), ['0.log.20240101-000002', '0.log.20240101-000002.000001']);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });

@@ -2,10 +2,13 @@
 // line, as the shim writes it) the way the kubelet serves `kubectl logs`: tail, since,
 // timestamps, limitBytes, stream selection, and follow until the container exits.
 // Follow watches the file (fs.watch, with a poll as fallback: inotify misses nothing
-// on a local disk but events can coalesce) and survives rotation: a truncated file
-// (copytruncate) or a replaced one (new inode) is read again from its start.
-import { open, stat, type FileHandle } from 'node:fs/promises';
+// on a local disk but events can coalesce) and follows the shim's rotation, which renames
+// the live log to `<log>.<yyyymmdd-hhmmss>[.N]` and opens a new one: the renamed file is
+// read to its end (lines written just before the rename), then any later rotated files
+// (several rotations while the reader was behind), then the new live log.
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 
 export interface LogReadOptions {
@@ -22,6 +25,15 @@ export interface LogReadOptions {
   /** Follow stops once this says the container is gone (checked when the file is idle). */
   isRunning?: () => Promise<boolean>;
   signal?: AbortSignal;
+  /** Called once the start position is fixed (attach sends stdin only after: no answer is missed). */
+  onOpen?: () => void;
+}
+
+/** Rotated siblings of a log file (the shim's names), oldest first. */
+export async function rotatedFiles(logPath: string): Promise<string[]> {
+  const dir = dirname(logPath), base = basename(logPath);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(`${base}.`) && /\.\d{8}-\d{6}(\.\d+)?$/.test(n)).sort().map((n) => join(dir, n));
 }
 
 export interface LogLine {
@@ -93,24 +105,56 @@ function write(out: Writable, data: Buffer): Promise<boolean> {
 export async function readContainerLog(path: string, out: Writable, o: LogReadOptions = {}): Promise<void> {
   let fh: FileHandle;
   try { fh = await open(path, 'r'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !o.follow) return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !o.follow) { o.onOpen?.(); return; }
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     // Following a log not written yet: wait for it.
+    o.onOpen?.();
     fh = await waitOpen(path, o);
   }
   let ino = (await fh.stat()).ino;
   let limit = o.limitBytes && o.limitBytes > 0 ? o.limitBytes : Infinity;
   const want = o.stream ?? 'all';
   let pos = o.tailLines !== undefined && o.tailLines >= 0 ? await tailOffset(fh, (await fh.stat()).size, o.tailLines) : 0;
+  o.onOpen?.();
   let rest: Buffer = Buffer.alloc(0);
   const buf = Buffer.allocUnsafe(CHUNK);
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | undefined;
   const poke = () => { const w = wake; wake = undefined; w?.(); };
-  if (o.follow) {
+  // inotify watches an inode, not a name: after a rotation the new live file needs a new watch.
+  const rewatch = () => {
+    watcher?.close();
+    watcher = undefined;
     try { watcher = watch(path, poke); watcher.on('error', () => undefined); } catch { /* poll only */ }
+  };
+  if (o.follow) {
+    rewatch();
     o.signal?.addEventListener('abort', poke);
   }
+  // Rotation: `current` is the file fh reads (the live log, or a rotated one being caught
+  // up on); `queue` the files after it; `renamed` once the live log was seen moved away.
+  let current = path;
+  let queue: string[] = [];
+  let renamed = false;
+  let finishing = false;
+  const openNext = async (): Promise<void> => {
+    await fh.close().catch(() => undefined);
+    for (;;) {
+      const next = queue.shift() ?? path;
+      try { fh = await open(next, 'r'); } catch (e) {
+        // A rotated file pruned meanwhile: skip it. The live log: gone with the container.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && next !== path) continue;
+        throw e;
+      }
+      current = next;
+      break;
+    }
+    ino = (await fh.stat()).ino;
+    pos = 0;
+    rest = Buffer.alloc(0);
+    renamed = false;
+    if (current === path && o.follow) rewatch();
+  };
   // Emits complete lines from `data`; returns false once the output is done.
   const emit = async (data: Buffer): Promise<boolean> => {
     let start = 0;
@@ -143,20 +187,23 @@ export async function readContainerLog(path: string, out: Writable, o: LogReadOp
         continue;
       }
       if (!o.follow) return;
-      // At the end: rotated away (new inode or truncated)? Then start over on the new file.
+      // A rotated file read to its end (nothing writes to it any more): on to the next.
+      if (current !== path || renamed) { await openNext(); continue; }
       const now = await stat(path).catch(() => undefined);
-      if (now && (now.ino !== ino || now.size < pos)) {
-        if (now.ino !== ino) { await fh.close(); fh = await open(path, 'r'); ino = (await fh.stat()).ino; }
-        pos = 0;
-        rest = Buffer.alloc(0);
+      if (now && now.ino !== ino) {
+        // Renamed away by the shim. It may have written to it between our last read and
+        // the rename: read it once more to its end, then take the files after it.
+        renamed = true;
+        const rotated = await rotatedFiles(path);
+        const inos = await Promise.all(rotated.map((f) => stat(f).then((s) => s.ino, () => -1)));
+        // Not found: pruned already, so every rotated file left is newer than it.
+        queue = rotated.slice(inos.indexOf(ino) + 1);
         continue;
       }
-      if (o.isRunning && !(await o.isRunning())) {
-        // One last read: the shim may have flushed the final lines just now.
-        const { bytesRead: last } = await fh.read(buf, 0, CHUNK, pos);
-        if (last > 0) { pos += last; if (!(await emit(Buffer.concat([rest, buf.subarray(0, last)])))) return; continue; }
-        return;
-      }
+      if (now && now.size < pos) { pos = 0; rest = Buffer.alloc(0); continue; } // truncated in place
+      if (finishing) return;
+      // Gone: one more pass, as the shim may have flushed (or rotated) just before it exited.
+      if (o.isRunning && !(await o.isRunning())) { finishing = true; continue; }
       await new Promise<void>((res) => { wake = res; setTimeout(poke, POLL_MS); });
     }
   } finally {
