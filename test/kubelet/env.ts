@@ -15,6 +15,7 @@ import { busyboxImage, nginxImage } from '../lib/images.js';
 import { createClientFromKubeconfig } from '../../src/client/rest.js';
 import type { ApiClient } from '../../src/client/types.js';
 import { R } from '../../src/api/resources.js';
+import { Iptables, makeExec } from '../../src/proxy/iptables.js';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -45,12 +46,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface KubeletEnvOptions {
   /** Pod network; default a random 10.100-199.0.0/16 (other suites pick outside that range). */
   clusterCidr?: string;
+  /** Extra `jotasu agent` flags (e.g. small --container-log-max-size). */
+  agentArgs?: string[];
+  /** Service network; default a random 10.250-254.x.0/24, so that concurrent clusters' proxies never share a cluster IP. */
+  serviceCidr?: string;
+  /** Cluster DNS IP; default the .10 of the service network. */
+  clusterDns?: string;
 }
 
 export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<KubeletEnv> {
   const id = randomBytes(3).toString('hex');
   const octet = 100 + (parseInt(id, 16) % 100);
-  const cluster = await startCluster({ args: ['--cluster-cidr', opts.clusterCidr ?? `10.${octet}.0.0/16`] });
+  const n = parseInt(id, 16), svcNet = `10.${250 + ((n >> 8) % 5)}.${n & 255}`;
+  const cluster = await startCluster({ args: ['--cluster-cidr', opts.clusterCidr ?? `10.${octet}.0.0/16`],
+    serviceCidr: opts.serviceCidr ?? `${svcNet}.0/24`, clusterDns: opts.clusterDns ?? (opts.serviceCidr ? undefined : `${svcNet}.10`), chainPrefix: `JT${id.toUpperCase()}` });
   let registry: TestRegistry | undefined;
   let agent: ChildProcess | undefined;
   let output = '';
@@ -73,7 +82,9 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
       const p = spawn(process.execPath, [...(process.env.AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...main, 'agent',
         '--server', cluster.url, '--token-file', join(cluster.dataDir, 'server', 'token'), '--node-name', nodeName,
         '--data-dir', agentDir, '--run-dir', runDir, '--bridge', bridge, '--cgroup-root', cgroupRoot, '--drain',
-        '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1'], {
+        ...(opts.agentArgs ?? []),
+        '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1',
+        '--cluster-dns', cluster.clusterDns, '--iptables-chain-prefix', cluster.chainPrefix], {
         cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       agent = p;
@@ -124,6 +135,11 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
       if (existsSync(runc) && readdirSync(runc).length) out.push(`runc state: ${readdirSync(runc).join(',')}`);
       const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`master ${bridge} `) || l.includes(`: ${bridge}:`));
       if (links.length) out.push(`links: ${links.map((l) => l.split(':')[1]!.trim()).join(', ')}`);
+      const chains = execFileSync('iptables-save', { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`:${cluster.chainPrefix}-`));
+      if (chains.length) out.push(`proxy chains: ${chains.map((l) => l.slice(1).split(' ')[0]).join(', ')}`);
+      // NAT/filter rules the CNI plugins made for our pod CIDR (ipMasq, portmap).
+      const rules = ['iptables-save'].flatMap((cmd) => execFileSync(cmd, { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(`10.${octet}.`));
+      if (rules.length) out.push(`iptables: ${rules.join(' | ')}`);
       return out;
     },
     async stop() {
@@ -138,6 +154,8 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
         if (existsSync(p)) { try { execFileSync('sh', ['-c', `find ${p} -depth -type d -exec rmdir {} \\; 2>/dev/null`], { stdio: 'ignore' }); } catch { /* busy */ } }
       }
       try { execFileSync('sh', ['-c', `iptables-save | grep -q "${bridge}" && true`], { stdio: 'ignore' }); } catch { /* none */ }
+      // The agent's proxy removes its chains on exit; not when it was killed.
+      await new Iptables(makeExec(), undefined, cluster.chainPrefix).cleanup().catch(() => undefined);
       rmSync(runDir, { recursive: true, force: true });
       rmSync(agentDir, { recursive: true, force: true });
       client.close();

@@ -199,3 +199,16 @@ test('restarting the agent adopts running containers without restarting them', a
     await sleep(200);
   }
 });
+
+test('--drain on shutdown removes every container, mount, cgroup, namespace and veth', async () => {
+  await create(pod('drain-a', { volumes: [{ name: 'm', emptyDir: { medium: 'Memory' } }],
+    containers: [{ name: 'main', command: ['sleep', '3600'], volumeMounts: [{ name: 'm', mountPath: '/m' }] }] }));
+  await create(pod('drain-b', { containers: [{ name: 'main', command: ['sleep', '3600'], ports: [{ containerPort: 80, hostPort: 30000 + Math.floor(Math.random() * 2000), hostIP: '127.0.0.1' }] }] }));
+  const a = await env.waitPod('drain-a', (x) => !!cs(x)?.state?.running);
+  await env.waitPod('drain-b', (x) => !!cs(x)?.state?.running);
+  const pid = containerPid(cs(a)!.containerID!);
+  assert.ok(env.leftovers().length > 0, 'something to drain');
+  await env.stopAgent(true);
+  assert.deepEqual(env.leftovers(), []);
+  assert.ok(!existsSync(`/proc/${pid}`));
+});
