@@ -145,6 +145,36 @@ describe('kubelet lifecycle', { concurrency: true }, () => {
     await env.waitPod('badconfig', (x) => !!cs(x)?.state?.running, 30_000);
   });
 
+  test('configMap volumes follow updates; resources become cgroup limits; service links and pull secrets', async () => {
+    await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'live' }, data: { v: 'one' } }));
+    await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'my-db' }, spec: { ports: [{ name: 'mongo', port: 27017 }], selector: { app: 'x' } } }));
+    await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [env.registry.host]: { username: 'u', password: 'p' } } })).toString('base64') } }));
+    await create(pod('live', {
+      imagePullSecrets: [{ name: 'regcred' }],
+      volumes: [{ name: 'cfg', configMap: { name: 'live' } }],
+      containers: [{ name: 'main', command: ['sleep', '3600'], imagePullPolicy: 'Always',
+        resources: { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } },
+        volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
+    }));
+    const p = await env.waitPod('live', (x) => !!cs(x)?.state?.running, 30_000);
+    const id = cs(p)!.containerID!.replace('runc://', '');
+    const { execFileSync } = await import('node:child_process');
+    const exec = (...cmd: string[]) => execFileSync('runc', ['--root', join(env.runDir, 'runc'), 'exec', id, ...cmd], { encoding: 'utf8' });
+    assert.equal(exec('cat', '/cfg/v'), 'one');
+    assert.match(exec('env'), /^MY_DB_SERVICE_PORT_MONGO=27017$/m);
+    const cg = (ctl: string, file: string) => readFileSync(join('/sys/fs/cgroup', ctl, env.cgroupRoot, `pod${p.metadata!.uid}`, id, file), 'utf8').trim();
+    assert.equal(cg('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+    assert.equal(cg('cpu', 'cpu.cfs_quota_us'), '20000');
+    assert.equal(cg('cpu', 'cpu.shares'), '102');
+    await env.client.resource(R.configmaps).patch('live', 'merge', { data: { v: 'two' } }, { namespace: 'default' });
+    const deadline = Date.now() + 20_000;
+    while (exec('cat', '/cfg/v') !== 'two') {
+      assert.ok(Date.now() < deadline, 'configMap update did not reach the volume');
+      await sleep(250);
+    }
+  });
+
   test('init containers in order, emptyDir, configMap and downward API volumes, env from fieldRef', async () => {
     await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'files' }, data: { 'app.conf': 'x=1\n' } }));
     await create(pod('volumes', {
