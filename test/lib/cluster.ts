@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { request } from 'node:https';
+import { randomBytes } from 'node:crypto';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -33,6 +34,15 @@ export interface Cluster {
   restart(): Promise<void>;
   /** The admin client certificate and CA, for tests that speak HTTPS directly. */
   tlsOptions(): { ca: string; cert: string; key: string };
+  /** Service network and cluster DNS IP the server was started with. */
+  serviceCidr: string;
+  clusterDns: string;
+  /** Prefix of the iptables chains of this cluster's proxies (its own per run). */
+  chainPrefix: string;
+  /** Host ports of the server's ingress controller and cluster DNS (free ones, per run). */
+  ingressHttpPort: number;
+  ingressHttpsPort: number;
+  dnsPort: number;
 }
 
 export interface ClusterOptions {
@@ -44,6 +54,15 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Extra node flags for the server process (e.g. V8 heap sizes). */
   nodeArgs?: string[];
+  /**
+   * Service network and cluster DNS IP (default: the server's, 10.43.0.0/16 and
+   * 10.43.0.10). Clusters whose nodes run a proxy on this host must each have their
+   * own, or one cluster's DNAT rules catch the other's traffic (test/kubelet/env.ts).
+   */
+  serviceCidr?: string;
+  clusterDns?: string;
+  /** iptables chain prefix of the cluster's proxies; default JT + 6 random hex digits. */
+  chainPrefix?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -73,6 +92,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const ownDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'jotasu-test-'));
   const port = await freePort();
+  // Every server binds the ingress (80/443) and DNS (53) ports on the host: concurrent
+  // test servers get free ones of their own (args given by the test still win).
+  const [ingressHttpPort, ingressHttpsPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+  const chainPrefix = opts.chainPrefix ?? `JT${randomBytes(3).toString('hex').toUpperCase()}`;
+  const serviceCidr = opts.serviceCidr ?? '10.43.0.0/16';
+  const clusterDns = opts.clusterDns ?? '10.43.0.10';
+  const netArgs = [
+    '--ingress-http-port', String(ingressHttpPort), '--ingress-https-port', String(ingressHttpsPort), '--dns-port', String(dnsPort),
+    '--iptables-chain-prefix', chainPrefix, '--service-cidr', serviceCidr, '--cluster-dns', clusterDns,
+  ];
   const kubeconfig = join(dataDir, 'kubeconfig.yaml');
   const url = `https://127.0.0.1:${port}`;
   let proc: ChildProcess | undefined;
@@ -82,7 +111,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const p = spawn(process.execPath, [
       ...(opts.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'server',
       '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
-      '--write-kubeconfig', kubeconfig, '--disable-agent', ...(opts.args ?? []),
+      '--write-kubeconfig', kubeconfig, '--disable-agent', ...netArgs, ...(opts.args ?? []),
     ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
     live.add(p);
@@ -120,7 +149,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
 
   return {
-    kubeconfig, url, port, dataDir,
+    kubeconfig, url, port, dataDir, serviceCidr, clusterDns, chainPrefix, ingressHttpPort, ingressHttpsPort, dnsPort,
     logs: () => output,
     pid: () => proc?.pid,
     kubectl(args, o = {}) {
