@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { route, tlsSecretFor, type Backend, type RouteTable } from './routes.js';
 import type { Logger } from '../util/log.js';
+import { UpstreamPool, type UpstreamRequest } from './upstream.js';
 
 export interface IngressProxyOptions {
   log: Logger;
@@ -27,11 +28,14 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 export class IngressProxy {
   private table: RouteTable = { hosts: new Map(), wildcards: new Map(), tls: new Map(), tlsWildcards: new Map() };
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' });
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
+  private readonly pool: UpstreamPool;
   readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly o: IngressProxyOptions) {}
+  constructor(private readonly o: IngressProxyOptions) {
+    this.pool = new UpstreamPool(o.connectTimeoutMs ?? 3000);
+  }
 
   setTable(t: RouteTable): void { this.table = t; }
 
@@ -73,6 +77,7 @@ export class IngressProxy {
       clearInterval(idle);
     }));
     this.agent.destroy();
+    this.pool.destroy();
   }
 
   private track(s: net.Server): void {
@@ -89,32 +94,35 @@ export class IngressProxy {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
-    const hostHeader = req.headers.host ?? '';
-    const host = hostOnly(hostHeader);
+    // One pass over rawHeaders gives the routing inputs and the forwarded headers
+    // (req.headers would build a second, lower-cased object per request).
+    const f = scanHeaders(req, secure);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const b = route(this.table, host, path);
+    const b = route(this.table, hostOnly(f.host), q < 0 ? url : url.slice(0, q));
     if (!b) return reply(res, 404, 'default backend - 404\n');
     if (!b.targets.length) return reply(res, 503, `503 Service Unavailable: ${b.problem ?? 'no endpoints'}\n`);
-    const headers = forwardHeaders(req, hostHeader, secure);
     // A request without a body can be replayed on another endpoint if the connection fails.
-    const bodyless = !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
-    const canRetry = bodyless && IDEMPOTENT.has(req.method ?? 'GET');
+    const canRetry = f.bodyless && IDEMPOTENT.has(req.method ?? 'GET');
     let attempts = canRetry ? 3 : 1;
+    if (f.bodyless) return this.fast(req, res, b, url, f.headers, canRetry, attempts);
     const tryOnce = (): void => {
       const t = this.pick(b);
       let connected = false;
-      const up = http.request({ host: t.host, port: t.port, method: req.method, path: url, headers, agent: this.agent, setHost: false });
-      const timer = setTimeout(() => { if (!connected) up.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })); }, this.o.connectTimeoutMs ?? 3000);
+      let timer: NodeJS.Timeout | undefined;
+      // Flat header array: no per-header setHeader validation in http.request.
+      const up = http.request({ host: t.host, port: t.port, method: req.method, path: url, headers: f.headers, agent: this.agent, setHost: false });
       up.on('socket', (s: net.Socket) => {
-        if (!s.connecting) { connected = true; clearTimeout(timer); return; }
+        // A pooled socket is already connected: no connect timer for it.
+        if (!s.connecting) { connected = true; return; }
+        timer = setTimeout(() => { if (!connected) up.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })); }, this.o.connectTimeoutMs ?? 3000);
         s.once('connect', () => { connected = true; clearTimeout(timer); });
       });
       up.on('response', (ur) => {
-        clearTimeout(timer);
         res.writeHead(ur.statusCode ?? 502, ur.statusMessage, stripHop(ur.rawHeaders));
-        ur.pipe(res);
+        // By hand rather than pipe(): pipe's listener bookkeeping costs more than the copy for small bodies.
+        ur.on('data', (c: Buffer) => { if (!res.write(c)) { ur.pause(); res.once('drain', () => ur.resume()); } });
+        ur.on('end', () => res.end());
         ur.on('error', () => res.destroy());
       });
       up.on('error', (e: NodeJS.ErrnoException) => {
@@ -130,17 +138,48 @@ export class IngressProxy {
         reply(res, 502, `502 Bad Gateway: backend ${b.id} at ${t.host}:${t.port} failed: ${e.code ?? e.message}\n`);
       });
       res.on('close', () => { if (!res.writableFinished) up.destroy(); });
-      if (bodyless) up.end(); else req.pipe(up);
+      if (f.bodyless) up.end(); else req.pipe(up);
     };
+    tryOnce();
+  }
+
+  /** Requests without a body: our own keep-alive pool and response parser (upstream.ts). */
+  private fast(req: http.IncomingMessage, res: http.ServerResponse, b: Backend, url: string, headers: string[], canRetry: boolean, attempts: number): void {
+    let head = `${req.method} ${url} HTTP/1.1\r\n`;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    head += '\r\n';
+    const noBody = req.method === 'HEAD';
+    let up: UpstreamRequest | undefined;
+    const resume = (): void => up?.resume();
+    const tryOnce = (): void => {
+      const t = this.pick(b);
+      up = this.pool.request(t.host, t.port, head, noBody, {
+        onHead: (status, reason, raw) => { res.writeHead(status, reason, stripHop(raw)); },
+        onBody: (c) => {
+          if (res.write(c)) return true;
+          res.once('drain', resume);
+          return false;
+        },
+        onEnd: () => { up = undefined; res.end(); },
+        onError: (e, retryable) => {
+          up = undefined;
+          if (res.headersSent) { res.destroy(); return; }
+          if (canRetry && retryable && --attempts > 0) return tryOnce();
+          this.o.log.debug({ backend: b.id, target: `${t.host}:${t.port}`, err: e.code ?? e.message }, 'upstream failed');
+          reply(res, 502, `502 Bad Gateway: backend ${b.id} at ${t.host}:${t.port} failed: ${e.code ?? e.message}\n`);
+        },
+      });
+    };
+    res.on('close', () => { if (!res.writableFinished) up?.abort(); });
     tryOnce();
   }
 
   private upgrade(req: http.IncomingMessage, sock: net.Socket, head: Buffer, secure: boolean): void {
     sock.on('error', () => sock.destroy());
-    const hostHeader = req.headers.host ?? '';
+    const f = scanHeaders(req, secure);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const b = route(this.table, hostOnly(hostHeader), q < 0 ? url : url.slice(0, q));
+    const b = route(this.table, hostOnly(f.host), q < 0 ? url : url.slice(0, q));
     if (!b || !b.targets.length) {
       const code = b ? 503 : 404;
       sock.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
@@ -153,15 +192,11 @@ export class IngressProxy {
       up.destroy();
     });
     up.on('connect', () => {
-      const headers = forwardHeaders(req, hostHeader, secure);
-      // Upgrade needs its hop-by-hop headers.
-      headers['connection'] = req.headers.connection ?? 'Upgrade';
-      if (req.headers.upgrade) headers['upgrade'] = req.headers.upgrade;
       let s = `${req.method} ${url} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(headers)) {
-        if (v === undefined) continue;
-        for (const x of Array.isArray(v) ? v : [v]) s += `${k}: ${x}\r\n`;
-      }
+      for (let i = 0; i < f.headers.length; i += 2) s += `${f.headers[i]}: ${f.headers[i + 1]}\r\n`;
+      // Upgrade needs its hop-by-hop headers.
+      s += `Connection: ${req.headers.connection ?? 'Upgrade'}\r\n`;
+      if (req.headers.upgrade) s += `Upgrade: ${req.headers.upgrade}\r\n`;
       up.write(s + '\r\n');
       if (head.length) up.write(head);
       up.pipe(sock);
@@ -190,24 +225,33 @@ export function hostOnly(h: string): string {
   return (c < 0 ? h : h.slice(0, c)).toLowerCase();
 }
 
-function forwardHeaders(req: http.IncomingMessage, hostHeader: string, secure: boolean): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
+interface Scanned { host: string; bodyless: boolean; headers: string[] }
+
+/** The request's Host, whether it has a body, and its end-to-end headers plus X-Forwarded-*, as a flat [name, value, ...] array. */
+function scanHeaders(req: http.IncomingMessage, secure: boolean): Scanned {
   const raw = req.rawHeaders;
+  const headers: string[] = [];
+  let host: string | undefined;
+  let bodyless = true;
   for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toLowerCase();
+    const name = raw[i]!;
+    const k = name.toLowerCase();
+    if (k === 'host') host ??= raw[i + 1]!;
+    else if (k === 'content-length') { if (raw[i + 1] !== '0') bodyless = false; }
+    else if (k === 'transfer-encoding') bodyless = false;
     if (HOP.has(k) || k.startsWith('x-forwarded-') || k === 'x-real-ip') continue;
-    const prev = out[k];
-    out[k] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : k === 'cookie' ? `${prev}; ${raw[i + 1]}` : [String(prev), raw[i + 1]!];
+    headers.push(name, raw[i + 1]!);
   }
-  const client = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+  host ??= '';
+  const sock = req.socket as net.Socket & { [FWD]?: [string, string] };
+  // Per connection, not per request: the peer and local port do not change.
+  let c = sock[FWD];
+  if (!c) c = sock[FWD] = [sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', String(sock.localPort ?? (secure ? 443 : 80))];
   // As ingress-nginx by default: we are the edge, so client-sent X-Forwarded-* are replaced.
-  out['x-forwarded-for'] = client;
-  out['x-real-ip'] = client;
-  out['x-forwarded-proto'] = secure ? 'https' : 'http';
-  out['x-forwarded-host'] = hostHeader;
-  out['x-forwarded-port'] = String(req.socket.localPort ?? (secure ? 443 : 80));
-  return out;
+  headers.push('X-Forwarded-For', c[0], 'X-Real-IP', c[0], 'X-Forwarded-Proto', secure ? 'https' : 'http', 'X-Forwarded-Host', host, 'X-Forwarded-Port', c[1]);
+  return { host, bodyless, headers };
 }
+const FWD = Symbol('forwarded');
 
 function stripHop(raw: string[]): string[] {
   const out: string[] = [];
