@@ -135,10 +135,12 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
       if (existsSync(runc) && readdirSync(runc).length) out.push(`runc state: ${readdirSync(runc).join(',')}`);
       const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`master ${bridge} `) || l.includes(`: ${bridge}:`));
       if (links.length) out.push(`links: ${links.map((l) => l.split(':')[1]!.trim()).join(', ')}`);
+      // The agent's proxy keeps its chains while it runs (rules mention the pod CIDR too).
+      const agentUp = !!agent && agent.exitCode === null && agent.signalCode === null;
       const chains = execFileSync('iptables-save', { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`:${cluster.chainPrefix}-`));
-      if (chains.length) out.push(`proxy chains: ${chains.map((l) => l.slice(1).split(' ')[0]).join(', ')}`);
+      if (chains.length && !agentUp) out.push(`proxy chains: ${chains.map((l) => l.slice(1).split(' ')[0]).join(', ')}`);
       // NAT/filter rules the CNI plugins made for our pod CIDR (ipMasq, portmap).
-      const rules = ['iptables-save'].flatMap((cmd) => execFileSync(cmd, { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(`10.${octet}.`));
+      const rules = ['iptables-save'].flatMap((cmd) => execFileSync(cmd, { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(`10.${octet}.`) && !l.includes(`${cluster.chainPrefix}-`));
       if (rules.length) out.push(`iptables: ${rules.join(' | ')}`);
       return out;
     },
