@@ -87,6 +87,9 @@ export function image(layers: BuiltLayer[], cfg: ImageConfigInput): BuiltImage {
   return { config, configDigest: sha256(config), layers, manifest, manifestDigest: sha256(manifest) };
 }
 
+// Debian's busybox-static 1.35 is built without FEATURE_WGET_TIMEOUT but still parses
+// `wget -T N`, into a NULL pointer: it segfaults before any network or name lookup (on
+// the host too). Tests bound wget with the `timeout` applet instead.
 const BUSYBOX_APPLETS = [
   'sh', 'ash', 'ls', 'cat', 'echo', 'env', 'sleep', 'nc', 'wget', 'httpd', 'ps', 'kill', 'id', 'hostname',
   'mkdir', 'rm', 'cp', 'mv', 'ln', 'touch', 'grep', 'sed', 'awk', 'head', 'tail', 'true', 'false', 'test',
