@@ -132,22 +132,28 @@ export async function readContainerLog(path: string, out: Writable, o: LogReadOp
     o.signal?.addEventListener('abort', poke);
   }
   // Rotation: `current` is the file fh reads (the live log, or a rotated one being caught
-  // up on); `queue` the files after it; `renamed` once the live log was seen moved away.
+  // up on); `renamed` once the live log was seen moved away.
   let current = path;
-  let queue: string[] = [];
   let renamed = false;
   let finishing = false;
+  /** The file after the one just read to its end: the next rotated one by name, else the live log. */
   const openNext = async (): Promise<void> => {
-    await fh.close().catch(() => undefined);
-    for (;;) {
-      const next = queue.shift() ?? path;
-      try { fh = await open(next, 'r'); } catch (e) {
-        // A rotated file pruned meanwhile: skip it. The live log: gone with the container.
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && next !== path) continue;
-        throw e;
+    // Listed now, not when the rename was seen: more rotations may have happened while this
+    // file was being read (a slow client), and each must be read in turn.
+    for (let tries = 0; ; tries++) {
+      const rotated = await rotatedFiles(path);
+      const inos = await Promise.all(rotated.map((f) => stat(f).then((s) => s.ino, () => -1)));
+      // Not found: pruned already, so every rotated file left is newer than it.
+      const after = [...rotated.slice(inos.indexOf(ino) + 1), path];
+      let next: FileHandle | undefined;
+      for (const f of after) {
+        // ENOENT: a rotated file pruned meanwhile, or the live log between the shim's rename and its new file.
+        next = await open(f, 'r').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
+        if (next) { current = f; break; }
       }
-      current = next;
-      break;
+      if (next) { await fh.close().catch(() => undefined); fh = next; break; }
+      if (tries >= 40 || o.signal?.aborted) throw new Error(`log file ${path} is gone`);
+      await new Promise((r) => setTimeout(r, 50));
     }
     ino = (await fh.stat()).ino;
     pos = 0;
@@ -194,10 +200,6 @@ export async function readContainerLog(path: string, out: Writable, o: LogReadOp
         // Renamed away by the shim. It may have written to it between our last read and
         // the rename: read it once more to its end, then take the files after it.
         renamed = true;
-        const rotated = await rotatedFiles(path);
-        const inos = await Promise.all(rotated.map((f) => stat(f).then((s) => s.ino, () => -1)));
-        // Not found: pruned already, so every rotated file left is newer than it.
-        queue = rotated.slice(inos.indexOf(ino) + 1);
         continue;
       }
       if (now && now.size < pos) { pos = 0; rest = Buffer.alloc(0); continue; } // truncated in place
