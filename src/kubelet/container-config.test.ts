@@ -36,6 +36,14 @@ test('container config: resources, labels, log path, security context', () => {
   assert.deepEqual(securityContext(pod({ hostNetwork: true }), { name: 'x' }).namespaceOptions, { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' });
 });
 
+test('container config: stdin, stdinOnce and tty as the pod asks (kubectl run -i / -it)', () => {
+  const p = pod();
+  const cfg = (c: object) => buildContainerConfig({ pod: p, container: { ...p.spec!.containers[0]!, ...c }, init: false, attempt: 0, env: [], mounts: [], image: 'sha256:x', memoryCapacity: 8 * 2 ** 30 });
+  assert.deepEqual((({ stdin, stdinOnce, tty }) => ({ stdin, stdinOnce, tty }))(cfg({ stdin: true, stdinOnce: true })), { stdin: true, stdinOnce: true, tty: false });
+  // Passed on even though the runc runtime refuses it: a clear StartError, not a shell without a terminal.
+  assert.equal(cfg({ stdin: true, tty: true }).tty, true);
+});
+
 test('DNS: ClusterFirst search path, None with dnsConfig, hostNetwork falls back to Default', () => {
   assert.deepEqual(dnsConfig(pod(), ['10.43.0.10'], 'cluster.local'), {
     servers: ['10.43.0.10'], searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'],

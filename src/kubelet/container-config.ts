@@ -169,7 +169,8 @@ export function buildContainerConfig(i: ContainerConfigInput): ContainerConfig {
     },
     // Upstream layout: <pod log dir>/<container>/<restart count>.log
     logPath: `${c.name}/${i.attempt}.log`,
-    stdin: !!c.stdin, stdinOnce: !!c.stdinOnce, tty: false,
+    // tty as asked: a runtime without terminals must refuse it, not run it without one.
+    stdin: !!c.stdin, stdinOnce: !!c.stdinOnce, tty: !!c.tty,
     linux: {
       resources: containerResources(i.pod, c, i.memoryCapacity),
       securityContext: securityContext(i.pod, c),

@@ -303,6 +303,12 @@ export interface RuntimeService {
   execSync(containerId: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResponse>;
   /** Streaming exec; the hook the kubelet's streaming server will use. Resolves to the exit code. */
   exec?(req: ExecRequest, streams: ExecStreams): Promise<number>;
+  /**
+   * Attach's way in: a FIFO relayed to the stdin of a container created with stdin: true
+   * (undefined without). Not CRI, whose Attach hands out a streaming URL instead; may be
+   * a plain value or a promise (the kubelet's lazy runtime wraps every call in one).
+   */
+  stdinPath?(containerId: string): string | undefined | Promise<string | undefined>;
 }
 
 // ---- images ------------------------------------------------------------------------

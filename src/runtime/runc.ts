@@ -500,7 +500,15 @@ export class RuncRuntime implements CriRuntime {
     const c = this.getContainer(id);
     const dir = this.containerDir(id);
     if (c.startedAt || existsSync(join(dir, 'shim.pid'))) throw new Error(`container ${id} was already started`);
-    if (c.config.tty) throw new Error('tty containers are not supported yet');
+    if (c.config.tty) {
+      // The shim has no console socket, so no terminal: say so rather than run without one.
+      // Recorded as a failed start (StartError, exit 128, as containerd reports one) so the
+      // restart policy applies; left CREATED, the kubelet would retry it forever.
+      const why = 'tty: true is not supported by this runtime (no terminal for the container); use stdin without tty (kubectl run -i, not -it)';
+      await writeFile(join(dir, 'shim.log'), `${why}\n`);
+      await writeFile(join(dir, 'exit.json'), JSON.stringify({ exitCode: 128, finishedAt: (Date.now() / 1000).toFixed(6), oomKilled: 0 }));
+      throw new Error(`failed to start container "${c.config.metadata.name}": ${why}`);
+    }
     const args = ['--runc', this.runcBin, '--root', this.runcRoot, '--id', id, '--bundle', dir, '--dir', dir, '--log', c.logPath,
       '--oom-file', this.oomFile(c), '--sync-fd', '3',
       '--log-max-size', String(this.opts.containerLogMaxSize ?? 10 * 1024 * 1024), '--log-max-files', String(this.opts.containerLogMaxFiles ?? 5)];

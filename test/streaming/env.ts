@@ -48,8 +48,8 @@ const allRunning = (p: Pod) => p.status?.phase === 'Running' && !!p.status.podIP
   && (p.status.containerStatuses ?? []).length === (p.spec?.containers ?? []).length
   && (p.status.containerStatuses ?? []).every((c) => !!c.state?.running);
 
-export async function startStreamingEnv(): Promise<StreamEnv> {
-  const env = await startKubeletEnv({ clusterCidr: freeClusterCidr() });
+export async function startStreamingEnv(o: { agentArgs?: string[] } = {}): Promise<StreamEnv> {
+  const env = await startKubeletEnv({ clusterCidr: freeClusterCidr(), agentArgs: o.agentArgs });
   try {
     const extra = layer(await layerTar(['tar', 'sha256sum', 'md5sum', 'stty', 'base64', 'cmp', 'dd'].map((a) => ({ path: `bin/${a}`, linkname: 'busybox' }))));
     await env.registry.push(await busyboxImage({}, [extra]), 'test/busybox:stream');

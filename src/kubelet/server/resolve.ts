@@ -2,7 +2,7 @@
 // messages for the ways it can fail. With the kubelet's pod (its status names the
 // container ids, as upstream's validateContainerLogStatus uses them) the status decides;
 // without it the runtime's sandbox and container metadata do.
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { Pod, Container } from 'kubernetes-types/core/v1.js';
 import type { RuntimeService, ContainerStatus } from '../../runtime/cri.js';
 
 export class HttpError extends Error {
@@ -21,6 +21,8 @@ export interface ResolvedContainer {
   sandboxId: string;
   /** The pod's network namespace (port-forward); undefined with hostNetwork. */
   netns?: string;
+  /** The container's spec, when the kubelet's pod is known (attach: stdinOnce). */
+  spec?: Container;
 }
 
 const stripScheme = (id: string) => id.replace(/^[a-z0-9]+:\/\//, '');
@@ -73,11 +75,12 @@ export async function resolveContainer(
   if (pods && !pod) throw new HttpError(404, `pod "${podName}" does not exist`);
   if (pod) {
     const specs = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
-    if (!specs.some((c) => c.name === container)) throw new HttpError(404, `container "${container}" not found in pod "${podName}"`);
+    const spec = specs.find((c) => c.name === container);
+    if (!spec) throw new HttpError(404, `container "${container}" not found in pod "${podName}"`);
     const id = stripScheme(idFromPodStatus(pod, container, !!opts.previous));
     const status = await rt.containerStatus(id).catch(() => { throw new HttpError(404, `container not found ("${container}")`); });
     const sb = await findSandbox(rt, ns, podName, pod.metadata?.uid).catch(() => undefined);
-    return { id, status, sandboxId: sb?.id ?? '', netns: sb?.netns };
+    return { id, status, sandboxId: sb?.id ?? '', netns: sb?.netns, spec };
   }
   // No pod manager: the runtime's metadata. Attempts of one container name, newest first.
   const sb = await findSandbox(rt, ns, podName, opts.uid);

@@ -7,7 +7,9 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
+import { constants as fsConstants, openSync } from 'node:fs';
+import type { PassThrough } from 'node:stream';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri.js';
 import { REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL, PORTFORWARD_PROTOCOL, errorStatus } from '../../api/remotecommand/protocol.js';
@@ -15,7 +17,7 @@ import { SpdySession } from '../../api/remotecommand/spdy.js';
 import { execInContainer, type RuncLocation } from '../../runtime/streaming/exec.js';
 import { readContainerLog } from '../../runtime/streaming/logs.js';
 import { nsenterDialer, type PodDialer } from '../../runtime/streaming/portforward.js';
-import { HttpError, resolveContainer, requireRunning, findSandbox, type PodSource } from './resolve.js';
+import { HttpError, resolveContainer, requireRunning, findSandbox, type PodSource, type ResolvedContainer } from './resolve.js';
 import { remoteCommandSession, statusForExit, type StreamFlags } from './remotecommand.js';
 import { servePortForward } from './portforward.js';
 import { logger } from '../../util/log.js';
@@ -226,7 +228,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
       if (r.kind === 'exec' && !cmd.length) throw new HttpError(400, 'you must specify at least one command for the container');
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (r.kind === 'exec') void runExec(ws, rc.id, cmd, flags);
-        else void runAttach(ws, rc.id, rc.status.logPath, flags);
+        else void runAttach(ws, rc, flags);
       });
     } catch (e) {
       socketError(socket, e);
@@ -253,26 +255,77 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   }
 
   /**
-   * Attach: the shim keeps no stdin open (it runs the container with </dev/null) and no
-   * terminal, so attach streams what the container writes from now on, from its log;
-   * stdin sent by the client is read and dropped.
+   * Attach. The shim owns the container's stdout/stderr, so output comes from its log:
+   * what the container writes from now on. stdin goes to the FIFO the shim keeps for a
+   * container created with stdin: true. As containerd's attach: stdin for a container
+   * without stdin is dropped; when the client's stdin ends, a stdinOnce container gets EOF
+   * (the shim closes its stdin once the last writer goes) and the session lasts until it
+   * exits, while for any other container the session ends there. No tty: the runtime
+   * refuses tty: true containers at start (it has no console socket).
    */
-  async function runAttach(ws: WebSocket, id: string, logPath: string, flags: StreamFlags): Promise<void> {
+  async function runAttach(ws: WebSocket, rc: ResolvedContainer, flags: StreamFlags): Promise<void> {
     const s = remoteCommandSession(ws, flags);
-    s.stdin?.resume();
+    const output = new AbortController();
+    s.signal.addEventListener('abort', () => output.abort(), { once: true });
     try {
       const tasks: Promise<void>[] = [];
-      const common = { follow: true, tailLines: 0, isRunning: isRunning(id), signal: s.signal };
-      if (flags.tty && s.stdout) tasks.push(readContainerLog(logPath, s.stdout, common));
+      const readers = (s.stdout ? 1 : 0) + (!flags.tty && s.stderr ? 1 : 0);
+      let opened = 0;
+      let positioned!: () => void;
+      const ready = new Promise<void>((r) => { positioned = r; });
+      if (!readers) positioned();
+      const onOpen = () => { if (++opened === readers) positioned(); };
+      const common = { follow: true, tailLines: 0, isRunning: isRunning(rc.id), signal: output.signal, onOpen };
+      if (flags.tty && s.stdout) tasks.push(readContainerLog(rc.status.logPath, s.stdout, common));
       else {
-        if (s.stdout) tasks.push(readContainerLog(logPath, s.stdout, { ...common, stream: 'stdout' }));
-        if (s.stderr) tasks.push(readContainerLog(logPath, s.stderr, { ...common, stream: 'stderr' }));
+        if (s.stdout) tasks.push(readContainerLog(rc.status.logPath, s.stdout, { ...common, stream: 'stdout' }));
+        if (s.stderr) tasks.push(readContainerLog(rc.status.logPath, s.stderr, { ...common, stream: 'stderr' }));
+      }
+      if (s.stdin) {
+        // Only once the readers hold their start position: the answer to this input must not fall before it.
+        const relay = relayStdin(s.stdin, rc, ready, () => output.abort());
+        if (!readers) tasks.push(relay);
       }
       await Promise.all(tasks);
       s.finish(statusForExit([], 0));
     } catch (e) {
       s.finish(errorStatus(`error attaching to container: ${(e as Error).message}`));
     }
+  }
+
+  /** Copies attach's stdin into the container's stdin FIFO; calls endSession when it ends (not stdinOnce). */
+  async function relayStdin(stdin: PassThrough, rc: ResolvedContainer, ready: Promise<void>, endSession: () => void): Promise<void> {
+    const path = await Promise.resolve(rt.stdinPath?.(rc.id)).catch(() => undefined);
+    if (!path) {
+      log.debug({ container: rc.id }, 'attach: the container has no stdin; input dropped');
+      stdin.resume();
+      return;
+    }
+    await ready;
+    let fd: number;
+    try {
+      // Non-blocking: with no reader (the shim just exited) this fails at once instead of hanging.
+      fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    } catch (e) {
+      log.debug({ container: rc.id, err: (e as Error).message }, 'attach: stdin FIFO not open; input dropped');
+      stdin.resume();
+      return;
+    }
+    // A net.Socket over the FIFO: libuv waits for room (EAGAIN) and pipe() carries back-pressure to the WebSocket.
+    const fifo = new Socket({ fd, readable: false, writable: true });
+    let clientEnded = false;
+    stdin.once('end', () => { clientEnded = true; });
+    await new Promise<void>((resolve) => {
+      fifo.on('error', (e) => {
+        // EPIPE: the shim is gone with the container; the rest of the input has nowhere to go.
+        log.debug({ container: rc.id, err: e.message }, 'attach: stdin FIFO closed');
+        stdin.unpipe(fifo);
+        stdin.resume();
+      });
+      fifo.on('close', () => resolve());
+      stdin.pipe(fifo);
+    });
+    if (clientEnded && !rc.spec?.stdinOnce) endSession();
   }
 
   const server: Server = createServer({
