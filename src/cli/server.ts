@@ -25,6 +25,7 @@ export interface ServerFlags {
   etcdCompactionInterval: string;
   ingressHttpPort: string;
   ingressHttpsPort: string;
+  ingressWorkers?: string;
   dnsPort: string;
   dnsForward: boolean;
   iptablesChainPrefix: string;
@@ -90,6 +91,7 @@ export function command(): Command {
     .option('--node-name <name>', 'name of this node (agent)')
     .option('--ingress-http-port <port>', 'ingress controller HTTP port', '80')
     .option('--ingress-https-port <port>', 'ingress controller HTTPS port ("off": none)', '443')
+    .option('--ingress-workers <n>', 'ingress proxy worker processes sharing the ports (default: the CPU count; 0: serve inside the server process)')
     .option('--dns-port <port>', 'port of the cluster DNS server on the node address (behind the kube-dns service; a free one if taken)', '53')
     .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains (distinct per cluster sharing a host)', 'JOTASU')
     .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)

@@ -30,6 +30,8 @@ export class IngressProxy {
   private table: RouteTable = { hosts: new Map(), wildcards: new Map(), tls: new Map(), tlsWildcards: new Map() };
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
   private readonly pool: UpstreamPool;
+  /** Requests (and upgrades) received, for worker statistics. */
+  requests = 0;
   readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
 
@@ -94,6 +96,7 @@ export class IngressProxy {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
+    this.requests++;
     // One pass over rawHeaders gives the routing inputs and the forwarded headers
     // (req.headers would build a second, lower-cased object per request).
     const f = scanHeaders(req, secure);
@@ -175,6 +178,7 @@ export class IngressProxy {
   }
 
   private upgrade(req: http.IncomingMessage, sock: net.Socket, head: Buffer, secure: boolean): void {
+    this.requests++;
     sock.on('error', () => sock.destroy());
     const f = scanHeaders(req, secure);
     const url = req.url ?? '/';

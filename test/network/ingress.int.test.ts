@@ -1,7 +1,11 @@
 // The ingress controller proxying to real HTTP backends on loopback (127.0.0.2-4,
 // one port), driven by hand-fed informers: routing, load balancing, errors, retries,
-// forwarded headers, streaming, WebSocket upgrades, TLS with SNI, live updates.
+// forwarded headers, streaming, WebSocket upgrades, TLS with SNI, live updates; all of
+// it served in the controller's process and by worker processes, plus the workers' own
+// life cycle (configuration reaches each, a killed one is replaced, none outlive us).
 import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
@@ -15,6 +19,9 @@ import { startIngressController, type RunningIngress } from '../../src/ingress/c
 import { selfSignedCert } from '../../src/ingress/cert.js';
 import { createFakeInformers } from './fake-informers.js';
 
+for (const workers of [0, 2]) suite(workers);
+
+function suite(workers: number): void {
 const inf = createFakeInformers();
 const backends: http.Server[] = [];
 let port = 0;
@@ -48,7 +55,7 @@ function get(path: string, host: string, opts: { method?: string; body?: string 
   });
 }
 
-describe('ingress controller', () => {
+describe(`ingress controller (${workers ? `${workers} worker processes` : 'in process'})`, () => {
   before(async () => {
     // One port on three loopback addresses: three "pods".
     const probe = net.createServer();
@@ -87,11 +94,13 @@ describe('ingress controller', () => {
     inf.put(R.ingresses, ingress('dead', 'dead.example.com', 'dead'));
     inf.put(R.ingresses, ingress('halfdead', 'half.example.com', 'halfdead'));
     inf.put(R.ingresses, { ...ingress('other-class', 'other.example.com', 'webapp-service'), spec: { ...ingress('x', 'other.example.com', 'webapp-service').spec, ingressClassName: 'nginx' } });
-    ctl = await startIngressController({ client: {} as ApiClient, informers: inf, host: '127.0.0.1', httpPort: 0, httpsPort: 0 });
+    ctl = await startIngressController({ client: {} as ApiClient, informers: inf, host: '127.0.0.1', httpPort: 0, httpsPort: 0, workers });
   });
   after(async () => {
+    const pids = ctl?.workers?.pids() ?? [];
     await ctl?.stop();
     for (const b of backends) { b.closeAllConnections(); b.close(); }
+    assert.deepEqual(pids.filter(alive), [], 'worker processes left after stop');
   });
 
   test('Host rule routes to the service, round-robin over all endpoints', async () => {
@@ -188,5 +197,71 @@ describe('ingress controller', () => {
     assert.equal(s.status, 200);
     assert.match(s.body, /^slow /);
     inf.put(R.endpointslices, slice('webapp-service', ['127.0.0.2', '127.0.0.3', '127.0.0.4']));
+  });
+
+  test('a configuration change reaches every worker', { skip: !workers }, async () => {
+    inf.put(R.ingresses, ingress('everywhere', 'everywhere.example.com', 'webapp-service'));
+    await ctl.rebuildNow();
+    const st = await ctl.workers!.stats();
+    assert.equal(st.length, workers);
+    const v = st[0]!.version;
+    assert.ok(st.every((w) => w.version === v), `versions ${st.map((w) => w.version)}`);
+    // Fresh connections land on any worker: every one of them knows the new host.
+    const rs = await Promise.all(Array.from({ length: 40 }, () => get('/', 'everywhere.example.com')));
+    assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
+    const after = await ctl.workers!.stats();
+    assert.equal(after.reduce((n, w) => n + w.requests, 0) - st.reduce((n, w) => n + w.requests, 0), 40);
+    // Small processes: no informers, no API client in a worker (tsx adds its compiler here).
+    for (const w of after) assert.ok(w.rss < 200 * 1024 * 1024, `worker RSS ${w.rss}`);
+  });
+
+  test('a killed worker is replaced, traffic goes on', { skip: !workers }, async () => {
+    const before = ctl.workers!.pids();
+    process.kill(before[0]!, 'SIGKILL');
+    // The survivors keep serving the shared port meanwhile.
+    for (let i = 0; i < 10; i++) assert.equal((await get('/', 'mywebapp.example.com')).status, 200);
+    const t0 = Date.now();
+    let pids = ctl.workers!.pids();
+    while ((pids.length < workers || pids.includes(before[0]!) || (await ctl.workers!.stats()).length < workers) && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      pids = ctl.workers!.pids();
+    }
+    assert.equal(pids.length, workers);
+    assert.ok(!pids.includes(before[0]!));
+    assert.ok(!alive(before[0]!));
+    // The replacement has the current configuration and serves the same port.
+    await ctl.rebuildNow();
+    const st = await ctl.workers!.stats();
+    assert.ok(st.every((w) => w.version === st[0]!.version));
+    assert.equal((await get('/', 'everywhere.example.com')).status, 200);
+  });
+});
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+describe('ingress worker processes', () => {
+  test('exit when the controller process is killed (no orphans)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../bench/network-ingress-child.ts', import.meta.url)), '1', '0', '2'],
+      { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+    let pids: number[] = [];
+    try {
+      const m = await new Promise<{ workers: number[] }>((resolve, reject) => {
+        child.once('message', (x) => resolve(x as { workers: number[] }));
+        child.once('exit', (code) => reject(new Error(`controller exited with ${code}`)));
+      });
+      pids = m.workers;
+      assert.equal(pids.length, 2);
+      assert.ok(pids.every(alive));
+      child.kill('SIGKILL');
+      const t0 = Date.now();
+      while (pids.some(alive) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(pids.filter(alive), []);
+    } finally {
+      child.kill('SIGKILL');
+      for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    }
   });
 });
