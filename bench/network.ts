@@ -1,6 +1,9 @@
 // npm run bench:network — service networking figures, one wrk run each, side by side.
 //  1. Ingress: jotasu's ingress controller vs nginx (Debian) as a reverse proxy to the
-//     same three backends (nginx serving a small page on 127.0.0.2-4), req/s and p99.
+//     same three backends (nginx serving a small page on 127.0.0.2-4), req/s and p99,
+//     at 1 process each and at N each (nginx workers = ingress worker processes,
+//     BENCH_INGRESS_WORKERS, default the CPU count). BENCH_ROUNDS > 1: interleaved
+//     rounds, medians printed (the host may be shared and noisy).
 //  2. ClusterIP vs pod IP: wrk from a client namespace to a backend in a "pod"
 //     namespace, directly and through the proxy's iptables rules (test topology of
 //     test/network/netns.ts, needs root).
@@ -89,26 +92,50 @@ async function ingressBench(): Promise<void> {
   for (const ip of backends) await waitPort(ip, port);
   const upstream = `upstream be { ${backends.map((ip) => `server ${ip}:${port};`).join(' ')} keepalive 128; }`;
   const proxyLoc = (p: number) => `server { listen 127.0.0.1:${p}; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering off; } }`;
+  // Same number of processes on both sides: nginx workers = ingress worker processes.
+  const n = Number(process.env.BENCH_INGRESS_WORKERS ?? cpus().length);
   nginx('proxy1', `${upstream} ${proxyLoc(18081)}`, '1');
-  nginx('proxyauto', `${upstream} ${proxyLoc(18082)}`, 'auto');
+  nginx('proxyn', `${upstream} ${proxyLoc(18082)}`, String(n));
   await waitPort('127.0.0.1', 18081);
   await waitPort('127.0.0.1', 18082);
 
-  // The ingress in its own process, like inside `jotasu server` (the bench driver stays out of its event loop).
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./network-ingress-child.ts', import.meta.url).pathname, String(port), '18083'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, LOG_LEVEL: 'error' } });
-  children.push(child);
+  // The ingress in its own process, like inside `jotasu server` (the bench driver stays out of its event loop):
+  // once serving in that process (0 workers), once with n worker processes.
+  const child = (listen: number, workers: number) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', new URL('./network-ingress-child.ts', import.meta.url).pathname, String(port), String(listen), String(workers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, LOG_LEVEL: 'error' } });
+    children.push(c);
+    return c;
+  };
+  child(18083, 0);
+  child(18084, n);
   await waitPort('127.0.0.1', 18083);
+  await waitPort('127.0.0.1', 18084);
 
-  console.log(`\nIngress vs nginx reverse proxy (3 backends: nginx on 127.0.0.2-4, wrk -c ${CONNS} -d ${DURATION}, ${cpus().length} CPUs shared by wrk, proxy and backends)`);
-  const direct = wrk(`http://127.0.0.2:${port}/`);
-  console.log(fmt('backend directly (reference)', direct));
-  const n1 = wrk('http://127.0.0.1:18081/', { host: 'bench.example.com' });
-  console.log(fmt('nginx reverse proxy, 1 worker', n1));
-  const na = wrk('http://127.0.0.1:18082/', { host: 'bench.example.com' });
-  console.log(fmt('nginx reverse proxy, worker_processes auto', na));
-  const ji = wrk('http://127.0.0.1:18083/', { host: 'bench.example.com' });
-  console.log(fmt('jotasu ingress (one Node thread)', ji, n1));
-  console.log(fmt('jotasu ingress vs nginx auto', ji, na).replace(/^\s+jotasu ingress vs nginx auto\s+/, '  (same run, vs nginx auto)                   '));
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+  console.log(`\nIngress vs nginx reverse proxy (3 backends: nginx on 127.0.0.2-4, keep-alive to them on both sides, wrk -c ${CONNS} -d ${DURATION}, ${cpus().length} CPUs shared by wrk, proxies and backends${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''})`);
+  const runs: Record<string, WrkResult[]> = {};
+  const cases: [string, string, string?][] = [
+    ['backend directly (reference)', `http://127.0.0.2:${port}/`],
+    ['nginx, 1 worker', 'http://127.0.0.1:18081/', 'bench.example.com'],
+    ['jotasu ingress, in process (1 thread)', 'http://127.0.0.1:18083/', 'bench.example.com'],
+    [`nginx, ${n} workers`, 'http://127.0.0.1:18082/', 'bench.example.com'],
+    [`jotasu ingress, ${n} worker processes`, 'http://127.0.0.1:18084/', 'bench.example.com'],
+  ];
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, url, host] of cases) {
+      const res = wrk(url, { host });
+      (runs[name] ??= []).push(res);
+      if (rounds > 1) console.log(fmt(`  round ${r + 1}: ${name}`, res));
+    }
+  }
+  const med = (name: string): WrkResult => { const l = [...runs[name]!].sort((a, b) => a.rps - b.rps); return l[(l.length - 1) >> 1]!; };
+  const [direct, n1, j1, nn, jn] = cases.map(([name]) => med(name)) as [WrkResult, WrkResult, WrkResult, WrkResult, WrkResult];
+  console.log(fmt(cases[0]![0], direct));
+  console.log(fmt(cases[1]![0], n1));
+  console.log(fmt(cases[2]![0], j1, n1));
+  console.log(fmt(cases[3]![0], nn));
+  console.log(fmt(cases[4]![0], jn, nn));
+  console.log(`  target: >= 70 % of nginx's req/s with p99 <= 2x at the same worker count -> ${n} workers: ${((jn.rps / nn.rps) * 100).toFixed(0)} %, p99 ${(jn.p99 / nn.p99).toFixed(2)}x`);
 }
 
 async function clusterIPBench(): Promise<void> {
