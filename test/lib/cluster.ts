@@ -101,6 +101,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const netArgs = [
     '--ingress-http-port', String(ingressHttpPort), '--ingress-https-port', String(ingressHttpsPort), '--dns-port', String(dnsPort),
     '--iptables-chain-prefix', chainPrefix, '--service-cidr', serviceCidr, '--cluster-dns', clusterDns,
+    // The ingress serves in the server process: worker processes (the default) cost ~50 MB each,
+    // which many concurrent test servers on a 2-core machine can't spare.
+    '--ingress-workers', '0',
   ];
   const kubeconfig = join(dataDir, 'kubeconfig.yaml');
   const url = `https://127.0.0.1:${port}`;
