@@ -227,6 +227,7 @@ export class PodWorker {
     }
     const hostNetwork = !!pod.spec?.hostNetwork;
 
+    // JOTASU_KUBELET_TRACE=1: log how long each step of a sync took (startup latency work).
     const tr = process.env.JOTASU_KUBELET_TRACE ? { t0: Date.now(), marks: [] as string[] } : undefined;
     const mark = (what: string) => { if (tr) tr.marks.push(`${what}=${Date.now() - tr.t0}`); };
     // Volumes first: a missing ConfigMap/Secret blocks the pod (FailedMount), retried.
@@ -334,7 +335,7 @@ export class PodWorker {
     mark('instances');
     await this.writeStatus(inst, new Map(), true, podIPs);
     mark('status');
-    if (tr) this.k.log.warn({ pod: this.pod.metadata?.name, marks: tr.marks.join(' ') }, 'sync trace');
+    if (tr) this.k.log.warn({ pod: this.pod.metadata?.name, marks: tr.marks.join(' ') }, 'sync trace (ms since the sync began)');
   }
 
   /** Crash-loop back-off (upstream doBackOff): false (and CrashLoopBackOff) while backing off. */

@@ -150,17 +150,19 @@ export class VolumeManager {
       const t = s.serviceAccountToken;
       const key = `${pod.metadata?.uid}/${vol}/${t.path}`;
       const cached = this.tokens.get(key);
-      let token = cached && cached.refreshAt > Date.now() ? cached.token : undefined;
-      if (!token && this.src.serviceAccountToken) {
+      const fresh = cached && cached.refreshAt > Date.now();
+      let token = fresh ? cached.token : undefined;
+      // An empty cached token means the last TokenRequest failed: retried after 5 minutes.
+      if (!fresh && this.src.serviceAccountToken) {
         const exp = t.expirationSeconds ?? 3607;
         token = await this.src.serviceAccountToken(pod, t.audience, exp).catch((e: Error) => {
           log.warn({ pod: `${ns}/${pod.metadata?.name}`, err: e.message }, 'TokenRequest failed; projecting no token');
           return undefined;
         });
-        if (token) this.tokens.set(key, { token, refreshAt: Date.now() + exp * 800 });
+        this.tokens.set(key, token ? { token, refreshAt: Date.now() + exp * 800 } : { token: cached?.token ?? '', refreshAt: Date.now() + 300_000 });
       }
       if (token) files.set(t.path, { data: Buffer.from(token), mode });
-      else if (cached) files.set(t.path, { data: Buffer.from(cached.token), mode });
+      else if (cached?.token) files.set(t.path, { data: Buffer.from(cached.token), mode });
     } else if ((s as { clusterTrustBundle?: unknown }).clusterTrustBundle) {
       throw new MountError(vol, 'clusterTrustBundle projections are not supported');
     }
