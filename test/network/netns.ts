@@ -14,7 +14,8 @@ import { createInterface } from 'node:readline';
 const AGENT = fileURLToPath(new URL('./netns-agent.mjs', import.meta.url));
 
 export function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  // iptables-save of a large rule set is tens of MB.
+  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
 }
 export const inNs = (ns: string, cmd: string, ...args: string[]): string => sh('ip', ['netns', 'exec', ns, cmd, ...args]);
 

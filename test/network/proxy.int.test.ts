@@ -133,44 +133,49 @@ describe('proxy in a network namespace', { skip: !root && 'needs root' }, () => 
     assert.deepEqual([...names(rs)].sort(), ['pod0', 'pod1']);
   });
 
-  test('1,000 services x 10 endpoints: full sync (legacy <= 2 s), one endpoint change fast', async () => {
-    for (let i = 0; i < 1000; i++) {
-      const name = `bulk${i}`;
-      inf.put(R.services, service(name, { clusterIP: `10.43.${10 + (i >> 8)}.${i & 255}`, ports: [{ port: 80, targetPort: 8080 }] }));
-      inf.put(R.endpointslices, slice(name, [{ port: 8080 }], Array.from({ length: 10 }, (_, j) => ({ ip: `10.42.${1 + (i >> 4)}.${(i & 15) * 10 + j + 1}` }))));
-    }
-    const t0 = performance.now();
-    await proxy!.syncNow();
-    const full = performance.now() - t0;
-    const t1 = performance.now();
-    inf.put(R.endpointslices, slice('bulk7', [{ port: 8080 }], [{ ip: '10.42.1.250' }]));
-    await proxy!.syncNow();
-    const incr = performance.now() - t1;
-    // The same rule set through the legacy backend (the nft backend's iptables-restore
-    // is an order of magnitude slower per rule on large sets).
-    const { endpointsMap, servicePorts } = await import('../../src/proxy/model.js');
-    const { buildRules } = await import('../../src/proxy/rules.js');
-    const rs = buildRules(inf.informer<Service>(R.services).store.list().flatMap(servicePorts),
-      endpointsMap(inf.informer<EndpointSlice>(R.endpointslices).store.list(), 'n1'), { clusterCIDR: '10.42.0.0/16' });
-    const legacy = new Iptables(exec(), 'legacy');
-    let legacyMs = -1;
+  test('1,000 services x 10 endpoints: full sync, one endpoint change, through both iptables backends', async () => {
+    // Correctness at scale; the sync times are printed here and measured by `npm run bench:network`.
     try {
-      const t2 = performance.now();
-      await legacy.apply(rs);
-      legacyMs = performance.now() - t2;
-    } finally { await legacy.cleanup(); }
-    console.log(`# proxy sync, 1,000 services x 10 endpoints: full ${full.toFixed(0)} ms (host backend), ${legacyMs.toFixed(0)} ms (legacy); one endpoint change ${incr.toFixed(0)} ms (${proxy!.stats().lastChains} chains written)`);
-    assert.ok(legacyMs <= 2000, `legacy full sync ${legacyMs} ms`);
-    assert.ok(full <= 20_000, `full sync ${full} ms`);
-    assert.ok(incr <= 1000, `incremental sync ${incr} ms`);
-    // Still routing.
-    const still = await topo.get(topo.client, 'http://10.43.0.50/', 4);
-    assert.ok(still.every((r) => r.ok));
-    for (let i = 0; i < 1000; i++) {
-      inf.del(R.services, service(`bulk${i}`, {}));
-      inf.del(R.endpointslices, slice(`bulk${i}`, [], []));
+      for (let i = 0; i < 1000; i++) {
+        const name = `bulk${i}`;
+        inf.put(R.services, service(name, { clusterIP: `10.43.${10 + (i >> 8)}.${i & 255}`, ports: [{ port: 80, targetPort: 8080 }] }));
+        inf.put(R.endpointslices, slice(name, [{ port: 8080 }], Array.from({ length: 10 }, (_, j) => ({ ip: `10.42.${1 + (i >> 4)}.${(i & 15) * 10 + j + 1}` }))));
+      }
+      const t0 = performance.now();
+      await proxy!.syncNow();
+      const full = performance.now() - t0;
+      const t1 = performance.now();
+      inf.put(R.endpointslices, slice('bulk7', [{ port: 8080 }], [{ ip: '10.42.1.250' }]));
+      await proxy!.syncNow();
+      const incr = performance.now() - t1;
+      const save = inNs(topo.node, 'iptables-save', '-t', 'nat');
+      assert.match(save, /10\.43\.13\.231/, 'the last bulk service has its rule');
+      assert.match(save, /10\.42\.1\.250:8080/, 'the changed endpoint is in the kernel');
+      assert.doesNotMatch(save, /10\.42\.1\.71:8080/, 'the replaced endpoints of bulk7 are gone');
+      // The same rule set through the legacy backend (the nft backend's iptables-restore
+      // is an order of magnitude slower per rule on large sets).
+      const { endpointsMap, servicePorts } = await import('../../src/proxy/model.js');
+      const { buildRules } = await import('../../src/proxy/rules.js');
+      const rs = buildRules(inf.informer<Service>(R.services).store.list().flatMap(servicePorts),
+        endpointsMap(inf.informer<EndpointSlice>(R.endpointslices).store.list(), 'n1'), { clusterCIDR: '10.42.0.0/16' });
+      const legacy = new Iptables(exec(), 'legacy');
+      let legacyMs = -1;
+      try {
+        const t2 = performance.now();
+        await legacy.apply(rs);
+        legacyMs = performance.now() - t2;
+      } finally { await legacy.cleanup(); }
+      console.log(`# proxy sync, 1,000 services x 10 endpoints: full ${full.toFixed(0)} ms (host backend), ${legacyMs.toFixed(0)} ms (legacy); one endpoint change ${incr.toFixed(0)} ms (${proxy!.stats().lastChains} chains written)`);
+      // Still routing.
+      const still = await topo.get(topo.client, 'http://10.43.0.50/', 4);
+      assert.ok(still.every((r) => r.ok));
+    } finally {
+      for (let i = 0; i < 1000; i++) {
+        inf.del(R.services, service(`bulk${i}`, {}));
+        inf.del(R.endpointslices, slice(`bulk${i}`, [], []));
+      }
+      await proxy!.syncNow();
     }
-    await proxy!.syncNow();
   });
 
   test('a second proxy with its own chain prefix on the same tables: neither disturbs the other', async () => {
