@@ -81,6 +81,17 @@ export async function runWorkers(name: string, queue: WorkQueue<string>, workers
   await Promise.all(Array.from({ length: Math.max(1, workers) }, loop));
 }
 
+/** A controller that runs `sync` over the keys of `queue` (at most `maxWorkers` loops); the queue shuts down with the manager. */
+export function queueController(name: string, ctx: ControllerContext, queue: WorkQueue<string>, log: Logger, sync: (key: string) => Promise<SyncResult>, maxWorkers = Infinity): Controller {
+  return {
+    name,
+    run: async (workers) => {
+      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
+      await runWorkers(name, queue, Math.min(workers, maxWorkers), log, sync);
+    },
+  };
+}
+
 /** Now as an RFC 3339 timestamp with second precision (metav1.Time). */
 export function nowTime(now = Date.now()): string {
   return new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');

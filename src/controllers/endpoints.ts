@@ -9,7 +9,7 @@ import { isStatusError } from '../api/errors.js';
 import { isPodReady } from '../api/pods.js';
 import { mapSelectorMatches } from './util/selector.js';
 import { canonicalJson } from './util/hash.js';
-import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
@@ -245,13 +245,7 @@ export function startEndpointsController(ctx: ControllerContext): Controller {
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }
 
 export function startEndpointSliceController(ctx: ControllerContext): Controller {
@@ -325,11 +319,5 @@ export function startEndpointSliceController(ctx: ControllerContext): Controller
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }

@@ -5,7 +5,7 @@ import type { Namespace, NamespaceCondition } from 'kubernetes-types/core/v1.js'
 import { R, builtinResources, type ResourceInfo } from '../api/resources.js';
 import type { KubeObject } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
-import { errMessage, nowTime, runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { errMessage, nowTime, queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 /** Namespaced resources whose objects a namespace deletion removes (events.k8s.io shares storage with core events). */
 export function namespacedResources(): ResourceInfo[] {
@@ -121,11 +121,5 @@ export function startNamespaceController(ctx: ControllerContext): Controller {
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }

@@ -5,7 +5,7 @@ import type { Node } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import type { Informer } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
-import { runWorkers, withKind, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { queueController, withKind, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 function ipToInt(ip: string): number {
   const p = ip.split('.').map(Number);
@@ -112,11 +112,5 @@ export function startNodeIpamController(ctx: ControllerContext): Controller {
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, Math.min(workers, 1), log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync, 1);
 }

@@ -6,7 +6,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import { objectKey, type Informer } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
-import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 /** Upstream waits this long (quarantineTime) before trusting that a node is gone. */
 export const QUARANTINE_MS = 40_000;
@@ -63,11 +63,5 @@ export function startPodGCController(ctx: ControllerContext): Controller {
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, Math.min(workers, 2), log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync, 2);
 }

@@ -11,7 +11,7 @@ import { Expectations } from './util/expectations.js';
 import { selectorMatches } from './util/selector.js';
 import { podFromTemplate, podsToDelete, slowStartBatch } from './util/pods.js';
 import { claimObjects } from './util/claim.js';
-import { errMessage, nowTime, runWorkers, withKind, type Controller, type ControllerContext, type Recorder, type SyncResult } from './base.js';
+import { errMessage, nowTime, queueController, withKind, type Controller, type ControllerContext, type Recorder, type SyncResult } from './base.js';
 
 /** Upstream BurstReplicas: at most this many creates or deletes per sync. */
 export const BURST_REPLICAS = 500;
@@ -230,12 +230,6 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
     }
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }
 

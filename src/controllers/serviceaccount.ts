@@ -3,7 +3,7 @@
 import type { Namespace, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import { isStatusError } from '../api/errors.js';
-import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
+import { queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 export const DEFAULT_SERVICE_ACCOUNTS = ['default'];
 
@@ -33,11 +33,5 @@ export function startServiceAccountController(ctx: ControllerContext): Controlle
     return;
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }

@@ -10,7 +10,7 @@ import { getControllerOf, isControlledBy, newControllerRef } from '../../api/own
 import { claimObjects } from '../util/claim.js';
 import { computeHash } from '../util/hash.js';
 import { isEmptySelector, selectorMatches } from '../util/selector.js';
-import { errMessage, runWorkers, withKind, type Controller, type ControllerContext, type SyncResult } from '../base.js';
+import { errMessage, queueController, withKind, type Controller, type ControllerContext, type SyncResult } from '../base.js';
 import {
   actualReplicaCount, availableReplicaCount, DefaultLabelKey, deploymentComplete, deploymentProgressing,
   deploymentTimedOut, equalIgnoreHash, findNewReplicaSet, findOldReplicaSets, getCondition, maxRevision,
@@ -416,11 +416,5 @@ export function startDeploymentController(ctx: ControllerContext): Controller {
     return rolloutRolling(d, rsList);
   }
 
-  return {
-    name,
-    run: async (workers) => {
-      ctx.signal.addEventListener('abort', () => queue.shutDown(), { once: true });
-      await runWorkers(name, queue, workers, log, sync);
-    },
-  };
+  return queueController(name, ctx, queue, log, sync);
 }
