@@ -377,6 +377,10 @@ export class ResourceStore {
       next.status = proposed.status;
       if (pm.managedFields !== undefined) next.metadata!.managedFields = pm.managedFields;
       this.strategy.prepareForStatusUpdate?.(next, proposed, cur, ctx);
+    } else if (this.strategy.directSubresources?.includes(ctx.subresource)) {
+      // The handler built the whole object from the current one (pods/binding: nodeName and
+      // PodScheduled together); the main endpoint's status reset would drop its status change.
+      next = proposed;
     } else {
       next = proposed;
       // Defaults apply to the decoded body, before the strategy copies what the client omitted.

@@ -15,6 +15,7 @@ const plain: Strategy = {};
 
 const pods: Strategy = {
   returnDeletedObject: true,
+  directSubresources: ['binding'],
   prepareForCreate(pod) {
     pod.spec ??= {};
     // Admission plugins upstream runs on every pod: DefaultTolerationSeconds, ServiceAccount.

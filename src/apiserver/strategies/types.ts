@@ -23,6 +23,12 @@ export interface Strategy {
   prepareForCreate?(obj: Obj, ctx: StrategyContext): void;
   /** Main-endpoint update; `obj` is the proposed object (status already reset when there is a status subresource). */
   prepareForUpdate?(obj: Obj, old: Obj, ctx: StrategyContext): void;
+  /**
+   * Subresources whose handler derives the next object from the current one and may change
+   * spec and status together (pods/binding, as upstream's BindingREST writes storage directly,
+   * bypassing PrepareForUpdate): the main endpoint's status reset and prepareForUpdate are skipped.
+   */
+  directSubresources?: string[];
   /** /status update: `obj` is old with the new status; may copy more (upstream *StatusStrategy). */
   prepareForStatusUpdate?(obj: Obj, proposed: Obj, old: Obj, ctx: StrategyContext): void;
   validate?(obj: Obj, old: Obj | undefined, ctx: StrategyContext): FieldError[];
