@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startCluster } from '../test/lib/cluster.js';
 import { formatSummary, summarizeFile } from './profile-summary.js';
+import { buildCompiled } from './lib/compiled.js';
 
 const RATE = Number(process.env.RATE ?? 500);
 const TOTAL = Number(process.env.PODS ?? 10_000);
@@ -72,7 +73,9 @@ const profEnv: Record<string, string> = PROFILE
 // The API server alone: in-process scheduler and controllers would add their own load.
 // --node-flags="--max-semi-space-size=2 ...": V8 settings for the server process, printed with the figures.
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
-const cluster = await startCluster({ nodeArgs: NODE_FLAGS, env: { LOG_LEVEL: 'warn', ...profEnv }, args: (process.env.BENCH_ARGS ?? '--disable scheduler --disable controller-manager').split(' ').filter(Boolean) });
+const main = process.env.FROM_SOURCE ? undefined : await buildCompiled('api');
+console.log(`server: ${main ? `node ${main}` : 'tsx (sources)'}`);
+const cluster = await startCluster({ main, nodeArgs: NODE_FLAGS, env: { LOG_LEVEL: 'warn', ...profEnv }, args: (process.env.BENCH_ARGS ?? '--disable scheduler --disable controller-manager').split(' ').filter(Boolean) });
 try {
   const tls = cluster.tlsOptions();
   const agent = new Agent({ ...tls, keepAlive: true, maxSockets: 64 });

@@ -54,6 +54,10 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Extra node flags for the server process (e.g. V8 heap sizes). */
   nodeArgs?: string[];
+  /** A compiled CLI entry (dist/cli/main.js) to run instead of the sources through tsx (benchmarks). */
+  main?: string;
+  /** Run this compiled CLI entry (dist/cli/main.js) instead of the sources through tsx (benchmarks). */
+  main?: string;
   /**
    * Service network and cluster DNS IP (default: the server's, 10.43.0.0/16 and
    * 10.43.0.10). Clusters whose nodes run a proxy on this host must each have their
@@ -112,7 +116,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const launch = async (): Promise<void> => {
     const p = spawn(process.execPath, [
-      ...(opts.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'server',
+      ...(opts.nodeArgs ?? []), ...(opts.main ? [opts.main] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')]), 'server',
       '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
       '--write-kubeconfig', kubeconfig, '--disable-agent', ...netArgs, ...(opts.args ?? []),
     ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
