@@ -54,8 +54,6 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Extra node flags for the server process (e.g. V8 heap sizes). */
   nodeArgs?: string[];
-  /** A compiled CLI entry (dist/cli/main.js) to run instead of the sources through tsx (benchmarks). */
-  main?: string;
   /** Run this compiled CLI entry (dist/cli/main.js) instead of the sources through tsx (benchmarks). */
   main?: string;
   /**
