@@ -79,3 +79,18 @@ test('bounded queue and spam filter', async () => {
   await r2.flush();
   assert.equal(events(c2).length, 3, 'three per object, then silence');
 });
+
+test('qps/burst pace event writes; what the bounded queue cannot hold meanwhile is dropped', async () => {
+  const cluster = createMemoryCluster();
+  const rec = createEventRecorder(cluster.connect(), { component: 'c', qps: 20, burst: 5, maxQueue: 10, spamBurst: 0 });
+  const t0 = Date.now();
+  for (let i = 0; i < 100; i++) rec.event({ ...pod, metadata: { ...pod.metadata, name: `p${i}`, uid: `u${i}` } }, 'Normal', 'Scheduled', `m${i}`);
+  await rec.flush();
+  const n = events(cluster).length;
+  // 4 writers take 4 events at once and the queue holds 10: 14 written, the rest dropped.
+  assert.equal(n, 14);
+  // 5 at once (burst), then 20/s: the other 9 take about 450 ms.
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 400, `paced: ${ms} ms`);
+  await rec.shutdown();
+});

@@ -5,10 +5,15 @@
 // the first is created, later ones bump `count` and `lastTimestamp` with a patch,
 // as upstream's EventCorrelator does. A per-object token bucket (burst 25, then one
 // per 5 minutes) stops a hot loop from flooding the API server, also as upstream.
+// Writes may have their own rate limit (qps/burst): upstream components write events
+// through a separate clientset with its own limiter (kube-scheduler: 50 QPS, burst
+// 100), so a burst of Scheduled events waits, and beyond the queue is dropped,
+// instead of competing with bindings.
 import type { Event, ObjectReference } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import { isStatusError } from '../api/errors.js';
 import { logger } from '../util/log.js';
+import { createTokenBucket } from './ratelimit.js';
 import type { ApiClient, KubeObject } from './types.js';
 
 export type EventType = 'Normal' | 'Warning';
@@ -33,6 +38,9 @@ export interface EventRecorderOptions {
   /** Spam filter: burst and refill interval per object (default 25, 300 s). 0 disables. */
   spamBurst?: number;
   spamRefillMs?: number;
+  /** Event writes per second after `burst` (default: unlimited, the client's own limiter only). */
+  qps?: number;
+  burst?: number;
 }
 
 const MAX_MESSAGE = 1024; // upstream truncates event messages to 1 KiB
@@ -62,6 +70,7 @@ export function createEventRecorder(client: ApiClient, opts: EventRecorderOption
   const concurrency = opts.concurrency ?? 4;
   const spamBurst = opts.spamBurst ?? 25;
   const spamRefill = opts.spamRefillMs ?? 300_000;
+  const limiter = createTokenBucket(opts.qps ?? 0, opts.burst ?? Math.max(1, Math.ceil(opts.qps ?? 1)));
   const queue: Pending[] = [];
   const aggregates = new Map<string, Aggregate>(); // insertion order = LRU order
   const busyKeys = new Set<string>(); // objects with a write in flight: keeps per-object order
@@ -107,6 +116,7 @@ export function createEventRecorder(client: ApiClient, opts: EventRecorderOption
   }
 
   async function write(p: Pending): Promise<void> {
+    await limiter.acquire();
     const namespace = p.ref.namespace || 'default'; // events about cluster-scoped objects live in "default", as upstream
     const aggKey = `${objKey(p.ref)}|${p.type}|${p.reason}|${p.message}`;
     const ts = new Date(p.at).toISOString().replace(/\.\d{3}Z$/, 'Z'); // metav1.Time has second precision

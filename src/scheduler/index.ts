@@ -20,6 +20,9 @@ export interface StartSchedulerOptions {
   percentageOfNodesToScore?: number;
   queue?: SchedulerOptions['queue'];
   maxInFlightBindings?: number;
+  /** Event writes per second and burst (default 50 and 100, as kube-scheduler's event client). */
+  eventQps?: number;
+  eventBurst?: number;
 }
 
 export interface RunningScheduler {
@@ -31,7 +34,9 @@ export function startScheduler(opts: StartSchedulerOptions): RunningScheduler {
   const log = logger('scheduler', { identity: opts.identity });
   const ownInformers = !opts.informers;
   const informers = opts.informers ?? createInformerFactory(opts.client);
-  const recorder = createEventRecorder(opts.client, { component: DEFAULT_SCHEDULER_NAME, host: opts.identity });
+  // Events through their own limiter, as kube-scheduler's separate event client (ClientConnection
+  // defaults: 50 QPS, burst 100): a burst of Scheduled events must not compete with bindings.
+  const recorder = createEventRecorder(opts.client, { component: DEFAULT_SCHEDULER_NAME, host: opts.identity, qps: opts.eventQps ?? 50, burst: opts.eventBurst ?? 100 });
   const scheduler = new Scheduler({
     client: opts.client, informers, recorder,
     percentageOfNodesToScore: opts.percentageOfNodesToScore,
