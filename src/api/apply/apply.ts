@@ -146,6 +146,21 @@ function withoutManagedFields(obj: unknown): Record<string, unknown> {
   return o;
 }
 
+/**
+ * `obj` without metadata.managedFields for read-only use (comparisons): copies only
+ * the top level and metadata, not the whole object (a deep clone of every written
+ * object was ~20 % of recording managedFields).
+ */
+function comparableWithoutManagedFields(obj: unknown): Record<string, unknown> {
+  if (!isObject(obj)) return {};
+  const o = { ...obj } as Record<string, unknown>;
+  if (isObject(o.metadata)) {
+    const { managedFields: _mf, ...md } = o.metadata as Record<string, unknown>;
+    o.metadata = md;
+  }
+  return o;
+}
+
 function setManagedFields(obj: Record<string, unknown>, entries: ManagedFieldsEntry[]): Record<string, unknown> {
   const md = isObject(obj.metadata) ? obj.metadata as Record<string, unknown> : (obj.metadata = {} as Record<string, unknown>);
   if (entries.length) md.managedFields = entries as unknown; else delete md.managedFields;
@@ -160,13 +175,28 @@ function setManagedFields(obj: Record<string, unknown>, entries: ManagedFieldsEn
  * fields are pointers; these rules cover the built-in kinds.
  */
 const VALUE_STRUCTS = new Set(['metadata', 'spec', 'status', 'template']);
-function zeroObject(t: Typed, schema: SchemaNode | undefined, depth = 0): Record<string, unknown> {
+// Per resolver and schema: the zero value is the same for every write of a kind. Frozen,
+// since callers share it (it is only compared against).
+const zeroCache = new WeakMap<ResolveRef, WeakMap<SchemaNode, Record<string, unknown>>>();
+function zeroObject(t: Typed, schema: SchemaNode | undefined): Record<string, unknown> {
+  if (!schema) return buildZero(t, schema);
+  let bySchema = zeroCache.get(t.resolve);
+  if (!bySchema) zeroCache.set(t.resolve, (bySchema = new WeakMap()));
+  let z = bySchema.get(schema);
+  if (!z) bySchema.set(schema, (z = deepFreeze(buildZero(t, schema))));
+  return z;
+}
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') { for (const x of Object.values(v)) deepFreeze(x); Object.freeze(v); }
+  return v;
+}
+function buildZero(t: Typed, schema: SchemaNode | undefined, depth = 0): Record<string, unknown> {
   const s = t.node(schema);
   const out: Record<string, unknown> = {};
   const required = new Set(s?.required ?? []);
   for (const [k, p] of Object.entries(s?.properties ?? {})) {
     const isStruct = !!t.node(p)?.properties;
-    if (isStruct && depth < 8 && (VALUE_STRUCTS.has(k) || required.has(k))) out[k] = zeroObject(t, p, depth + 1);
+    if (isStruct && depth < 8 && (VALUE_STRUCTS.has(k) || required.has(k))) out[k] = buildZero(t, p, depth + 1);
     else if (required.has(k)) out[k] = null;
   }
   return out;
@@ -228,8 +258,8 @@ export function updateManagedFields(
   // A client may set managedFields itself (not from a subresource); otherwise keep the stored ones.
   const managers = decodeManaged(Array.isArray(updMF) && updMF.length && !subresource ? upd : old);
 
-  const before = old ? withoutManagedFields(old) : zeroObject(t, opts.schema);
-  const after = withoutManagedFields(upd);
+  const before = old ? comparableWithoutManagedFields(old) : zeroObject(t, opts.schema);
+  const after = comparableWithoutManagedFields(upd);
   let { changed, removed } = compareSets(t, before, after, opts.schema);
   changed = strip(changed, opts.resetFields);
   removed = strip(removed, opts.resetFields);
