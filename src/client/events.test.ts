@@ -94,3 +94,14 @@ test('qps/burst pace event writes; what the bounded queue cannot hold meanwhile 
   assert.ok(ms >= 400, `paced: ${ms} ms`);
   await rec.shutdown();
 });
+
+test('shutdown writes a paced queue without pacing (a full queue would take maxQueue/qps seconds)', async () => {
+  const cluster = createMemoryCluster();
+  const rec = createEventRecorder(cluster.connect(), { component: 'c', qps: 10, burst: 1, maxQueue: 100, spamBurst: 0 });
+  for (let i = 0; i < 60; i++) rec.event({ ...pod, metadata: { ...pod.metadata, name: `p${i}`, uid: `u${i}` } }, 'Normal', 'Scheduled', `m${i}`);
+  const t0 = Date.now();
+  await rec.shutdown();
+  const ms = Date.now() - t0;
+  assert.equal(events(cluster).length, 60);
+  assert.ok(ms < 2000, `shutdown took ${ms} ms`);
+});

@@ -116,7 +116,9 @@ export function createEventRecorder(client: ApiClient, opts: EventRecorderOption
   }
 
   async function write(p: Pending): Promise<void> {
-    await limiter.acquire();
+    // Only writers in flight (at most `concurrency`) wait here, so a wait is short; once
+    // shutting down the queue is written unpaced, or a full queue would hold up the exit.
+    if (!closed) await limiter.acquire();
     const namespace = p.ref.namespace || 'default'; // events about cluster-scoped objects live in "default", as upstream
     const aggKey = `${objKey(p.ref)}|${p.type}|${p.reason}|${p.message}`;
     const ts = new Date(p.at).toISOString().replace(/\.\d{3}Z$/, 'Z'); // metav1.Time has second precision
