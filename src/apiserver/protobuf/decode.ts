@@ -12,6 +12,9 @@ const omitZero = new Set([
   'readOnly', 'allowPrivilegeEscalation', 'unschedulable', 'immutable', 'hostPort', 'deletionGracePeriodSeconds',
 ]);
 
+// Proto field names that differ from the JSON names (BoundObjectReference's `uID` is `uid` in JSON).
+const jsonNames: Record<string, string> = { uID: 'uid' };
+
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
@@ -25,6 +28,7 @@ const groupPackages: Record<string, string> = {
   '': 'k8s.io.api.core', apps: 'k8s.io.api.apps', 'networking.k8s.io': 'k8s.io.api.networking',
   'discovery.k8s.io': 'k8s.io.api.discovery', 'coordination.k8s.io': 'k8s.io.api.coordination',
   'events.k8s.io': 'k8s.io.api.events', autoscaling: 'k8s.io.api.autoscaling', policy: 'k8s.io.api.policy',
+  'authentication.k8s.io': 'k8s.io.api.authentication',
 };
 
 function typeFor(apiVersion: string, kind: string): protobuf.Type | undefined {
@@ -80,7 +84,7 @@ function toJSON(type: protobuf.Type, msg: Record<string, unknown>): unknown {
     if (j === undefined || j === '' || (Array.isArray(j) && !j.length)) continue;
     if (typeof j === 'object' && j !== null && !Array.isArray(j) && !Object.keys(j).length) continue;
     if ((j === 0 || j === false) && omitZero.has(f.name)) continue;
-    out[f.name] = j;
+    out[jsonNames[f.name] ?? f.name] = j;
   }
   return out;
 }
