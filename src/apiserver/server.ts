@@ -24,6 +24,8 @@ import { bootstrap } from './bootstrap.js';
 import { AllocatorRepair } from './allocator-repair.js';
 import { createStreamingProxy, ensureKubeletClientCert } from './proxy/index.js';
 import { joinHandler } from './join.js';
+import type { Obj } from './objects.js';
+import { ServiceAccountTokens, serviceAccountTokenAuthenticator, type ObjectLookup } from './serviceaccount-token.js';
 
 const log = logger('apiserver');
 
@@ -39,6 +41,8 @@ export interface ApiServerOptions {
   nodePortRange?: [number, number];
   /** Bearer token file (upstream --token-auth-file format). */
   tokenFile?: string;
+  /** Issuer of service-account tokens (upstream --service-account-issuer); also the accepted audience. */
+  serviceAccountIssuer?: string;
 }
 
 export interface ApiServer {
@@ -60,7 +64,18 @@ const HEALTH_CHECKS = ['ping', 'log', 'etcd', 'poststarthook/start-apiserver-adm
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const bindAddress = opts.bindAddress ?? '0.0.0.0';
   const registry = new Registry(opts.datastore, { serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16', nodePortRange: opts.nodePortRange });
-  const authenticators: Authenticator[] = [x509Authenticator()];
+  const serviceAccountTokens = new ServiceAccountTokens(opts.tls.serviceAccountKey, { issuer: opts.serviceAccountIssuer });
+  // Bound tokens name objects by uid: the watch cache answers, the datastore when the cache
+  // has not seen the object (created a moment ago) or holds another uid.
+  const lookup: ObjectLookup = async (resource, namespace, name, uid) => {
+    const store = registry.store('', resource)!;
+    const e = store.cache.items.get(store.key(namespace, name));
+    if (e && e.obj.metadata?.uid === uid) return e.obj;
+    const kv = await store.getKV(namespace, name);
+    return kv ? (JSON.parse(kv.value) as Obj) : undefined;
+  };
+  // Service-account JWTs before the token file: the file's link rejects every bearer token it does not know.
+  const authenticators: Authenticator[] = [x509Authenticator(), serviceAccountTokenAuthenticator(serviceAccountTokens, lookup)];
   if (opts.tokenFile) authenticators.push(tokenFileAuthenticator(opts.tokenFile));
   const authorizers: Authorizer[] = [alwaysAllow];
   // pods/log, exec, attach, portforward and nodes/proxy go to the node's kubelet.
@@ -165,7 +180,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (!store.info.namespaced && info.namespace && info.resource !== 'namespaces') throw notFoundPath();
     const ctx: HandlerContext = {
       req, res, query, info: info.resource === 'namespaces' ? { ...info, namespace: '' } : info,
-      user, registry, store, out: negotiateOutput(req.headers.accept), warnings: [],
+      user, registry, store, out: negotiateOutput(req.headers.accept), warnings: [], serviceAccountTokens,
     };
     if (info.resource === 'namespaces' && !info.name && info.namespace) ctx.info.name = info.namespace;
     await handleResource(ctx);

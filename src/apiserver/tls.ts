@@ -21,7 +21,11 @@ export interface ClusterTLS {
   dir: string;
   ca: KeyPair;
   serving: KeyPair;
+  /** PKCS#8 PEM of the key that signs service-account tokens (DATA_DIR/server/tls/service.key, k3s' name). */
+  serviceAccountKey: string;
 }
+
+export const SERVICE_ACCOUNT_KEY_FILE = 'service.key';
 
 function pemKey(der: ArrayBuffer): string {
   return x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n';
@@ -159,7 +163,15 @@ export async function ensureClusterTLS(dataDir: string, opts: { serviceIP?: stri
     serving = await issueCert(ca, { cn: 'kube-apiserver', ...sans, server: true });
     await writePair(dir, 'serving-kube-apiserver', serving);
   }
-  return { dir, ca, serving };
+  const saFile = join(dir, SERVICE_ACCOUNT_KEY_FILE);
+  let serviceAccountKey = existsSync(saFile) ? await readFile(saFile, 'utf8') : '';
+  if (!serviceAccountKey) {
+    // ES256 like the CA: generated in milliseconds; upstream accepts ECDSA service-account keys.
+    const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    serviceAccountKey = pemKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never));
+    await writeFile(saFile, serviceAccountKey, { mode: 0o600 });
+  }
+  return { dir, ca, serving, serviceAccountKey };
 }
 
 /** The admin client certificate, kept in the tls dir so kubeconfigs stay valid across restarts. */

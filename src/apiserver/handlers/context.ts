@@ -6,6 +6,7 @@ import type { ResourceRequestInfo } from '../request-info.js';
 import type { UserInfo } from '../auth.js';
 import type { ResourceStore } from '../store.js';
 import type { Registry } from '../registry.js';
+import type { ServiceAccountTokens } from '../serviceaccount-token.js';
 import { writeRaw, type OutputKind } from '../http.js';
 import type { Obj } from '../objects.js';
 import { toTableOf } from '../machinery.js';
@@ -21,6 +22,8 @@ export interface HandlerContext {
   out: OutputKind;
   /** Warning headers to send (upstream: `299 - "text"`). */
   warnings: string[];
+  /** Signs TokenRequests (serviceaccounts/token); absent: the subresource is not served. */
+  serviceAccountTokens?: ServiceAccountTokens;
 }
 
 export function warningHeaders(ctx: HandlerContext): Record<string, string[]> | undefined {

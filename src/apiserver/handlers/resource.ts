@@ -1,5 +1,5 @@
 // Verbs on a resource: get, list, create, update, patch, delete, deletecollection,
-// and the subresources status, scale, binding, eviction and finalize.
+// and the subresources status, scale, binding, eviction, finalize and token.
 import { errors, isStatusError } from '../../api/errors.js';
 import { apiVersionOf } from '../../api/resources.js';
 import { decodeErrorMessage, strictDecodingMessage, unknownFieldWarning } from '../../api/openapi/fields.js';
@@ -18,6 +18,7 @@ import * as machinery from '../machinery.js';
 import { writeObject, writeList, type HandlerContext } from './context.js';
 import { serveWatch } from './watch.js';
 import { recordManagedFields, serverSideApply } from '../managed-fields.js';
+import { tokenRequest } from './token.js';
 
 function dryRunOf(ctx: HandlerContext): boolean {
   const all = ctx.query.getAll('dryRun');
@@ -398,6 +399,7 @@ export async function handleResource(ctx: HandlerContext): Promise<void> {
       case 'binding': if (info.verb === 'create') return binding(ctx); break;
       case 'eviction': if (info.verb === 'create') return eviction(ctx); break;
       case 'finalize': if (info.verb === 'update') return finalize(ctx); break;
+      case 'token': if (info.verb === 'create') return tokenRequest(ctx); break;
       default:
         throw errors.methodNotSupported(ref, info.verb);
     }
