@@ -12,6 +12,7 @@ import type { Datastore } from '../src/datastore/types.js';
 import { createClientFromKubeconfig } from '../src/client/rest.js';
 import { R } from '../src/api/resources.js';
 import { startCluster } from '../test/lib/cluster.js';
+import { buildCompiled } from './lib/compiled.js';
 
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -223,7 +224,9 @@ async function etcdctlPut(endpoint: string, n: number): Promise<number> {
 }
 
 async function apiServer(endpoint: string): Promise<Row> {
-  const server = await startCluster({ args: ['--datastore-endpoint', endpoint, '--disable', 'scheduler', '--disable', 'controller-manager'] });
+  // The server runs compiled, as installed (FROM_SOURCE=1: through tsx).
+  const main = process.env.FROM_SOURCE ? undefined : await buildCompiled('datastore');
+  const server = await startCluster({ main, args: ['--datastore-endpoint', endpoint, '--disable', 'scheduler', '--disable', 'controller-manager'] });
   const client = createClientFromKubeconfig(server.kubeconfig, { qps: 0 });
   try {
     await client.resource(R.namespaces).create({ metadata: { name: 'bench' } });
