@@ -141,6 +141,32 @@ test('sandbox: netns via CNI, pod files, hostname', { skip }, async () => {
   await rt.removeContainer(c);
 });
 
+test('a pod takes 3 spawns (sandbox helper, bridge plugin, shim), all through the launcher; lo is up; pods are masqueraded', { skip }, async () => {
+  // Was: unshare, mount, loopback, bridge (+9 iptables for ipMasq), portmap, shim, each
+  // forked from the agent's whole heap.
+  const before = rt.launcher!.launched;
+  const cfg = podConfig('spawns');
+  const sb = await rt.runPodSandbox(cfg);
+  try {
+    const c = await rt.createContainer(sb, ctr('spawns', ['sh', '-c', 'cat /sys/class/net/lo/operstate; ip -4 addr show lo; sleep 60']), cfg);
+    await rt.startContainer(c);
+    assert.equal(rt.launcher!.launched - before, 3);
+    const st = await waitState(c, 'CONTAINER_RUNNING');
+    const lo = (await rt.execSync(c, ['ip', '-4', 'addr', 'show', 'lo'], 5)).stdout.toString();
+    assert.match(lo, /inet 127\.0\.0\.1\/8/, 'lo is up with its address');
+    assert.match(lo, /[<,]UP[,>]/);
+    assert.equal(st.state, 'CONTAINER_RUNNING');
+    // One node-wide masquerade for the pod CIDR, no per-pod CNI chain.
+    const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+    assert.match(nat, new RegExp(`-A POSTROUTING -s ${subnet.replace(/\./g, '\\.')} .*-j JOTASU-MASQ-${bridge}`));
+    assert.match(nat, new RegExp(`-A JOTASU-MASQ-${bridge} ! -d 224\\.0\\.0\\.0/4 -j MASQUERADE`));
+    assert.ok(!/CNI-[0-9a-f]+/.test(nat.split('\n').filter((l) => l.includes(subnet.split('/')[0]!.replace(/\.0$/, '.'))).join('\n')), 'no per-pod ipMasq chain');
+  } finally {
+    await rt.stopPodSandbox(sb);
+    await rt.removePodSandbox(sb);
+  }
+});
+
 test('two containers talk over localhost; env; exit code; logs in CRI format', { skip }, async () => {
   const server = await rt.createContainer(sandboxId, ctr('server', ['sh', '-c',
     'mkdir -p /www && echo "hello from server" > /www/index.html && exec httpd -f -p 8080 -h /www']), sandboxConfig);

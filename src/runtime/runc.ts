@@ -23,6 +23,7 @@ import { ImageStore, type ImageConfig, type ImageRecord } from './images/store.j
 import { Cni, resultIP } from './cni.js';
 import { buildSpec } from './spec.js';
 import { ensureShim } from './shim.js';
+import { Launcher } from './launcher.js';
 import { logger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 
@@ -107,7 +108,15 @@ function matchLabels(labels: StringMap, sel?: StringMap): boolean {
   return !sel || Object.entries(sel).every(([k, v]) => labels[k] === v);
 }
 
-async function run(cmd: string, args: string[], what: string): Promise<string> {
+/** Runs a command to completion (through the launcher when there is one); its stdout, or an error naming `what`. */
+async function run(cmd: string, args: string[], what: string, launcher?: Launcher): Promise<string> {
+  if (launcher) {
+    let r;
+    try { r = await launcher.run([cmd, ...args]); } catch (e) { throw new Error(`${what}: ${(e as Error).message}`); }
+    if (r.code === 0) return r.stdout.toString('utf8');
+    const why = r.stderr.toString('utf8').trim() || r.stdout.toString('utf8').trim() || `${cmd} exited ${r.signal ? `on signal ${r.signal}` : `with status ${r.code}`}`;
+    throw new Error(`${what}: ${why}`);
+  }
   try {
     const { stdout } = await execFileP(cmd, args, { maxBuffer: 16 << 20 });
     return stdout;
@@ -125,12 +134,21 @@ export class RuncRuntime implements CriRuntime {
   private readonly runcRoot: string;
   private readonly runcBin: string;
   private shimPath = '';
+  /** Spawns for the runtime (see launcher.ts); created in init() with the shim binary. */
+  launcher?: Launcher;
   /** Whether overlayfs works here (probed once in init); else layers are copied. */
   private overlayOk = false;
   private readonly cgroupRoot: string;
   private readonly cgroupV2: boolean;
   private readonly sandboxes = new Map<string, SandboxRecord>();
   private readonly containers = new Map<string, ContainerRecord>();
+  /**
+   * Per container, what its files say once and for all: the init's pid (the pid file is
+   * written once by runc) and the exit (exit.json is written once). state() ran 3 file
+   * reads per call, twice per container per sync, the agent's largest cost after spawns.
+   */
+  private readonly knownPid = new Map<string, number>();
+  private readonly knownExit = new Map<string, ExitInfo>();
 
   constructor(readonly opts: RuncRuntimeOptions) {
     this.agentDir = join(opts.dataDir, 'agent');
@@ -154,6 +172,9 @@ export class RuncRuntime implements CriRuntime {
     await mkdir(this.runcRoot, { recursive: true });
     await mkdir(join(this.runDir, 'ns'), { recursive: true });
     this.shimPath = this.opts.shimBinary ?? await ensureShim(join(this.agentDir, 'bin'));
+    this.launcher?.close();
+    this.launcher = new Launcher(this.shimPath);
+    this.cni.launch = (argv, o) => this.launcher!.run(argv, o);
     this.overlayOk = await this.probeOverlay();
     await this.images.init();
     await this.cni.init();
@@ -165,6 +186,8 @@ export class RuncRuntime implements CriRuntime {
       try { this.containers.set(id, JSON.parse(await readFile(join(this.agentDir, 'containers', id, 'container.json'), 'utf8'))); }
       catch { /* half-created */ }
     }
+    // Adopted pods keep their masquerade rule (a rule left by a crashed agent without pods goes).
+    await this.syncMasquerade().catch((e: Error) => log.warn({ err: e.message }, 'pod masquerade rules'));
     log.info({ sandboxes: this.sandboxes.size, containers: this.containers.size, cgroupV2: this.cgroupV2 }, 'runtime ready');
   }
 
@@ -173,8 +196,8 @@ export class RuncRuntime implements CriRuntime {
     const d = join(this.agentDir, `overlay-probe-${randomBytes(4).toString('hex')}`);
     for (const s of ['l', 'u', 'w', 'm']) await mkdir(join(d, s), { recursive: true });
     try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(d, 'l')},upperdir=${join(d, 'u')},workdir=${join(d, 'w')}`, join(d, 'm')], 'overlay probe');
-      await run('umount', [join(d, 'm')], 'overlay probe');
+      await this.run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(d, 'l')},upperdir=${join(d, 'u')},workdir=${join(d, 'w')}`, join(d, 'm')], 'overlay probe');
+      await this.run('umount', [join(d, 'm')], 'overlay probe');
       return true;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'overlayfs unavailable; container roots will be copies of the layers');
@@ -185,12 +208,22 @@ export class RuncRuntime implements CriRuntime {
   }
 
   async version(): Promise<VersionResponse> {
-    const out = await run(this.runcBin, ['--version'], 'runc --version').catch(() => '');
+    const out = await this.run(this.runcBin, ['--version'], 'runc --version').catch(() => '');
     return {
       version: '0.1.0', runtimeName: 'jotasu-runc',
       runtimeVersion: `${VERSION} (${/runc version (\S+)/.exec(out)?.[1] ?? 'runc unknown'})`,
       runtimeApiVersion: 'v1',
     };
+  }
+
+  private run(cmd: string, args: string[], what: string): Promise<string> {
+    return run(cmd, args, what, this.launcher);
+  }
+
+  /** Stops the launcher (containers and their shims keep running). */
+  close(): void {
+    this.launcher?.close();
+    this.launcher = undefined;
   }
 
   private sandboxDir(id: string): string { return join(this.agentDir, 'sandboxes', id); }
@@ -238,25 +271,23 @@ export class RuncRuntime implements CriRuntime {
     this.sandboxes.set(id, rec);
     try {
       await this.saveSandbox(rec);
-      // Persistent namespaces held by bind mounts (no pause process): one unshare call
-      // creates them and sets the pod's hostname inside the new UTS namespace.
+      // Persistent namespaces held by bind mounts (no pause process). One exec of the
+      // shim binary's --sandbox mode creates them, sets the hostname, brings lo up (the
+      // loopback plugin's job) and mounts /dev/shm: it was unshare, sh, mount and loopback.
       const nsd = this.nsDir(id);
       await mkdir(nsd, { recursive: true });
-      const flags: string[] = [];
+      const args = ['--sandbox'];
       for (const [kind, skip] of [['net', hostNet], ['ipc', hostIpc], ['uts', hostNet]] as const) {
-        if (skip) continue;
-        await writeFile(join(nsd, kind), '');
-        flags.push(`--${kind}=${join(nsd, kind)}`);
+        if (!skip) args.push(`--${kind}`, join(nsd, kind));
       }
-      if (!hostNet) { rec.netns = join(nsd, 'net'); rec.utsns = join(nsd, 'uts'); }
+      if (!hostNet) { rec.netns = join(nsd, 'net'); rec.utsns = join(nsd, 'uts'); args.push('--hostname', hostname); }
       if (!hostIpc) rec.ipcns = join(nsd, 'ipc');
-      if (flags.length) {
-        await run('unshare', [...flags, 'sh', '-c', hostNet ? 'true' : 'echo "$1" > /proc/sys/kernel/hostname', 'sh', hostname], 'creating pod namespaces');
-      }
       await mkdir(join(dir, 'shm'), { recursive: true });
-      await run('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', join(dir, 'shm')], 'mounting pod /dev/shm');
+      args.push('--shm', join(dir, 'shm'));
+      await this.run(this.shimPath, args, 'creating pod namespaces and /dev/shm');
       if (rec.netns) {
-        const res = await this.cni.add(id, rec.netns, config.portMappings ?? []);
+        await this.syncMasquerade();
+        const res = await this.cni.add(id, rec.netns, config.portMappings ?? [], { loopbackUp: true });
         rec.ip = resultIP(res);
       }
       await this.writePodFiles(rec, hostname, hostNet);
@@ -316,16 +347,39 @@ export class RuncRuntime implements CriRuntime {
       await this.cni.del(id, s.netns, s.config.portMappings).catch((e) => log.warn({ sandbox: id, err: (e as Error).message }, 'CNI DEL failed'));
     }
     const nsd = this.nsDir(id);
-    for (const kind of ['net', 'ipc', 'uts']) {
-      const p = join(nsd, kind);
-      if (existsSync(p)) await run('umount', [p], `unmounting ${p}`).catch(() => undefined);
-    }
-    await rm(nsd, { recursive: true, force: true });
     const dir = this.sandboxDir(id);
-    await run('umount', [join(dir, 'shm')], 'unmounting shm').catch(() => undefined);
+    // One exec for the namespace files and shm (was one umount each).
+    const mounts = [...['net', 'ipc', 'uts'].map((k) => join(nsd, k)).filter((p) => existsSync(p)), join(dir, 'shm')];
+    await this.run(this.shimPath, ['--umount', ...mounts], 'unmounting pod namespaces and shm')
+      .catch((e: Error) => log.warn({ sandbox: id, err: e.message }, 'unmount'));
+    await rm(nsd, { recursive: true, force: true });
     await this.removeCgroup(s.cgroup);
     await rm(dir, { recursive: true, force: true });
     this.sandboxes.delete(id);
+    if (s.netns) await this.syncMasquerade().catch((e: Error) => log.warn({ err: e.message }, 'removing the pod masquerade rules'));
+  }
+
+  private masqSync: Promise<void> = Promise.resolve();
+  /** The node's masquerade rules are in place (known after the first check). */
+  private masqInstalled?: boolean;
+
+  /**
+   * Pods' traffic leaving the pod CIDR is masqueraded by one node-wide rule, present while
+   * some sandbox has a pod network and removed with the last one. The bridge plugin's
+   * ipMasq did the same per pod with its own chain: ~9 iptables execs per pod on ADD (and
+   * more on DEL), all serialized on the xtables lock, the largest CPU cost of a pod start.
+   */
+  private syncMasquerade(): Promise<void> {
+    const next = this.masqSync.then(async () => {
+      const want = [...this.sandboxes.values()].some((s) => s.netns);
+      if (this.masqInstalled === undefined) this.masqInstalled = await this.cni.masqueradeInstalled(this.run.bind(this));
+      if (want === this.masqInstalled) return;
+      if (want) await this.cni.installMasquerade(this.run.bind(this));
+      else await this.cni.removeMasquerade(this.run.bind(this));
+      this.masqInstalled = want;
+    });
+    this.masqSync = next.catch(() => undefined);
+    return next;
   }
 
   /** rmdir the sandbox's cgroup in every hierarchy (containers' leaves are gone by then). */
@@ -438,7 +492,7 @@ export class RuncRuntime implements CriRuntime {
         const p = join(rootfs, o);
         for (const f of await readdir(p).catch(() => [] as string[])) await rm(join(p, f), { recursive: true, force: true });
       }
-      await run('cp', ['-a', `${this.images.layerDir(l.diffId)}/.`, rootfs], 'copying layer');
+      await this.run('cp', ['-a', `${this.images.layerDir(l.diffId)}/.`, rootfs], 'copying layer');
       for (const w of meta?.whiteouts ?? []) await rm(join(rootfs, w), { force: true }); // the 0:0 device copies
     }
   }
@@ -515,22 +569,11 @@ export class RuncRuntime implements CriRuntime {
     if (c.overlayLower) args.push('--rootfs', c.rootfs, '--lower', c.overlayLower, '--upper', join(dir, 'upper'), '--work', join(dir, 'work'));
     if (c.config.stdin) args.push('--stdin', ...(c.config.stdinOnce ? ['--stdin-once'] : []));
     // The shim answers on fd 3 once `runc run -d` returned: "ok <pid>" or "err <why>".
-    const child = spawn(this.shimPath, args, {
-      detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'], cwd: dir,
+    // Started by the launcher (detached, own session), which reaps it when it ends.
+    const reply = await this.launcher!.run([this.shimPath, ...args], {
+      syncFd3: true, cwd: dir,
       env: { PATH: process.env.PATH ?? DEFAULT_PATH, ...(process.env.JOTASU_SHIM_TRACE ? { JOTASU_SHIM_TRACE: '1' } : {}) },
-    });
-    const reply = await new Promise<string>((resolve) => {
-      let text = '';
-      child.on('error', (e) => resolve(`err ${e.message}`));
-      const sync = child.stdio[3] as NodeJS.ReadableStream | null;
-      if (!sync) return; // the spawn failed: 'error' says why
-      sync.setEncoding('utf8');
-      sync.on('data', (d: string) => { text += d; });
-      sync.on('end', () => resolve(text));
-      sync.on('error', () => resolve(text));
-    });
-    child.unref();
-    (child.stdio[3] as { destroy?: () => void }).destroy?.();
+    }).then((r) => r.stdout.toString('utf8'), (e: Error) => `err ${e.message}`);
     if (!reply.startsWith('ok ')) {
       const why = reply.startsWith('err ') && !/^err runc run exited/.test(reply) ? reply.slice(4).trim() : await this.runcError(dir);
       throw new Error(`failed to start container "${c.config.metadata.name}": ${why}`);
@@ -568,16 +611,26 @@ export class RuncRuntime implements CriRuntime {
   }
 
   private async exitInfo(id: string): Promise<ExitInfo | null> {
-    try { return JSON.parse(await readFile(join(this.containerDir(id), 'exit.json'), 'utf8')) as ExitInfo; } catch { return null; }
+    const known = this.knownExit.get(id);
+    if (known) return known;
+    try {
+      const e = JSON.parse(await readFile(join(this.containerDir(id), 'exit.json'), 'utf8')) as ExitInfo;
+      if (this.containers.has(id)) this.knownExit.set(id, e);
+      return e;
+    } catch { return null; }
   }
 
   private async state(c: ContainerRecord): Promise<{ state: ContainerState; pid?: number; exit?: ExitInfo }> {
     const dir = this.containerDir(c.id);
     const exit = await this.exitInfo(c.id);
     if (exit) return { state: 'CONTAINER_EXITED', exit };
-    const pidText = await readFile(join(dir, 'pid'), 'utf8').catch(() => '');
-    if (pidText) {
-      const pid = Number(pidText.trim());
+    let pid = this.knownPid.get(c.id);
+    if (!pid) {
+      const pidText = await readFile(join(dir, 'pid'), 'utf8').catch(() => '');
+      pid = Number(pidText.trim()) || undefined;
+      if (pid && this.containers.has(c.id)) this.knownPid.set(c.id, pid);
+    }
+    if (pid) {
       if (pidAlive(pid)) return { state: 'CONTAINER_RUNNING', pid };
       // The process is gone and no exit.json: the shim is finishing up, or it died too.
       const shimPid = Number((await readFile(join(dir, 'shim.pid'), 'utf8').catch(() => '0')).trim());
@@ -640,7 +693,7 @@ export class RuncRuntime implements CriRuntime {
   }
 
   private async kill(id: string, signal: string): Promise<void> {
-    await run(this.runcBin, ['--root', this.runcRoot, 'kill', id, signal], `runc kill ${signal}`).catch((e: Error) => {
+    await this.run(this.runcBin, ['--root', this.runcRoot, 'kill', id, signal], `runc kill ${signal}`).catch((e: Error) => {
       if (!/not running|does not exist|process already finished|container not running/.test(e.message)) throw e;
     });
   }
@@ -677,12 +730,14 @@ export class RuncRuntime implements CriRuntime {
     const c = this.containers.get(id);
     if (!c) return;
     await this.stopContainer(id, 0).catch((e) => log.warn({ container: id, err: (e as Error).message }, 'stop before remove'));
-    await run(this.runcBin, ['--root', this.runcRoot, 'delete', '--force', id], 'runc delete').catch((e: Error) => {
+    await this.run(this.runcBin, ['--root', this.runcRoot, 'delete', '--force', id], 'runc delete').catch((e: Error) => {
       if (!/does not exist|not exist/.test(e.message)) log.warn({ container: id, err: e.message }, 'runc delete');
     });
-    if (c.overlay && await isMountPoint(c.rootfs)) await run('umount', [c.rootfs], 'unmounting rootfs').catch(() => undefined);
+    if (c.overlay && await isMountPoint(c.rootfs)) await this.run(this.shimPath, ['--umount', c.rootfs], 'unmounting rootfs').catch(() => undefined);
     await rm(this.containerDir(id), { recursive: true, force: true });
     this.containers.delete(id);
+    this.knownPid.delete(id);
+    this.knownExit.delete(id);
   }
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResponse> {
