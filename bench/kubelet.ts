@@ -1,11 +1,16 @@
 // npm run bench:kubelet — pod startup latency on a real node (runc + CNI): 50 pods of
 // a pre-pulled busybox image created at once, each timed from its create call to the
 // watch event that shows it Running; beside it, in the same run, bare `runc run -d`
-// of a bundle made from the same image (sequential and 50 at once), and the agent's
-// RSS idle and with the 50 pods. Printed figures, not a timed test.
+// of a bundle made from the same image (sequential and 50 at once), the same 50 at once
+// each in its own network namespace wired by the CNI plugins as a plain runc + CNI setup
+// would do it (ip netns add, loopback, bridge with ipMasq + host-local), and the agent's
+// RSS idle and with the 50 pods. CPU is counted for the agent's whole process tree (the
+// launcher and the tools it ran, the shims and the runc they ran) and for the machine.
+// Printed figures, not a timed test.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -29,6 +34,33 @@ function cpu(pid: number | undefined): { self: number; children: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const hz = 100;
   return { self: (Number(f[11]) + Number(f[12])) / hz, children: (Number(f[13]) + Number(f[14])) / hz };
+}
+
+/** Processes whose parent is pid. */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { if (Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid) out.push(Number(d)); } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** CPU seconds (self + reaped children) of the agent's helpers: its children (the launcher) and theirs (the shims). */
+function helperCpu(agent: number | undefined): number {
+  if (!agent) return NaN;
+  let sum = 0;
+  for (const c of childPids(agent)) {
+    try { const x = cpu(c); sum += x.self + x.children; } catch { /* gone */ }
+    for (const g of childPids(c)) { try { const x = cpu(g); sum += x.self + x.children; } catch { /* gone */ } }
+  }
+  return sum;
+}
+
+/** Busy CPU seconds of the whole machine (all CPUs), from /proc/stat. */
+function machineCpu(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / 100;
 }
 
 function rssMB(pid: number | undefined): number {
@@ -60,6 +92,10 @@ async function main(): Promise<void> {
     spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
   });
   let bareDir = '';
+  // For the finally below: the bare CNI variant's namespaces (CNI DEL removes veth, IPAM and ipMasq rules) and bridge.
+  const netnsCleanup: string[] = [];
+  let bridgeCleanup = '';
+  let cniDel: (ns: string) => Promise<void> = async () => undefined;
   try {
     // Pre-pull: one pod brings the image to the node.
     await pods.create(mkPod('warmup'), { namespace: 'default' });
@@ -76,16 +112,43 @@ async function main(): Promise<void> {
     const rec = (await store.find(env.busybox))!;
     const lower = [...await store.layerDirs(rec)].reverse().join(':');
     const runcRoot = join(bareDir, 'state');
-    const bare = async (i: number): Promise<number> => {
+    // With network: the CNI plugins as a plain runc + CNI setup runs them, on a bridge and
+    // subnet of their own (10.98.x.0/24), torn down below.
+    const tag = randomBytes(2).toString('hex');
+    const cniBridge = `jb${tag}`;
+    const cniNet = { cniVersion: '1.0.0', name: `jbench${tag}` };
+    const bridgeConf = { ...cniNet, type: 'bridge', bridge: cniBridge, isGateway: true, ipMasq: true, hairpinMode: true,
+      ipam: { type: 'host-local', ranges: [[{ subnet: `10.98.${parseInt(tag, 16) % 250}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(bareDir, 'ipam') } };
+    const netnsNames = netnsCleanup;
+    bridgeCleanup = cniBridge;
+    cniDel = (ns) => cniPlugin('bridge', 'DEL', ns, ns, 'eth0', bridgeConf);
+    const cniPlugin = (type: string, cmd: 'ADD' | 'DEL', id: string, ns: string, ifname: string, conf: object) => new Promise<void>((res, rej) => {
+      const p = spawn(join('/usr/lib/cni', type), [], { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: process.env.PATH, CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: ifname, CNI_PATH: '/usr/lib/cni' } });
+      let err = '';
+      p.stderr!.on('data', (d: Buffer) => { err += d; });
+      p.on('error', rej);
+      p.on('exit', (code) => (code === 0 ? res() : rej(new Error(`${type} ${cmd}: ${err}`))));
+      p.stdin!.end(JSON.stringify(conf));
+    });
+    const bare = async (i: number, withNet = false): Promise<number> => {
       const b = join(bareDir, `b${i}`);
       for (const d of ['rootfs', 'upper', 'work']) mkdirSync(join(b, d), { recursive: true });
       const t0 = now();
+      let netns = '';
+      if (withNet) {
+        netns = `jbench-${tag}-${i}`;
+        netnsNames.push(netns);
+        await execFileP('ip', ['netns', 'add', netns]);
+        await cniPlugin('loopback', 'ADD', netns, netns, 'lo', { ...cniNet, type: 'loopback' });
+        await cniPlugin('bridge', 'ADD', netns, netns, 'eth0', bridgeConf);
+      }
       await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(b, 'upper')},workdir=${join(b, 'work')}`, join(b, 'rootfs')]);
       await execFileP('runc', ['spec', '-b', b]);
       const spec = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
       spec.process.terminal = false;
       spec.process.args = ['sleep', '3600'];
       spec.linux.cgroupsPath = `/${env.cgroupRoot}-bare/c${i}`;
+      if (netns) spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: `/var/run/netns/${netns}` } : n));
       writeFileSync(join(b, 'config.json'), JSON.stringify(spec));
       // stdio to /dev/null: a detached container would otherwise hold our pipes open.
       await new Promise<void>((res, rej) => {
@@ -100,6 +163,11 @@ async function main(): Promise<void> {
     const bareParT0 = now();
     const barePar = await Promise.all(Array.from({ length: N }, (_, i) => bare(100 + i)));
     const bareParWall = now() - bareParT0;
+    const m0 = machineCpu();
+    const bareNetT0 = now();
+    const bareNet = await Promise.all(Array.from({ length: N }, (_, i) => bare(100 + N + i, true)));
+    const bareNetWall = now() - bareNetT0;
+    const bareNetCpu = machineCpu() - m0;
 
     // 50 pods at once, Running as seen by a watch.
     const created = new Map<string, number>();
@@ -116,6 +184,8 @@ async function main(): Promise<void> {
     await sleep(300);
     const cpu0 = cpu(env.agentPid());
     const srv0 = cpu(env.cluster.pid());
+    const helpers0 = helperCpu(env.agentPid());
+    const machine0 = machineCpu();
     const t0 = now();
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       const name = `bench-${i}`;
@@ -127,6 +197,9 @@ async function main(): Promise<void> {
     w.close();
     const cpu1 = cpu(env.agentPid());
     const srv1 = cpu(env.cluster.pid());
+    const machine1 = machineCpu();
+    await sleep(500); // the last shims' runc has been reaped
+    const helpers1 = helperCpu(env.agentPid());
     const lat = [...running].map(([n, t]) => t - created.get(n)!);
     await sleep(2000);
     const rss50 = rssMB(env.agentPid());
@@ -135,10 +208,12 @@ async function main(): Promise<void> {
     console.log(`  pods Running: ${running.size}/${N} in ${fmt(wall)}`);
     console.log(`  pod startup (create -> Running by watch): p50 ${fmt(pct(lat, 50))}, p99 ${fmt(pct(lat, 99))}, max ${fmt(Math.max(...lat))}`);
     console.log(`  bare runc run -d (same image, overlay + runc, no netns/CNI): sequential p50 ${fmt(pct(bareSeq, 50))}; ${N} at once p50 ${fmt(pct(barePar, 50))}, p99 ${fmt(pct(barePar, 99))}, wall ${fmt(bareParWall)}`);
-    console.log(`  overhead (p50 pod vs p50 bare runc, ${N} at once): ${(pct(lat, 50) / pct(barePar, 50)).toFixed(2)}x; p99: ${(pct(lat, 99) / pct(barePar, 99)).toFixed(2)}x`);
-    console.log(`  agent CPU during the burst: ${(cpu1.self - cpu0.self).toFixed(2)} s in the agent (node), ${(cpu1.children - cpu0.children).toFixed(2)} s in its child processes (unshare, mount, CNI plugins, shim, runc)`);
-    console.log(`  control plane (API server, scheduler, controllers in one process) CPU during the burst: ${(srv1.self - srv0.self).toFixed(2)} s; the machine has ${cpus().length} CPUs`);
-    console.log(`  agent RSS: idle ${rssIdle.toFixed(1)} MB, with ${N} pods ${rss50.toFixed(1)} MB`);
+    console.log(`  bare runc + netns + CNI (ip netns add, loopback, bridge+ipMasq+host-local, overlay, runc run -d), ${N} at once: p50 ${fmt(pct(bareNet, 50))}, p99 ${fmt(pct(bareNet, 99))}, wall ${fmt(bareNetWall)}, machine CPU ${bareNetCpu.toFixed(2)} s`);
+    console.log(`  overhead vs bare runc (${N} at once): p50 ${(pct(lat, 50) / pct(barePar, 50)).toFixed(2)}x, p99 ${(pct(lat, 99) / pct(barePar, 99)).toFixed(2)}x; vs bare runc + netns + CNI: p50 ${(pct(lat, 50) / pct(bareNet, 50)).toFixed(2)}x, p99 ${(pct(lat, 99) / pct(bareNet, 99)).toFixed(2)}x`);
+    console.log(`  CPU during the burst: agent (node) ${(cpu1.self - cpu0.self).toFixed(2)} s; its helpers (launcher, sandbox helper, CNI plugins, shims, runc) ${(helpers1 - helpers0 + cpu1.children - cpu0.children).toFixed(2)} s`);
+    console.log(`  control plane (API server, scheduler, controllers in one process) ${(srv1.self - srv0.self).toFixed(2)} s; whole machine ${(machine1 - machine0).toFixed(2)} s of ${(cpus().length * wall / 1000).toFixed(2)} s available (${cpus().length} CPUs)`);
+    const launcherRss = childPids(env.agentPid()!).map(rssMB).reduce((x, y) => x + y, 0);
+    console.log(`  agent RSS: idle ${rssIdle.toFixed(1)} MB, with ${N} pods ${rss50.toFixed(1)} MB (+ ${launcherRss.toFixed(1)} MB for its launcher process)`);
     console.log('  targets: p99 <= 1 s, overhead <= 2x, RSS <= 80 MB\n');
 
     // Clean up the pods through the API (the kubelet stops and removes them).
@@ -148,8 +223,13 @@ async function main(): Promise<void> {
   } finally {
     if (bareDir) {
       const root = join(bareDir, 'state');
-      for (let i = 0; i < 100 + N; i++) await execFileP('runc', ['--root', root, 'delete', '--force', `bench-${i}`]).catch(() => undefined);
-      for (let i = 0; i < 100 + N; i++) await execFileP('umount', [join(bareDir, `b${i}`, 'rootfs')]).catch(() => undefined);
+      for (let i = 0; i < 100 + 2 * N; i++) await execFileP('runc', ['--root', root, 'delete', '--force', `bench-${i}`]).catch(() => undefined);
+      for (let i = 0; i < 100 + 2 * N; i++) await execFileP('umount', [join(bareDir, `b${i}`, 'rootfs')]).catch(() => undefined);
+      for (const ns of netnsCleanup) {
+        await cniDel(ns).catch((e: Error) => console.error(`bench cleanup: ${e.message}`));
+        await execFileP('ip', ['netns', 'del', ns]).catch(() => undefined);
+      }
+      if (bridgeCleanup) await execFileP('ip', ['link', 'del', bridgeCleanup]).catch(() => undefined);
       await execFileP('sh', ['-c', `for d in /sys/fs/cgroup/*/${env.cgroupRoot}-bare /sys/fs/cgroup/${env.cgroupRoot}-bare; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \\; ; done; true`]).catch(() => undefined);
       rmSync(bareDir, { recursive: true, force: true });
     }
