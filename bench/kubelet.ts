@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     console.log(`  CPU during the burst: agent (node) ${(cpu1.self - cpu0.self).toFixed(2)} s; its helpers (launcher, sandbox helper, CNI plugins, shims, runc) ${(helpers1 - helpers0 + cpu1.children - cpu0.children).toFixed(2)} s`);
     console.log(`  control plane (API server, scheduler, controllers in one process) ${(srv1.self - srv0.self).toFixed(2)} s; whole machine ${(machine1 - machine0).toFixed(2)} s of ${(cpus().length * wall / 1000).toFixed(2)} s available (${cpus().length} CPUs)`);
     const launcherRss = childPids(env.agentPid()!).map(rssMB).reduce((x, y) => x + y, 0);
-    console.log(`  agent RSS: idle ${rssIdle.toFixed(1)} MB, with ${N} pods ${rss50.toFixed(1)} MB (+ ${launcherRss.toFixed(1)} MB for its launcher process)`);
+    console.log(`  agent RSS: idle ${rssIdle.toFixed(1)} MB, with ${N} pods ${rss50.toFixed(1)} MB (+ ${launcherRss.toFixed(1)} MB in its child processes: the launcher; builds before it had the shims there)`);
     console.log('  targets: p99 <= 1 s, overhead <= 2x, RSS <= 80 MB\n');
 
     // Clean up the pods through the API (the kubelet stops and removes them).
