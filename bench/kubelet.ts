@@ -9,7 +9,7 @@
 // Printed figures, not a timed test.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../src/api/resources.js';
 import { ImageStore } from '../src/runtime/images/store.js';
 import { startKubeletEnv } from '../test/kubelet/env.js';
+import { buildCompiled } from './lib/compiled.js';
 
 const execFileP = promisify(execFile);
 const N = Number(process.env.PODS ?? 50);
@@ -75,15 +76,7 @@ async function main(): Promise<void> {
   // The agent runs compiled, as `jotasu agent` does from an installed package (bin/jotasu.mjs
   // prefers dist/): tsx alone adds ~50 MB of RSS, and every fork the runtime makes costs
   // in proportion to the parent's RSS. Built into .bench/ so the tree's dist/ is untouched.
-  if (!process.env.AGENT_MAIN && !process.env.FROM_SOURCE) {
-    // <root>/dist beside <root>/src, as in the package (the runtime finds its shim source at ../../src).
-    const root = join(process.cwd(), '.bench', 'kubelet');
-    const out = join(root, 'dist');
-    mkdirSync(root, { recursive: true });
-    if (!existsSync(join(root, 'src'))) symlinkSync(join(process.cwd(), 'src'), join(root, 'src'));
-    await execFileP('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', out, '--sourceMap', 'false']).catch(() => undefined); // emits despite type errors elsewhere
-    process.env.AGENT_MAIN = join(out, 'cli', 'main.js');
-  }
+  if (!process.env.AGENT_MAIN && !process.env.FROM_SOURCE) process.env.AGENT_MAIN = await buildCompiled('kubelet');
   console.log(`agent: ${process.env.AGENT_MAIN ? `node ${process.env.AGENT_MAIN}` : 'tsx (sources)'}`);
   const env = await startKubeletEnv();
   const pods = env.client.resource<Pod>(R.pods);
