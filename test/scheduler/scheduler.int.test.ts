@@ -118,9 +118,16 @@ test('taints, nodeSelector and pod anti-affinity are honoured', async () => {
     await pods().create(pod('picky', 'rules', { nodeSelector: { disk: 'ssd' } }), { namespace: 'rules' });
     await pods().create(pod('picky-tol', 'rules', { nodeSelector: { disk: 'ssd' }, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }] }), { namespace: 'rules' });
     assert.equal(await waitFor('picky-tol bound', async () => (await getPod('rules', 'picky-tol')).spec?.nodeName), 'node-3');
-    const c = await waitFor('picky unschedulable', async () => (await getPod('rules', 'picky')).status?.conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False'));
-    assert.equal(c.message, "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector. "
-      + 'preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.');
+    // The first attempt may run before the scheduler's cache has node-3's new label (then all
+    // three nodes fail the selector); the node update requeues the pod and the message settles.
+    const want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector. "
+      + 'preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.';
+    let seen = '';
+    await waitFor(`picky unschedulable with: ${want}`, async () => {
+      const c = (await getPod('rules', 'picky')).status?.conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False');
+      seen = c?.message ?? seen;
+      return c?.message === want;
+    }).catch((e: Error) => { throw new Error(`${e.message}; last message: ${seen}`); });
 
     // Anti-affinity on hostname: two untainted nodes take two replicas, the third waits.
     const anti = { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [
