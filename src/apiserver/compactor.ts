@@ -75,20 +75,3 @@ export function startCompactor(opts: CompactorOptions): Compactor {
     },
   };
 }
-
-/** Go-style durations as upstream's flags take them: "5m", "30s", "1m30s", "500ms", "0". */
-export function parseDuration(s: string): number {
-  const text = s.trim();
-  if (text === '0') return 0;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = text;
-  while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new Error(`invalid duration ${JSON.stringify(s)} (expected e.g. 5m, 30s, 1m30s, 0)`);
-    total += Number(m[1]) * units[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  if (!text) throw new Error('invalid duration ""');
-  return Math.round(total);
-}

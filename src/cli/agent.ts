@@ -4,6 +4,7 @@
 // the kubelet on the built-in runc runtime. Also started inside `jotasu server`
 // unless --disable-agent (startAgentComponent).
 import { Command, Option } from 'commander';
+import { collect } from './flags.js';
 
 export interface AgentFlags {
   server?: string;
@@ -27,10 +28,6 @@ export interface AgentFlags {
   /** The shim rotates container logs past this size (kubelet's --container-log-max-size). */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
-}
-
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
 export function command(): Command {

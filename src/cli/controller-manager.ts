@@ -1,23 +1,7 @@
 // `jotasu controller-manager`: the controllers as their own process, talking to the
 // API server through a kubeconfig (kube-controller-manager flags where they exist).
 import { Command } from 'commander';
-import { hostname } from 'node:os';
-
-/** Go-style durations: "40s", "5m0s", "1h", "500ms", or a bare number of seconds. */
-export function parseDuration(s: string): number {
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = s.trim();
-  if (!rest) throw new Error(`invalid duration "${s}"`);
-  while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new Error(`invalid duration "${s}"`);
-    total += Number(m[1]) * units[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return total;
-}
+import { leaderIdentity, parseDuration, untilSignal } from './flags.js';
 
 interface Opts {
   kubeconfig?: string; leaderElect: boolean; nodeMonitorGracePeriod: string; nodeMonitorPeriod: string;
@@ -47,7 +31,7 @@ export function command(): Command {
       const client = createClientFromKubeconfig(o.kubeconfig, {
         userAgent: `jotasu-controller-manager/${VERSION}`, qps: Number(o.kubeApiQps), burst: Number(o.kubeApiBurst),
       });
-      const identity = `${hostname()}_${process.pid}`;
+      const identity = leaderIdentity();
       const running = startControllerManager({
         client, leaderElect: o.leaderElect, identity,
         options: {
@@ -61,10 +45,7 @@ export function command(): Command {
         },
       });
       logger('controller-manager').info({ identity, leaderElect: o.leaderElect }, 'controller manager started');
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await untilSignal();
       await running.stop();
       client.close();
     });

@@ -1,6 +1,7 @@
 // `jotasu proxy`: the node's service proxy as its own process (kube-proxy's flags
 // where they exist). --cleanup removes every rule and chain a proxy made, and exits.
 import { Command } from 'commander';
+import { untilSignal } from './flags.js';
 
 interface Opts { kubeconfig?: string; cleanup: boolean; hostnameOverride?: string; clusterCidr: string; minSyncPeriod: string; iptablesBackend?: string; iptablesChainPrefix: string }
 
@@ -38,10 +39,7 @@ export function command(): Command {
         client, nodeName: (o.hostnameOverride ?? hostname()).toLowerCase(), clusterCIDR: o.clusterCidr,
         minSyncIntervalMs: Number(o.minSyncPeriod), backend, chainPrefix: o.iptablesChainPrefix,
       });
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await untilSignal();
       await proxy.stop();
       client.close();
     });

@@ -1,7 +1,7 @@
 // `jotasu scheduler`: the scheduler as its own process, talking to the API server
 // through a kubeconfig.
 import { Command } from 'commander';
-import { hostname } from 'node:os';
+import { leaderIdentity, untilSignal } from './flags.js';
 
 export function command(): Command {
   return new Command('scheduler')
@@ -19,16 +19,13 @@ export function command(): Command {
       const client = createClientFromKubeconfig(o.kubeconfig, {
         userAgent: `jotasu-scheduler/${VERSION}`, qps: Number(o.kubeApiQps), burst: Number(o.kubeApiBurst),
       });
-      const identity = `${hostname()}_${process.pid}`;
+      const identity = leaderIdentity();
       const running = startScheduler({
         client, leaderElect: o.leaderElect, identity,
         percentageOfNodesToScore: Number(o.percentageOfNodesToScore),
       });
       logger('scheduler').info({ identity, leaderElect: o.leaderElect }, 'scheduler started');
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await untilSignal();
       // A dead API server must not keep us from exiting.
       setTimeout(() => process.exit(0), 10_000).unref();
       await running.stop();

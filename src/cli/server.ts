@@ -2,6 +2,7 @@
 // datastore and the API server, writes the admin kubeconfig, then starts the
 // in-process components from `components` below, each as an API client.
 import { Command, Option } from 'commander';
+import { collect, leaderIdentity, parseDuration, untilSignal } from './flags.js';
 
 export interface ServerFlags {
   dataDir: string;
@@ -63,10 +64,6 @@ const components: ComponentEntry[] = [
   { name: 'ingress', start: async (c) => (await import('../ingress/component.js')).startIngressServerComponent(c) },
 ];
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
-}
-
 export function command(): Command {
   return new Command('server')
     .description('run the control plane (API server and, later, scheduler, controllers, agent)')
@@ -100,7 +97,7 @@ export function command(): Command {
 
 export async function runServer(flags: ServerFlags): Promise<void> {
   const t0 = Date.now();
-  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor, parseDuration }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
     import('../datastore/index.js'),
     import('../apiserver/tls.js'),
     import('../apiserver/server.js'),
@@ -138,8 +135,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
 
   const ctx: ComponentContext = {
     flags, kubeconfig, caPem: tls.ca.certPem, url: `https://127.0.0.1:${api.port}`,
-    // A pid alone repeats across machines (PID 1 in every container): two leaders with one name.
-    identity: `${os.hostname()}_${(await import('node:crypto')).randomUUID()}`,
+    identity: leaderIdentity(),
     issueClientCert: (cn, orgs) => issueClientCert(tls.ca, cn, orgs),
   };
   const running: { name: string; c: RunningComponent }[] = [];
@@ -152,10 +148,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     }
   }
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilSignal();
   log.info('shutting down');
   const hardStop = setTimeout(() => process.exit(0), 10_000);
   hardStop.unref();

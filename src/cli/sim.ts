@@ -1,6 +1,7 @@
 // `jotasu sim nodes`: SIMULATED nodes for scale tests (like kwok). They register,
 // keep their Leases, and report bound pods Running without running anything.
 import { Command } from 'commander';
+import { untilSignal } from './flags.js';
 
 export function command(): Command {
   const sim = new Command('sim').description('scale-test tools: simulated cluster members that run nothing');
@@ -31,10 +32,7 @@ export function command(): Command {
       for (const n of o.stopHeartbeat ?? []) sim.stopHeartbeat(n);
       const log = logger('sim-nodes');
       log.info({ count: sim.nodeNames.length, stopped: o.stopHeartbeat ?? [] }, 'simulated nodes running (tests stop single nodes through startSimNodes().stopHeartbeat)');
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await untilSignal();
       await sim.stop({ deleteNodes: o.deleteOnExit });
       client.close();
     });

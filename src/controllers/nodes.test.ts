@@ -1,3 +1,4 @@
+import { parseDuration } from '../cli/flags.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Node } from 'kubernetes-types/core/v1.js';
@@ -6,7 +7,6 @@ import { CidrAllocator } from './nodeipam.js';
 import { decideDependent } from './garbagecollector.js';
 import { deletionConditions, namespacedResources } from './namespace.js';
 import { enabledControllers } from './index.js';
-import { parseDuration } from '../cli/controller-manager.js';
 
 const node = (ready: string | undefined, taints: Node['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never = []): Node => ({
   metadata: { name: 'n1' },

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline';
 // `jotasu controller-manager` as its own process (leader election on the
 // kube-system/kube-controller-manager Lease), and the controller manager inside
 // `jotasu server`.
@@ -39,29 +40,38 @@ async function podsOf(client: JotasuApiClient, app: string): Promise<Pod[]> {
 test('jotasu controller-manager --leader-elect: one leader, the standby takes over', async () => {
   const { cluster, client } = await startedCluster(['--disable', 'controller-manager']);
   const procs: ChildProcess[] = [];
-  const spawnCM = (): ChildProcess => {
+  // Each process logs its leader-election identity (hostname_uuid) when it starts.
+  const spawnCM = (): { proc: ChildProcess; identity: Promise<string> } => {
     const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller-manager', '--kubeconfig', cluster.kubeconfig, '--leader-elect', '--controllers', 'replicaset,deployment'],
-      { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+      { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(p);
-    return p;
+    const identity = new Promise<string>((resolve, reject) => {
+      createInterface({ input: p.stderr! }).on('line', (line) => {
+        const m = /"identity":"([^"]+)"[^\n]*controller manager started/.exec(line);
+        if (m) resolve(m[1]!);
+      });
+      p.once('exit', (code) => reject(new Error(`controller-manager exited (${code}) before logging its identity`)));
+    });
+    return { proc: p, identity };
   };
   cleanups.push(() => { for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL'); });
   const a = spawnCM();
   const leases = client.resource<Lease>(R.leases);
   const first = await waitFor('a leader', async () => (await leases.get('kube-controller-manager', { namespace: 'kube-system' })).spec?.holderIdentity, 30_000, 200);
-  assert.match(first, new RegExp(`_${a.pid}$`));
+  assert.equal(first, await a.identity);
   const b = spawnCM();
   const r = await cluster.kubectl(['create', '-f', '-'], { input: deploymentManifest('cm1', 2) });
   assert.equal(r.code, 0, r.stderr);
   await waitFor('pods created by the leader', async () => (await podsOf(client, 'cm1')).length === 2, 30_000, 200);
   // The leader goes away gracefully (releases the lease); the standby takes over.
-  a.kill('SIGTERM');
-  await waitFor('standby leads', async () => (await leases.get('kube-controller-manager', { namespace: 'kube-system' })).spec?.holderIdentity?.endsWith(`_${b.pid}`), 40_000, 200);
+  a.proc.kill('SIGTERM');
+  const standby = await b.identity;
+  await waitFor('standby leads', async () => (await leases.get('kube-controller-manager', { namespace: 'kube-system' })).spec?.holderIdentity === standby, 40_000, 200);
   await cluster.kubectl(['scale', 'deployment/cm1', '--replicas=4']);
   await waitFor('new leader scales', async () => (await podsOf(client, 'cm1')).length === 4, 30_000, 200);
   const rss = (await client.resource<ReplicaSet>(R.replicasets).list({ namespace: 'default', labelSelector: 'app=cm1' })).items;
   assert.equal(rss.length, 1);
-  b.kill('SIGTERM');
+  b.proc.kill('SIGTERM');
 });
 
 test('jotasu server runs the controller manager in-process', async () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteDatastore } from '../../src/datastore/sqlite.js';
-import { startCompactor, parseDuration } from '../../src/apiserver/compactor.js';
+import { startCompactor } from '../../src/apiserver/compactor.js';
 
 test('compactor: one of two compacts per round, the other takes over; history of one interval is kept', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'jotasu-compactor-'));
@@ -53,12 +53,3 @@ test('compactor: one of two compacts per round, the other takes over; history of
   }
 });
 
-test('parseDuration: Go-style durations as upstream flags take them', () => {
-  assert.equal(parseDuration('5m'), 300_000);
-  assert.equal(parseDuration('1m30s'), 90_000);
-  assert.equal(parseDuration('500ms'), 500);
-  assert.equal(parseDuration('1h'), 3_600_000);
-  assert.equal(parseDuration('0'), 0);
-  assert.throws(() => parseDuration('5 minutes'));
-  assert.throws(() => parseDuration(''));
-});
