@@ -143,6 +143,21 @@ interface Span {
   filter?: string;
 }
 
+/** The conditions (on column `name`) and their arguments that select a span of keys. */
+function spanWhere(span: Span): { where: string[]; args: unknown[] } {
+  const where = ['name >= ?'];
+  const args: unknown[] = [span.start];
+  if (span.end !== undefined) {
+    where.push('name < ?');
+    args.push(span.end);
+  }
+  if (span.filter !== undefined) {
+    where.push('substr(name, 1, ?) = ?');
+    args.push(span.filter.length, span.filter);
+  }
+  return { where, args };
+}
+
 function spanOf(key: string, prefix: boolean | undefined, fromKey?: string): Span {
   if (!prefix) return { start: key, end: key + '\0' };
   const start = fromKey !== undefined && fromKey > key ? fromKey : key;
@@ -328,16 +343,7 @@ export class SqliteDatastore implements Datastore {
     if (opts.countOnly) return { kvs: [], more: false, count, revision: rev };
 
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
-    const where = [`name >= ?`];
-    const args: unknown[] = [span.start];
-    if (span.end !== undefined) {
-      where.push(`name < ?`);
-      args.push(span.end);
-    }
-    if (span.filter !== undefined) {
-      where.push(`substr(name, 1, ?) = ?`);
-      args.push(span.filter.length, span.filter);
-    }
+    const { where, args } = spanWhere(span);
     let sql: string;
     if (atHead) {
       sql = `SELECT k.* FROM current c JOIN kv k ON k.id = c.id WHERE ${where.map((w) => 'c.' + w).join(' AND ')} ORDER BY c.name`;
@@ -357,16 +363,7 @@ export class SqliteDatastore implements Datastore {
   }
 
   private count(span: Span, atHead: boolean, rev: number): number {
-    const where = [`name >= ?`];
-    const args: unknown[] = [span.start];
-    if (span.end !== undefined) {
-      where.push(`name < ?`);
-      args.push(span.end);
-    }
-    if (span.filter !== undefined) {
-      where.push(`substr(name, 1, ?) = ?`);
-      args.push(span.filter.length, span.filter);
-    }
+    const { where, args } = spanWhere(span);
     let sql: string;
     if (atHead) {
       sql = `SELECT count(*) AS n FROM current WHERE ${where.join(' AND ')}`;
