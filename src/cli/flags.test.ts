@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collect, leaderIdentity, parseDuration } from './flags.js';
+import { collect, leaderIdentity, parseDuration, parsePortRange } from './flags.js';
 
 test('parseDuration: Go-style durations as upstream flags take them, bare numbers as seconds', () => {
   assert.equal(parseDuration('40s'), 40_000);
@@ -24,4 +24,13 @@ test('leaderIdentity: unique per call, starts with the host name', () => {
   const a = leaderIdentity();
   assert.notEqual(a, leaderIdentity());
   assert.match(a, /^[^_]+_[0-9a-f-]{36}$/);
+});
+
+test('parsePortRange: kube-apiserver --service-node-port-range syntax', () => {
+  assert.deepEqual(parsePortRange('30000-32767'), [30000, 32767]);
+  assert.deepEqual(parsePortRange(' 31000 - 31099 '), [31000, 31099]);
+  assert.throws(() => parsePortRange('32767-30000'), /invalid port range/);
+  assert.throws(() => parsePortRange('0-10'), /invalid port range/);
+  assert.throws(() => parsePortRange('30000'), /invalid port range/);
+  assert.throws(() => parsePortRange('30000-70000'), /invalid port range/);
 });

@@ -22,6 +22,14 @@ export function parseDuration(s: string): number {
   return Math.round(total);
 }
 
+/** kube-apiserver's --service-node-port-range: "30000-32767" (inclusive), within 1-65535. */
+export function parsePortRange(s: string): [number, number] {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(s);
+  const [lo, hi] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(lo >= 1 && hi <= 65535 && lo <= hi)) throw new Error(`invalid port range ${JSON.stringify(s)} (expected e.g. 30000-32767)`);
+  return [lo, hi];
+}
+
 /** Commander argParser for a repeatable, comma-separated list flag. */
 export function collect(v: string, prev: string[]): string[] {
   return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];

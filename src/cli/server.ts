@@ -2,7 +2,7 @@
 // datastore and the API server, writes the admin kubeconfig, then starts the
 // in-process components from `components` below, each as an API client.
 import { Command, Option } from 'commander';
-import { collect, leaderIdentity, parseDuration, untilSignal } from './flags.js';
+import { collect, leaderIdentity, parseDuration, parsePortRange, untilSignal } from './flags.js';
 
 export interface ServerFlags {
   dataDir: string;
@@ -18,6 +18,7 @@ export interface ServerFlags {
   disable: string[];
   clusterCidr: string;
   serviceCidr: string;
+  serviceNodePortRange: [number, number];
   clusterDns: string;
   clusterDomain: string;
   nodeName?: string;
@@ -83,6 +84,7 @@ export function command(): Command {
     .addOption(new Option('--tls-san <name>', 'extra SAN for the serving certificate (repeatable)').default([]).argParser(collect))
     .option('--cluster-cidr <cidr>', 'pod network', '10.42.0.0/16')
     .option('--service-cidr <cidr>', 'service network', '10.43.0.0/16')
+    .addOption(new Option('--service-node-port-range <range>', 'port range reserved for NodePort services').default([30000, 32767], '30000-32767').argParser(parsePortRange))
     .option('--cluster-dns <ip>', 'cluster DNS service IP', '10.43.0.10')
     .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
     .option('--node-name <name>', 'name of this node (agent)')
@@ -124,7 +126,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     ?? (flags.bindAddress !== '0.0.0.0' && flags.bindAddress !== '::' ? flags.bindAddress : primaryIPv4(os.networkInterfaces()));
   const api = await startApiServer({
     datastore, tls, dataDir, port, bindAddress: flags.bindAddress, advertiseAddress: advertise,
-    serviceCIDR: flags.serviceCidr, tokenFile: path.join(dataDir, 'server', 'tokens'),
+    serviceCIDR: flags.serviceCidr, nodePortRange: flags.serviceNodePortRange, tokenFile: path.join(dataDir, 'server', 'tokens'),
   });
   // kubectl on this machine reaches the server over loopback.
   const kubeconfig = path.resolve(flags.writeKubeconfig);

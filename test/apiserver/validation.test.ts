@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { startCluster, type Cluster } from '../lib/cluster.js';
 
 let c: Cluster;
-before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager'] }); });
+before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager', '--service-node-port-range', '31200-31209'] }); });
 after(async () => { await c?.stop(); });
 
 async function ok(args: string[], input?: string): Promise<string> {
@@ -95,6 +95,15 @@ test('services: an update without clusterIP keeps the allocated one; changing it
   assert.equal(await ok(['get', 'svc', 'svc', '-o', 'jsonpath={.spec.clusterIP} {.spec.ports[0].port}']), `${ip} 81`);
   const err = await fails(['patch', 'svc', 'svc', '--type=merge', '-p', '{"spec":{"clusterIP":"10.43.99.99","clusterIPs":["10.43.99.99"]}}']);
   assert.match(err, /The Service "svc" is invalid: spec.clusterIPs\[0\]: Invalid value: \[\]string\{"10.43.99.99"\}: may not change once set/);
+});
+
+test('nodePorts come from --service-node-port-range; one outside it is refused naming the range', async () => {
+  await ok(['create', 'service', 'nodeport', 'np', '--tcp=80:8080']);
+  const port = Number(await ok(['get', 'svc', 'np', '-o', 'jsonpath={.spec.ports[0].nodePort}']));
+  assert.ok(port >= 31200 && port <= 31209, `nodePort ${port} outside 31200-31209`);
+  const err = await fails(['create', 'service', 'nodeport', 'np2', '--tcp=80:8080', '--node-port=30080']);
+  assert.match(err, /spec.ports\[0\].nodePort: Invalid value: 30080: provided port is not in the valid range. The range of valid ports is 31200-31209/);
+  await absent('svc', 'np2');
 });
 
 test('defaults come before validation: a pod with only limits is Guaranteed', async () => {

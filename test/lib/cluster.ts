@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { request } from 'node:https';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -87,6 +87,11 @@ function installExitHook(): void {
   process.on('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 }
 
+function nodePortWindow(): string {
+  const lo = 30000 + 100 * randomInt(27);
+  return `${lo}-${lo + 99}`;
+}
+
 function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
@@ -103,6 +108,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const netArgs = [
     '--ingress-http-port', String(ingressHttpPort), '--ingress-https-port', String(ingressHttpsPort), '--dns-port', String(dnsPort),
     '--iptables-chain-prefix', chainPrefix, '--service-cidr', serviceCidr, '--cluster-dns', clusterDns,
+    // NodePorts are host-wide: each test cluster allocates from its own 100-port window so
+    // concurrent clusters don't program the same port.
+    '--service-node-port-range', nodePortWindow(),
     // The ingress serves in the server process: worker processes (the default) cost ~50 MB each,
     // which many concurrent test servers on a 2-core machine can't spare.
     '--ingress-workers', '0',
