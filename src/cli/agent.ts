@@ -15,6 +15,7 @@ export interface AgentFlags {
   drain: boolean;
   disableKubeProxy?: boolean;
   iptablesChainPrefix: string;
+  proxyMode?: string;
   nodeIp?: string;
   podCidr?: string;
   clusterDns: string;
@@ -39,7 +40,8 @@ export function command(): Command {
     .option('--node-name <name>', 'node name (default: the host name)')
     .option('--data-dir <dir>', 'state directory', '/var/lib/jotasu')
     .option('--disable-kube-proxy', 'do not run the service proxy on this node', false)
-    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains (distinct per cluster sharing a host; `jotasu proxy --cleanup --iptables-chain-prefix` removes them)', 'JOTASU')
+    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains and of its nftables table "<name>-proxy" (distinct per cluster sharing a host; `jotasu proxy --cleanup --iptables-chain-prefix` removes them)', 'JOTASU')
+    .option('--proxy-mode <mode>', 'how the service proxy programs the kernel: iptables or nftables (default: nftables where `nft` works, else iptables)')
     .option('--drain', 'on shutdown, stop every pod and remove all containers, mounts, cgroups and network namespaces', false)
     .option('--node-ip <ip>', 'IP address advertised for the node')
     .option('--pod-cidr <cidr>', 'pod CIDR to use when the node has no spec.podCIDR (no node IPAM)')
@@ -63,7 +65,7 @@ export function command(): Command {
       const { logger } = await import('../util/log.js');
       const log = logger('agent');
       const agent = await startAgent(f);
-      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName, f.iptablesChainPrefix);
+      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName, f.iptablesChainPrefix, f.proxyMode);
       let signals = 0;
       await new Promise<void>((resolve) => {
         const on = () => { if (++signals > 1) process.exit(1); resolve(); };

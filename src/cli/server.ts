@@ -31,6 +31,7 @@ export interface ServerFlags {
   dnsPort: string;
   dnsForward: boolean;
   iptablesChainPrefix: string;
+  proxyMode?: string;
 }
 
 /** What each in-process component receives. */
@@ -92,7 +93,8 @@ export function command(): Command {
     .option('--ingress-https-port <port>', 'ingress controller HTTPS port ("off": none)', '443')
     .option('--ingress-workers <n>', 'ingress proxy worker processes sharing the ports (default: the CPU count; 0: serve inside the server process)')
     .option('--dns-port <port>', 'port of the cluster DNS server on the node address (behind the kube-dns service; a free one if taken)', '53')
-    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains (distinct per cluster sharing a host)', 'JOTASU')
+    .option('--iptables-chain-prefix <name>', 'prefix of the proxy\'s iptables chains and of its nftables table "<name>-proxy" (distinct per cluster sharing a host)', 'JOTASU')
+    .option('--proxy-mode <mode>', 'how the service proxy programs the kernel: iptables or nftables (default: nftables where `nft` works, else iptables)')
     .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)
     .action(async (flags: ServerFlags) => { await runServer(flags); });
 }

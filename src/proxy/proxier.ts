@@ -8,8 +8,8 @@ import { createInformerFactory } from '../client/informer.js';
 import type { ApiClient, InformerFactory, Informer } from '../client/types.js';
 import { logger } from '../util/log.js';
 import { endpointsMap, servicePorts, type EndpointInfo, type ServicePortInfo } from './model.js';
-import { buildRules } from './rules.js';
-import { Iptables, makeExec, type Backend, type Exec } from './iptables.js';
+import { makeExec, type Backend, type Exec } from './iptables.js';
+import { cleanupOtherMode, createRuleWriter, defaultProxyMode, type ProxyMode } from './mode.js';
 
 export interface ProxyOptions {
   client: ApiClient;
@@ -22,30 +22,43 @@ export interface ProxyOptions {
    * service traffic is masqueraded.
    */
   clusterCIDR?: string;
-  /** Run iptables/conntrack through this (tests: inside a network namespace). */
+  /** Run nft/iptables/conntrack through this (tests: inside a network namespace). */
   exec?: Exec;
-  /** iptables backend; default: whatever the host's `iptables` is. */
+  /** How the kernel is programmed (kube-proxy's --proxy-mode); default: nftables where `nft` works, else iptables. */
+  mode?: ProxyMode;
+  /** iptables mode's backend; default: whatever the host's `iptables` is. */
   backend?: Backend;
   minSyncIntervalMs?: number;
   /** Rewrite every chain this often, repairing anything changed behind our back. */
   fullSyncPeriodMs?: number;
-  /** Prefix of every chain this proxy owns (default JOTASU); one per proxy sharing a host's tables. */
+  /**
+   * Prefix of every iptables chain this proxy owns, and of its nftables table
+   * ("<prefix>-proxy"); default JOTASU. One per proxy sharing a host.
+   */
   chainPrefix?: string;
-  /** Remove every rule and chain on stop (default true). */
+  /** Remove every rule, chain and table on stop (default true). */
   cleanupOnStop?: boolean;
 }
 
 export interface RunningProxy {
   /** Resolves after a sync that saw every change made before the call. */
   syncNow(): Promise<void>;
-  stats(): { syncs: number; lastSyncMs: number; lastChains: number; services: number };
+  readonly mode: ProxyMode;
+  stats(): { syncs: number; lastSyncMs: number; lastChanges: number; services: number };
   stop(): Promise<void>;
 }
 
 export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
-  const log = logger('proxy', { node: o.nodeName, ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
   const exec = o.exec ?? makeExec();
-  const ipt = new Iptables(exec, o.backend, o.chainPrefix);
+  const mode = o.mode ?? await defaultProxyMode(exec);
+  const log = logger('proxy', { node: o.nodeName, mode, ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
+  const writer = createRuleWriter(mode, exec, { chainPrefix: o.chainPrefix, iptablesBackend: o.backend });
+  try {
+    const removed = await cleanupOtherMode(mode, exec, { chainPrefix: o.chainPrefix, iptablesBackend: o.backend });
+    if (Object.values(removed).some((n) => n > 0)) log.info(removed, 'removed rules the other proxy mode left behind');
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'could not check for rules of the other proxy mode');
+  }
   const minInterval = o.minSyncIntervalMs ?? 100;
   const ownFactory = !o.informers;
   const factory = o.informers ?? createInformerFactory(o.client);
@@ -59,8 +72,9 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   let dirty = true;
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
   let lastSyncAt = 0;
-  const st = { syncs: 0, lastSyncMs: 0, lastChains: 0, services: 0 };
+  const st = { syncs: 0, lastSyncMs: 0, lastChanges: 0, services: 0 };
   let waiters: (() => void)[] = [];
   let prevUdp = new Map<string, { clusterIP: string; eps: Set<string> }>();
 
@@ -82,7 +96,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
           await syncOnce();
         } catch (e) {
           log.error({ err: (e as Error).message }, 'sync failed; retrying');
-          ipt.invalidate();
+          writer.invalidate();
           dirty = true;
           waiters.push(...ws);
           await new Promise((r) => setTimeout(r, 1000));
@@ -98,14 +112,18 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     const ports: ServicePortInfo[] = [];
     for (const s of svcInf.store.list()) ports.push(...servicePorts(s));
     const eps = endpointsMap(sliceInf.store.list(), o.nodeName);
-    const rs = buildRules(ports, eps, { clusterCIDR: localCIDR(), chainPrefix: o.chainPrefix });
-    const { chains, bytes } = await ipt.apply(rs);
+    const { changes, bytes, retryInMs } = await writer.write(ports, eps, { clusterCIDR: localCIDR() });
     await clearStaleUdp(ports, eps);
     st.syncs++;
     st.lastSyncMs = performance.now() - t0;
-    st.lastChains = chains;
+    st.lastChanges = changes;
     st.services = ports.length;
-    log.debug({ ms: Math.round(st.lastSyncMs), chains, bytes, servicePorts: ports.length }, 'synced rules');
+    // Housekeeping left for later (nftables: deleting flushed chains): one more sync then.
+    if (retryInMs !== undefined && !retryTimer) {
+      retryTimer = setTimeout(() => { retryTimer = undefined; schedule(); }, retryInMs);
+      retryTimer.unref();
+    }
+    log.debug({ ms: Math.round(st.lastSyncMs), changes, bytes, servicePorts: ports.length }, 'synced rules');
   }
 
   // UDP has no connection end: conntrack keeps steering a client to a removed endpoint
@@ -135,24 +153,26 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   nodeInf?.addEventHandler({ onAdd: schedule, onUpdate: (a, b) => { if (a.spec?.podCIDR !== b.spec?.podCIDR) schedule(); } });
   if (ownFactory) factory.start();
   await factory.waitForSync();
-  const full = setInterval(() => { ipt.invalidate(); schedule(); }, o.fullSyncPeriodMs ?? 3_600_000);
+  const full = setInterval(() => { writer.invalidate(); schedule(); }, o.fullSyncPeriodMs ?? 3_600_000);
   full.unref();
   schedule();
   await new Promise<void>((r) => { waiters.push(r); });
   log.info({ servicePorts: st.services, ms: Math.round(st.lastSyncMs) }, 'proxy rules programmed');
 
   return {
+    mode,
     syncNow: () => new Promise<void>((r) => { waiters.push(r); schedule(); }),
     stats: () => ({ ...st }),
     async stop() {
       stopped = true;
       clearInterval(full);
       if (timer) clearTimeout(timer);
+      if (retryTimer) clearTimeout(retryTimer);
       if (ownFactory) factory.stop();
       await running;
       for (const w of waiters) w();
       if (o.cleanupOnStop !== false) {
-        const r = await ipt.cleanup();
+        const r = await writer.cleanup();
         log.info(r, 'proxy rules removed');
       }
     },
