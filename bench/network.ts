@@ -5,12 +5,17 @@
 //     BENCH_INGRESS_WORKERS, default the CPU count). BENCH_ROUNDS > 1: interleaved
 //     rounds, medians printed (the host may be shared and noisy).
 //  2. ClusterIP vs pod IP: wrk from a client namespace to a backend in a "pod"
-//     namespace, directly and through the proxy's iptables rules (test topology of
-//     test/network/netns.ts, needs root).
+//     namespace, directly and through the proxy's rules, in each proxy mode (test
+//     topology of test/network/netns.ts, needs root).
+//  3. Proxy sync: 1,000 Services x 10 endpoints written from nothing (a proxy starting
+//     with full informer caches) and one endpoint change, per mode (iptables through
+//     the host's iptables backend, iptables-legacy, nftables), wall time and CPU-seconds
+//     (this process and the iptables-restore/nft it runs).
 // Backends are local nginx processes (not real pods), in namespaces for part 2.
+// BENCH_NETWORK=proxy runs parts 2 and 3 only, BENCH_NETWORK=sync part 3 only.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import type { Service } from 'kubernetes-types/core/v1.js';
@@ -18,7 +23,9 @@ import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { R } from '../src/api/resources.js';
 import type { ApiClient } from '../src/client/types.js';
 import { startProxy } from '../src/proxy/proxier.js';
-import { Iptables, makeExec } from '../src/proxy/iptables.js';
+import { makeExec, type Backend } from '../src/proxy/iptables.js';
+import { cleanupAllModes, PROXY_MODES, type ProxyMode } from '../src/proxy/mode.js';
+import { nftAvailable } from '../src/proxy/nftables.js';
 import { createFakeInformers } from '../test/network/fake-informers.js';
 import { createTopology, type Topology } from '../test/network/netns.js';
 
@@ -138,6 +145,8 @@ async function ingressBench(): Promise<void> {
   console.log(`  target: >= 70 % of nginx's req/s with p99 <= 2x at the same worker count -> ${n} workers: ${((jn.rps / nn.rps) * 100).toFixed(0)} %, p99 ${(jn.p99 / nn.p99).toFixed(2)}x`);
 }
 
+const modesHere = async (): Promise<ProxyMode[]> => (await nftAvailable(makeExec())) ? [...PROXY_MODES] : ['iptables'];
+
 async function clusterIPBench(): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('\nClusterIP vs pod IP: skipped (needs root)'); return; }
   let topo: Topology | undefined;
@@ -151,29 +160,96 @@ async function clusterIPBench(): Promise<void> {
     inf.put<EndpointSlice>(R.endpointslices, { addressType: 'IPv4', metadata: { name: 'one-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'one' } }, ports: [{ name: '', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [topo.pods[0]!.ip], nodeName: 'n1' }] });
     inf.put<Service>(R.services, { metadata: { name: 'three', namespace: 'default' }, spec: { clusterIP: '10.43.0.91', ports: [{ port: 80, targetPort: 8080 }] } });
     inf.put<EndpointSlice>(R.endpointslices, { addressType: 'IPv4', metadata: { name: 'three-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'three' } }, ports: [{ name: '', port: 8080, protocol: 'TCP' }], endpoints: topo.pods.map((p) => ({ addresses: [p.ip], nodeName: 'n1' })) });
-    proxy = await startProxy({ client: {} as ApiClient, informers: inf, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec: makeExec(topo.node) });
     console.log(`\nClusterIP vs pod IP (client namespace -> node namespace -> pod namespaces, nginx backends, wrk -c ${CONNS} -d ${DURATION})`);
     const pod = wrk(`http://${topo.pods[0]!.ip}:8080/`, { netns: topo.client });
     console.log(fmt('pod IP directly', pod));
-    const cip = wrk('http://10.43.0.90/', { netns: topo.client });
-    console.log(fmt('ClusterIP, 1 endpoint (DNAT + masquerade)', cip, pod));
-    const cip3 = wrk('http://10.43.0.91/', { netns: topo.client });
-    console.log(fmt('ClusterIP, 3 endpoints', cip3, pod));
-    console.log(`  ClusterIP overhead vs pod IP (1 endpoint): ${(100 - (cip.rps / pod.rps) * 100).toFixed(1)} % req/s`);
+    for (const mode of await modesHere()) {
+      proxy = await startProxy({ client: {} as ApiClient, informers: inf, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec: makeExec(topo.node), mode });
+      const cip = wrk('http://10.43.0.90/', { netns: topo.client });
+      console.log(fmt(`${mode}: ClusterIP, 1 endpoint (DNAT + masq)`, cip, pod));
+      const cip3 = wrk('http://10.43.0.91/', { netns: topo.client });
+      console.log(fmt(`${mode}: ClusterIP, 3 endpoints`, cip3, pod));
+      console.log(`  ${mode}: ClusterIP overhead vs pod IP (1 endpoint): ${(100 - (cip.rps / pod.rps) * 100).toFixed(1)} % req/s`);
+      await proxy.stop();
+      proxy = undefined;
+    }
   } finally {
     await proxy?.stop().catch(() => undefined);
-    if (topo) { try { await new Iptables(makeExec(topo.node)).cleanup(); } catch { /* gone */ } }
+    if (topo) await cleanupAllModes(makeExec(topo.node)).catch(() => undefined);
     for (const c of children.splice(0)) try { c.kill('SIGTERM'); } catch { /* gone */ }
     await sleep(200);
     topo?.destroy();
   }
 }
 
+/** CPU-seconds of this process and of the children it has waited for (iptables-restore, nft). */
+function cpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  // Fields 14-17 of stat (utime, stime, cutime, cstime), in clock ticks (100 Hz); after the ") " split they are at 11-14.
+  return f.slice(11, 15).reduce((a, b) => a + Number(b), 0) / 100;
+}
+
+async function proxySyncBench(): Promise<void> {
+  if (process.getuid?.() !== 0) { console.log('\nProxy sync: skipped (needs root)'); return; }
+  const SERVICES = 1000, ENDPOINTS = 10, CHANGES = Number(process.env.BENCH_SYNC_CHANGES ?? 5);
+  const inf = createFakeInformers();
+  const slice = (i: number, ips: string[]): EndpointSlice => ({ addressType: 'IPv4', metadata: { name: `s${i}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': `s${i}` } }, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: 'n1' })) });
+  for (let i = 0; i < SERVICES; i++) {
+    inf.put<Service>(R.services, { metadata: { name: `s${i}`, namespace: 'default' }, spec: { type: i % 10 === 0 ? 'NodePort' : 'ClusterIP', clusterIP: `10.43.${10 + (i >> 8)}.${i & 255}`, ports: [{ name: 'http', port: 80, targetPort: 8080, ...(i % 10 === 0 ? { nodePort: 30000 + i } : {}) }] } });
+    inf.put(R.endpointslices, slice(i, Array.from({ length: ENDPOINTS }, (_, j) => `10.42.${1 + (i >> 4)}.${(i & 15) * 10 + j + 1}`)));
+  }
+  const ns = `jtn-bsync-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  const rows: { name: string; full: number; fullCpu: number; change: number; changeCpu: number }[] = [];
+  const load = loadavg()[0]!.toFixed(1);
+  try {
+    const exec = makeExec(ns);
+    const variants: { name: string; mode: ProxyMode; backend?: Backend }[] = [
+      { name: 'iptables (host iptables: ' + (execFileSync('iptables', ['--version'], { encoding: 'utf8' }).includes('legacy') ? 'legacy)' : 'nf_tables)'), mode: 'iptables' },
+      { name: 'iptables (iptables-legacy)', mode: 'iptables', backend: 'legacy' },
+      ...((await modesHere()).includes('nftables') ? [{ name: 'nftables', mode: 'nftables' as const }] : []),
+    ];
+    for (const v of variants) {
+      let c0 = cpuSeconds(), t0 = performance.now();
+      const proxy = await startProxy({ client: {} as ApiClient, informers: inf, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec, mode: v.mode, backend: v.backend });
+      const full = performance.now() - t0, fullCpu = cpuSeconds() - c0;
+      const times: number[] = [], cpu: number[] = [];
+      try {
+        for (let k = 0; k < CHANGES; k++) {
+          // Apart from each other and from housekeeping syncs (nftables deletes flushed chains a second later).
+          await sleep(1300);
+          const i = (k * 97) % SERVICES;
+          const ips = Array.from({ length: ENDPOINTS }, (_, j) => `10.42.${1 + (i >> 4)}.${(i & 15) * 10 + j + 1}`);
+          ips[k % ENDPOINTS] = `10.42.250.${k + 1}`; // one endpoint replaced
+          c0 = cpuSeconds(); t0 = performance.now();
+          inf.put(R.endpointslices, slice(i, ips));
+          await proxy.syncNow();
+          times.push(performance.now() - t0);
+          cpu.push(cpuSeconds() - c0);
+        }
+      } finally { await proxy.stop(); }
+      const median = (l: number[]): number => [...l].sort((a, b) => a - b)[(l.length - 1) >> 1]!;
+      rows.push({ name: v.name, full, fullCpu, change: median(times), changeCpu: median(cpu) });
+    }
+  } finally {
+    await cleanupAllModes(makeExec(ns)).catch(() => undefined);
+    execFileSync('ip', ['netns', 'del', ns]);
+  }
+  console.log(`\nProxy sync, ${SERVICES.toLocaleString('en')} Services x ${ENDPOINTS} endpoints (every 10th a NodePort), in a scratch network namespace; load average ${load} at start, ${cpus().length} CPUs`);
+  console.log(`  ${'mode'.padEnd(34)} ${'full sync'.padStart(10)} ${'CPU-s'.padStart(7)}   ${'1 endpoint change'.padStart(18)} ${'CPU-s'.padStart(7)}  (median of ${CHANGES})`);
+  for (const r of rows) console.log(`  ${r.name.padEnd(34)} ${r.full.toFixed(0).padStart(7)} ms ${r.fullCpu.toFixed(2).padStart(7)}   ${r.change.toFixed(0).padStart(15)} ms ${r.changeCpu.toFixed(2).padStart(7)}`);
+  console.log('  target: full sync <= 2 s, an endpoint change in the kernel within 1 s (full sync: a proxy starting with 1,000 Services in its caches; CPU-s include iptables-restore/nft)');
+}
+
+const part = process.env.BENCH_NETWORK ?? 'all';
 try {
-  await ingressBench();
-  for (const c of children.splice(0)) try { c.kill('SIGTERM'); } catch { /* gone */ }
-  await sleep(300);
-  await clusterIPBench();
+  if (part === 'all') {
+    await ingressBench();
+    for (const c of children.splice(0)) try { c.kill('SIGTERM'); } catch { /* gone */ }
+    await sleep(300);
+  }
+  if (part === 'all' || part === 'proxy') await clusterIPBench();
+  await proxySyncBench();
 } finally {
   for (const c of children) try { c.kill('SIGTERM'); } catch { /* gone */ }
   await sleep(300);

@@ -43,6 +43,8 @@ export function nftTransaction(table: string, prev: NftWritten | undefined, next
   const head: string[] = [], decl: string[] = [], flush: string[] = [], rules: string[] = [], delEl: string[] = [], addEl: string[] = [], tail: string[] = [];
   const written: NftWritten = { chains: new Map(), maps: Object.fromEntries(NFT_MAP_NAMES.map((m) => [m, new Map()])) as NftWritten['maps'], sets: new Set(next.sets.keys()) };
   const staleNext = new Map(stale);
+  // Full sync: chains that exist get flushed before their rules are written again (all of them when unknown).
+  const present = existing && new Set(existing.chains);
   let changes = 0;
 
   if (!prev) {
@@ -66,7 +68,7 @@ export function nftTransaction(table: string, prev: NftWritten | undefined, next
     if (old === body) continue;
     changes++;
     decl.push(`add chain ${T} ${chain}`);
-    if (old !== undefined || !prev) flush.push(`flush chain ${T} ${chain}`);
+    if (old !== undefined || (!prev && (!present || present.has(chain)))) flush.push(`flush chain ${T} ${chain}`);
     for (const r of list) rules.push(`add rule ${T} ${chain} ${r}`);
   }
   for (const m of NFT_MAP_NAMES) {

@@ -173,16 +173,16 @@ test('parseOwnChains and splitArgs', () => {
   assert.deepEqual(splitArgs('-m comment --comment "a b" -j X'), ['-m', 'comment', '--comment', 'a b', '-j', 'X']);
 });
 
-test('1,000 services x 10 endpoints: rules computed fast', () => {
+test('1,000 services x 10 endpoints: every rule computed (time: npm run bench:network)', () => {
   const services: Service[] = [], slices: EndpointSlice[] = [];
   for (let i = 0; i < 1000; i++) {
     services.push(svc(`s${i}`, { clusterIP: `10.43.${i >> 8}.${i & 255}`, ports: [{ port: 80 }] }));
     slices.push(slice(`s${i}`, [{ port: 8080 }], Array.from({ length: 10 }, (_, j) => ({ ip: `10.42.${i >> 4}.${(i & 15) * 10 + j + 1}` }))));
   }
-  const t0 = performance.now();
   const { rs } = build(services, slices);
   const text = restoreInput(undefined, rs).text;
-  const ms = performance.now() - t0;
   assert.ok(text.length > 1_000_000);
-  assert.ok(ms < 1000, `took ${ms} ms`);
+  // Per service: the SVC chain and one SEP chain per endpoint.
+  assert.equal([...rs.nat.keys()].filter((c) => c.startsWith('JOTASU-SEP-')).length, 10_000);
+  assert.equal([...rs.nat.keys()].filter((c) => c.startsWith('JOTASU-SVC-')).length, 1000);
 });

@@ -15,7 +15,8 @@ import { busyboxImage, nginxImage } from '../lib/images.js';
 import { createClientFromKubeconfig } from '../../src/client/rest.js';
 import type { ApiClient } from '../../src/client/types.js';
 import { R } from '../../src/api/resources.js';
-import { Iptables, makeExec } from '../../src/proxy/iptables.js';
+import { makeExec } from '../../src/proxy/iptables.js';
+import { cleanupAllModes } from '../../src/proxy/mode.js';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -139,6 +140,9 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
       const agentUp = !!agent && agent.exitCode === null && agent.signalCode === null;
       const chains = execFileSync('iptables-save', { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`:${cluster.chainPrefix}-`));
       if (chains.length && !agentUp) out.push(`proxy chains: ${chains.map((l) => l.slice(1).split(' ')[0]).join(', ')}`);
+      // Or, in nftables mode (the default where nft works), its table.
+      const nftTables = (() => { try { return execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }); } catch { return ''; } })();
+      if (!agentUp && nftTables.split('\n').includes(`table ip ${cluster.chainPrefix}-proxy`)) out.push(`proxy table: ${cluster.chainPrefix}-proxy`);
       // NAT/filter rules the CNI plugins made for our pod CIDR (ipMasq, portmap).
       const rules = ['iptables-save'].flatMap((cmd) => execFileSync(cmd, { encoding: 'utf8' }).split('\n')).filter((l) => l.includes(`10.${octet}.`) && !l.includes(`${cluster.chainPrefix}-`));
       if (rules.length) out.push(`iptables: ${rules.join(' | ')}`);
@@ -156,8 +160,8 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
         if (existsSync(p)) { try { execFileSync('sh', ['-c', `find ${p} -depth -type d -exec rmdir {} \\; 2>/dev/null`], { stdio: 'ignore' }); } catch { /* busy */ } }
       }
       try { execFileSync('sh', ['-c', `iptables-save | grep -q "${bridge}" && true`], { stdio: 'ignore' }); } catch { /* none */ }
-      // The agent's proxy removes its chains on exit; not when it was killed.
-      await new Iptables(makeExec(), undefined, cluster.chainPrefix).cleanup().catch(() => undefined);
+      // The agent's proxy removes its chains (or table) on exit; not when it was killed.
+      await cleanupAllModes(makeExec(), cluster.chainPrefix).catch(() => undefined);
       rmSync(runDir, { recursive: true, force: true });
       rmSync(agentDir, { recursive: true, force: true });
       client.close();

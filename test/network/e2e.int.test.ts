@@ -114,7 +114,7 @@ test('service networking end to end: seed manifests, DNS, load balancing, ingres
     const diag = [
       execIn(cl!, 'c', ['sh', '-c', 'cat /etc/resolv.conf; nslookup webapp-service.default.svc.cluster.local ' + env.cluster.clusterDns + ' 2>&1']),
       execIn(cl!, 'c', ['sh', '-c', `timeout 3 wget -qO- http://${svcIP}/ 2>&1 | head -c 300`]),
-      execFileSync('sh', ['-c', `iptables-save -t nat | grep -E "${env.cluster.chainPrefix}-" | grep -v kube-dns | head -60`], { encoding: 'utf8' }),
+      execFileSync('sh', ['-c', `iptables-save -t nat | grep -E "${env.cluster.chainPrefix}-" | grep -v kube-dns | head -60; nft list table ip ${env.cluster.chainPrefix}-proxy 2>/dev/null | head -80`], { encoding: 'utf8' }),
       execIn(cl!, 'c', ['sh', '-c', `ip addr; ip route; timeout 3 wget -qO- http://${(await env.client.resource<Pod>(R.pods).get('webapp-2', { namespace: 'default' })).status?.podIP}/ 2>&1 | head -c 300`]),
       env.agentLogs().split('\n').filter((l) => /proxy|informer|watch|error/i.test(l)).slice(-15).join('\n'),
       env.cluster.logs().split('\n').filter((l) => /dns|informer|watch/i.test(l)).slice(-15).join('\n'),

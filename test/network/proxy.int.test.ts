@@ -124,10 +124,21 @@ for (const mode of PROXY_MODES) describe(`proxy (${mode} mode) in a network name
     assert.ok(own.every((r) => r.ok), JSON.stringify(own));
   });
 
-  test('sessionAffinity ClientIP sticks to one endpoint', async () => {
+  test('sessionAffinity ClientIP sticks to one endpoint; switched off and on again, the rules follow', async () => {
     const rs = await topo.get(topo.client, 'http://10.43.0.51/', 15);
     assert.ok(rs.every((r) => r.ok));
     assert.equal(names(rs).size, 1);
+    const sticky = (on: boolean) => service('sticky', { clusterIP: '10.43.0.51', ...(on ? { sessionAffinity: 'ClientIP' as const } : {}), ports: [{ port: 80, targetPort: 8080 }] });
+    inf.put(R.services, sticky(false));
+    await proxy!.syncNow();
+    const spread = await topo.get(topo.client, 'http://10.43.0.51/', 30);
+    assert.ok(spread.every((r) => r.ok));
+    assert.ok(names(spread).size >= 2, 'no affinity any more');
+    inf.put(R.services, sticky(true));
+    await proxy!.syncNow();
+    const again = await topo.get(topo.client, 'http://10.43.0.51/', 10);
+    assert.ok(again.every((r) => r.ok));
+    assert.equal(names(again).size, 1);
   });
 
   test('service without endpoints: connection refused at once (cluster IP and NodePort, from outside and from the node)', async () => {
