@@ -191,6 +191,9 @@ export class WatchCache {
   async waitFor(rev: number, timeoutMs: number): Promise<boolean> {
     await this.ready();
     if (this.revision >= rev) return true;
+    // The store may be ahead because other resources were written: ask the datastore
+    // whether this prefix has caught up (upstream: a progress request to etcd).
+    this.dsWatch?.requestProgress();
     return new Promise<boolean>((resolve) => {
       const t = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== waiter); resolve(false); }, timeoutMs);
       const waiter = { rev, resolve: () => { clearTimeout(t); resolve(true); } };

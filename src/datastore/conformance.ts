@@ -346,6 +346,31 @@ export function runDatastoreSuite(name: string, open: () => Promise<OpenedDatast
       assert.deepEqual(col.errors, []);
     });
 
+    it('answers a progress request at the current revision when only other keys were written', async () => {
+      const pre = p();
+      const col = new Collector();
+      const w = ds.watch(pre + 'mine/', { ...col.opts, prefix: true });
+      try {
+        await sleep(100);
+        await ds.create(pre + 'mine/a', '1');
+        await col.count(1);
+        // Writes elsewhere move the store on; this watch has nothing to report.
+        let last = 0;
+        for (let i = 0; i < 3; i++) last = (await ds.create(`${pre}other/${i}`, 'x')).revision;
+        const before = col.progress.length;
+        w.requestProgress();
+        await col.until(() => col.progress.slice(before).some((r) => r >= last), 3000, `progress at ${last}`);
+        assert.equal(col.events.length, 1);
+        // And a write of its own after the progress is still delivered.
+        await ds.create(pre + 'mine/b', '2');
+        await col.count(2);
+        assert.ok(col.events[1]!.kv.modRevision > last);
+        assert.deepEqual(col.errors, []);
+      } finally {
+        w.close();
+      }
+    });
+
     it('gives concurrent writes distinct, increasing revisions', async () => {
       const pre = p();
       const r0 = await ds.currentRevision();

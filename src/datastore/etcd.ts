@@ -477,6 +477,11 @@ class EtcdWatch implements Watch {
     }
   }
 
+  requestProgress(): void {
+    // etcd answers with a progress notification (no events) once the watch is in sync.
+    if (this.stream && !this.closed && this.nextRev > 0) this.stream.write({ progress_request: {} });
+  }
+
   private onData(stream: WatchStream, res: IWatchResponse): void {
     if (stream !== this.stream || this.closed) return;
     if (res.canceled) {

@@ -180,6 +180,15 @@ class SqliteWatch implements Watch {
   ) {
     this.catchingUp = catchingUp;
   }
+  requestProgress(): void {
+    if (this.progressRequested || this.closed) return;
+    this.progressRequested = true;
+    setImmediate(() => {
+      this.progressRequested = false;
+      if (!this.closed && !this.catchingUp) this.owner.progressOf(this);
+    });
+  }
+  private progressRequested = false;
   matches(key: string): boolean {
     return this.prefix ? key.startsWith(this.key) : key === this.key;
   }
@@ -561,15 +570,19 @@ export class SqliteDatastore implements Datastore {
   private notifyProgress(): void {
     const idleSince = Date.now() - 1000;
     for (const w of this.watchers) {
-      if (!w.catchingUp && !w.closed && w.opts.onProgress && w.lastActivity < idleSince) {
-        // Only up to what was fanned out: later revisions may still be waiting for their fsync.
-        w.nextRev = Math.max(w.nextRev, this.visibleRev + 1);
-        try {
-          w.opts.onProgress(this.visibleRev);
-        } catch (err) {
-          log.error({ err }, 'watch onProgress threw');
-        }
-      }
+      if (!w.catchingUp && w.lastActivity < idleSince) this.progressOf(w);
+    }
+  }
+
+  /** onProgress for a live watch: every event up to the fanned-out revision has been delivered to it. */
+  progressOf(w: SqliteWatch): void {
+    if (w.closed || w.catchingUp || !w.opts.onProgress) return;
+    // Only up to what was fanned out: later revisions may still be waiting for their fsync.
+    w.nextRev = Math.max(w.nextRev, this.visibleRev + 1);
+    try {
+      w.opts.onProgress(this.visibleRev);
+    } catch (err) {
+      log.error({ err }, 'watch onProgress threw');
     }
   }
 

@@ -78,6 +78,13 @@ export interface WatchOptions {
 
 export interface Watch {
   close(): void;
+  /**
+   * Asks for an onProgress soon, at a revision up to which every event of this watch has
+   * been delivered (etcd: a progress_request on the watch stream). A watch cache uses it
+   * to learn it is fresh when its keys were not written lately while others were. May be
+   * ignored while the watch is catching up (etcd answers only synced watches).
+   */
+  requestProgress(): void;
 }
 
 export interface Datastore {

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { openSqliteDatastore } from '../datastore/sqlite.js';
+import { WatchCache } from './watch-cache.js';
+
+const noAttrs = (): { labels: Record<string, string>; fields: Record<string, string> } => ({ labels: {}, fields: {} });
+
+describe('watch cache', () => {
+  it('learns it is fresh when only other prefixes were written (progress request), without waiting for the periodic progress', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jotasu-watchcache-'));
+    // Periodic progress notifications far apart: only a progress request can answer in time.
+    const ds = await openSqliteDatastore(dir, { progressIntervalMs: 60_000 });
+    const cache = new WatchCache(ds, '/registry/pods/', noAttrs);
+    try {
+      await cache.ready();
+      await ds.create('/registry/pods/ns/a', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'ns' } }));
+      let last = 0;
+      for (let i = 0; i < 5; i++) last = (await ds.create(`/registry/configmaps/ns/c${i}`, '{"metadata":{}}')).revision;
+      assert.equal(await cache.waitFor(last, 2000), true, `cache at ${cache.revision}, store at ${last}`);
+      assert.ok(cache.revision >= last);
+      assert.deepEqual(cache.list('').map((e) => e.key), ['/registry/pods/ns/a']);
+    } finally {
+      cache.close();
+      await ds.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
