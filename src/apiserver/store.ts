@@ -15,6 +15,9 @@ import * as machinery from './machinery.js';
 
 export const REGISTRY_ROOT = '/registry/';
 
+/** How long a consistent list waits for the watch cache before reading the store instead (upstream: 3 s, then an error). */
+const CONSISTENT_CACHE_WAIT_MS = 1000;
+
 export interface DeleteOpts {
   gracePeriodSeconds?: number;
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
@@ -163,7 +166,13 @@ export class ResourceStore {
       throw errors.badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`);
     }
     if (match && rvStr === '') throw errors.badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
-    if (rvStr === '') return this.listFromStore(prefix, opts.filter, limit, 0, prefix);
+    if (rvStr === '') {
+      // A consistent list without a limit comes from the watch cache once it has caught up
+      // with the store's current revision (upstream ConsistentListFromCache, on by default
+      // since 1.31); paged ones from the store. If the cache does not catch up soon, the store.
+      if (!limit && (await this.cache.waitFor(await this.ds.currentRevision(), CONSISTENT_CACHE_WAIT_MS))) return this.listFromCache(prefix, opts.filter, 0);
+      return this.listFromStore(prefix, opts.filter, limit, 0, prefix);
+    }
     const rv = Number(rvStr);
     if (!Number.isInteger(rv) || rv < 0) throw errors.badRequest(`resourceVersion: Invalid value: "${rvStr}": must be a non-negative integer`);
     if (match === 'Exact') {
