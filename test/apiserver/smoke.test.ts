@@ -58,3 +58,37 @@ function get(cl: Cluster, path: string, headers: Record<string, string>, withCer
     req.end();
   });
 }
+
+test('a list larger than one write arrives whole: consistent, from the cache (rv=0) and paged', async () => {
+  const t = c.tlsOptions();
+  const post = (body: unknown): Promise<number> => new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = request(`${c.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', ...t, headers: { 'Content-Type': 'application/json' } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    req.on('error', reject);
+    req.end(data);
+  });
+  // ~300 KB of items: several of the server's 64 KiB writes.
+  const names = Array.from({ length: 300 }, (_, i) => `big-${i}`);
+  for (let i = 0; i < names.length; i += 20) {
+    const codes = await Promise.all(names.slice(i, i + 20).map((name) => post({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { big: 'yes' } }, data: { v: 'x'.repeat(1000) } })));
+    assert.deepEqual(codes.filter((x) => x !== 201), []);
+  }
+  for (const q of ['', '&resourceVersion=0']) {
+    const r = await get(c, `/api/v1/namespaces/default/configmaps?labelSelector=big%3Dyes${q}`, {}, true);
+    assert.equal(r.code, 200, r.body.slice(0, 200));
+    const list = JSON.parse(r.body) as { kind: string; items: { metadata: { name: string } }[]; metadata: { resourceVersion: string } };
+    assert.equal(list.kind, 'ConfigMapList');
+    assert.deepEqual(list.items.map((o) => o.metadata.name).sort(), [...names].sort(), `query ${q}`);
+    assert.match(list.metadata.resourceVersion, /^\d+$/);
+  }
+  const seen: string[] = [];
+  let cont = '';
+  do {
+    const r = await get(c, `/api/v1/namespaces/default/configmaps?labelSelector=big%3Dyes&limit=120${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, {}, true);
+    assert.equal(r.code, 200, r.body.slice(0, 200));
+    const page = JSON.parse(r.body) as { items: { metadata: { name: string } }[]; metadata: { continue?: string } };
+    seen.push(...page.items.map((o) => o.metadata.name));
+    cont = page.metadata.continue ?? '';
+  } while (cont);
+  assert.deepEqual(seen.sort(), [...names].sort());
+});

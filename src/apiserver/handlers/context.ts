@@ -7,7 +7,7 @@ import type { UserInfo } from '../auth.js';
 import type { ResourceStore } from '../store.js';
 import type { Registry } from '../registry.js';
 import type { ServiceAccountTokens } from '../serviceaccount-token.js';
-import { writeRaw, type OutputKind } from '../http.js';
+import { writeRaw, writeStreamed, type OutputKind } from '../http.js';
 import type { Obj } from '../objects.js';
 import { toTableOf } from '../machinery.js';
 
@@ -50,6 +50,12 @@ export function tableFor(ctx: HandlerContext, objs: Obj[], version: string, list
   return t;
 }
 
+function* listPieces(head: string, raws: string[]): Generator<string> {
+  yield head;
+  for (let i = 0; i < raws.length; i++) yield i ? `,${raws[i]}` : raws[i]!;
+  yield ']}';
+}
+
 /** Write one object (raw JSON text or parsed) in the negotiated format. */
 export function writeObject(ctx: HandlerContext, code: number, raw: string | undefined, obj?: Obj): void {
   const out = ctx.out;
@@ -65,7 +71,7 @@ export function writeObject(ctx: HandlerContext, code: number, raw: string | und
 }
 
 /** Write a list from raw item texts without re-serialising them (JSON), or converted. */
-export function writeList(ctx: HandlerContext, raws: string[], meta: { resourceVersion: string; continue?: string; remainingItemCount?: number }): void {
+export async function writeList(ctx: HandlerContext, raws: string[], meta: { resourceVersion: string; continue?: string; remainingItemCount?: number }): Promise<void> {
   const info = ctx.store.info;
   const out = ctx.out;
   const headers = warningHeaders(ctx);
@@ -75,7 +81,7 @@ export function writeList(ctx: HandlerContext, raws: string[], meta: { resourceV
   if (out.format === 'json') {
     const apiVersion = info.group ? `${info.group}/${info.version}` : info.version;
     const head = `{"kind":"${info.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(listMeta)},"items":[`;
-    writeRaw(ctx.res, 200, head + raws.join(',') + ']}', 'application/json', headers);
+    await writeStreamed(ctx.res, 200, listPieces(head, raws), 'application/json', headers);
     return;
   }
   const objs = raws.map((r) => JSON.parse(r) as Obj);

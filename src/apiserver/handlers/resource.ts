@@ -108,7 +108,7 @@ async function list(ctx: HandlerContext): Promise<void> {
     resourceVersion: q.get('resourceVersion') ?? undefined,
     resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
   });
-  writeList(ctx, r.raws, { resourceVersion: String(r.revision), continue: r.continueToken, remainingItemCount: r.remainingItemCount });
+  await writeList(ctx, r.raws, { resourceVersion: String(r.revision), continue: r.continueToken, remainingItemCount: r.remainingItemCount });
 }
 
 // ------------------------------------------------------------------ create
@@ -270,7 +270,7 @@ async function deleteCollection(ctx: HandlerContext): Promise<void> {
       if (!isStatusError(e, 'NotFound')) throw e;
     }
   }
-  writeList(ctx, deleted.map((o) => JSON.stringify(o)), { resourceVersion: String(listed.revision) });
+  await writeList(ctx, deleted.map((o) => JSON.stringify(o)), { resourceVersion: String(listed.revision) });
 }
 
 // ------------------------------------------------------------------ subresources
