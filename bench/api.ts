@@ -55,6 +55,24 @@ for (let i = 0; i < n; i++) {
 parentPort.on('message', (m) => { if (m === 'stop') finish(); else { whenDone = true; check(); } });
 `;
 
+interface MemProbe { usage: NodeJS.MemoryUsage; spaces: Record<string, { size: number; used: number }>; smaps: Record<string, number>; snapshot?: string }
+
+/** Asks the server (mem-probe-preload.mjs) for its memory breakdown. */
+async function probeMemory(pid: number | undefined): Promise<MemProbe | undefined> {
+  if (!pid) return undefined;
+  const file = join(memDir, `${pid}.json`);
+  const since = Date.now();
+  process.kill(pid, 'SIGWINCH');
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const m = JSON.parse(readFileSync(file, 'utf8')) as MemProbe & { at: number };
+      if (m.at >= since) return m;
+    } catch { /* not written yet */ }
+  }
+  return undefined;
+}
+
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
@@ -66,9 +84,17 @@ const TIMELINE = process.argv.includes('--timeline');
 const timeline: [number, number][] = [];
 const profDir = PROFILE ? mkdtempSync(join(tmpdir(), 'jotasu-bench-api-prof-')) : '';
 if (PROFILE && !process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profDir, { recursive: true, force: true }));
-const profEnv: Record<string, string> = PROFILE
-  ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./cpu-profile-preload.mjs', import.meta.url).pathname}`.trim(), CPU_PROFILE_DIR: profDir }
-  : {};
+// The memory probe: the server writes its heap breakdown on SIGWINCH (--heap-snapshot: and a snapshot, kept).
+const memDir = mkdtempSync(join(tmpdir(), 'jotasu-bench-api-mem-'));
+const SNAPSHOT = process.argv.includes('--heap-snapshot');
+if (!SNAPSHOT) process.on('exit', () => rmSync(memDir, { recursive: true, force: true }));
+const preloads = [new URL('./mem-probe-preload.mjs', import.meta.url).pathname, ...(PROFILE ? [new URL('./cpu-profile-preload.mjs', import.meta.url).pathname] : [])];
+const profEnv: Record<string, string> = {
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preloads.map((p) => `--import ${p}`).join(' ')}`.trim(),
+  MEM_PROBE_DIR: memDir,
+  ...(SNAPSHOT ? { MEM_PROBE_SNAPSHOT: '1' } : {}),
+  ...(PROFILE ? { CPU_PROFILE_DIR: profDir } : {}),
+};
 
 // The API server alone: in-process scheduler and controllers would add their own load.
 // --node-flags="--max-semi-space-size=2 ...": V8 settings for the server process, printed with the figures.
@@ -148,6 +174,8 @@ try {
   const watchLat: number[] = [];
   for (const g of got) for (const t of g.times) for (let i = 0; i < TOTAL; i++) if (t[i]! > 0 && sent[i]! > 0) watchLat.push(t[i]! - sent[i]!);
 
+  const memAfterCreates = await probeMemory(cluster.pid());
+
   const getLat: number[] = [];
   for (let i = 0; i < 2000; i++) {
     const t0 = performance.now();
@@ -167,6 +195,8 @@ try {
   // And once the burst's garbage had a chance to be collected (watchers still connected).
   await new Promise((r) => setTimeout(r, 3000));
   const rssSettled = rssOf();
+  const rssPeak = pid ? Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)![1]) / 1024 : NaN;
+  const mem = await probeMemory(pid);
 
   console.log(`pods created: ${TOTAL - errorsN} of ${TOTAL} at ${RATE}/s target (sent at ${f(TOTAL / elapsed)}/s), errors ${errorsN}${errorsN ? ` (${[...errorCodes].map(([k, v]) => `${k || 'conn'}: ${v}`).join(', ')})` : ''}`);
   console.log(`create latency: p50 ${f(pct(createLat, 50))} ms, p99 ${f(pct(createLat, 99))} ms, max ${f(Math.max(...createLat))} ms   (target p99 <= 20 ms)`);
@@ -185,7 +215,17 @@ try {
   for (const [k, v] of Object.entries(listTimes)) console.log(`list ${TOTAL} pods (${k}): ${f(v)} ms   (target <= 300 ms)`);
   console.log(`watchers: ${WATCHERS}, all saw every event: ${seen.every((n) => n >= TOTAL)} (min ${Math.min(...seen)}), latency p50 ${f(pct(watchLat, 50))} ms, p99 ${f(pct(watchLat, 99))} ms   (target p99 <= 100 ms)`);
   if (NODE_FLAGS.length) console.log(`server node flags: ${NODE_FLAGS.join(' ')}`);
-  console.log(`server RSS with ${TOTAL} pods: ${f(rss)} MB right after the lists, ${f(rssSettled)} MB 3 s later   (target <= 150 MB)`);
+  console.log(`server RSS with ${TOTAL} pods: ${f(rss)} MB right after the lists, ${f(rssSettled)} MB 3 s later, peak ${f(rssPeak)} MB   (target <= 150 MB)`);
+  for (const [label, m] of [['after the creates', memAfterCreates], ['after the lists', mem]] as const) {
+    if (!m) continue;
+    const mem = m;
+    const mb = (n: number): string => f(n / 1048576);
+    const u = mem.usage;
+    console.log(`  server memory ${label}: rss ${mb(u.rss)} MB = V8 heap ${mb(u.heapTotal)} MB (used ${mb(u.heapUsed)}) + external ${mb(u.external)} MB (array buffers ${mb(u.arrayBuffers)}) + native/code/stacks ${mb(u.rss - u.heapTotal - u.external)} MB`);
+    console.log(`  V8 spaces (used/size MB): ${Object.entries(mem.spaces).filter(([, s]) => s.size > 0).map(([k, s]) => `${k.replace(/_space$/, '')} ${mb(s.used)}/${mb(s.size)}`).join(', ')}`);
+    console.log(`  resident by mapping (MB): ${Object.entries(mem.smaps).filter(([, v]) => v >= 1048576).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${mb(v)}`).join(', ')}`);
+    if (mem.snapshot) console.log(`  heap snapshot: ${mem.snapshot}`);
+  }
   agent.destroy();
 } finally {
   await cluster.stop();
