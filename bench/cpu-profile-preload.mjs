@@ -19,7 +19,7 @@ if (dir) {
   process.on('exit', () => {
     // Same-thread inspector sessions answer synchronously, so this works in 'exit'.
     s.post('Profiler.stop', (err, r) => {
-      if (!err) writeFileSync(join(dir, `${process.argv.slice(2).find((a) => /^(server|scheduler)$/.test(a)) ?? 'node'}-${process.pid}.cpuprofile`), JSON.stringify(r.profile));
+      if (!err) writeFileSync(join(dir, `${process.argv.slice(2).find((a) => /^(server|scheduler|agent)$/.test(a)) ?? 'node'}-${process.pid}.cpuprofile`), JSON.stringify(r.profile));
     });
   });
 }

@@ -9,18 +9,33 @@
 // them through `nc -ll -e`, exec runs them itself. Each figure is the best of --runs
 // (default 3, interleaved): the machine is shared and 2 cores run the whole chain
 // (client, kubectl, API server, kubelet, pod), so CPU time per 100 MB is printed too.
-// Needs root, runc, kubectl. Usage: npm run bench:streaming [-- --mb 100 --runs 3]
+// The server and agent run compiled (bench/lib/compiled.ts; FROM_SOURCE=1 for tsx).
+// --profile: CPU profiles of the API server and the agent over the measured transfers,
+// summarised at the end (--keep-profiles keeps the .cpuprofile files). --gc: V8's
+// --trace-gc in both, and the mark-compacts/scavenges each transfer caused.
+// Needs root, runc, kubectl. Usage: npm run bench:streaming [-- --mb 100 --runs 3 --only exec --profile]
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startStreamingEnv, skip } from '../test/streaming/env.js';
+import { buildCompiled } from './lib/compiled.js';
+import { formatSummary, summarizeFile } from './profile-summary.js';
 
 const arg = (name: string, d: number) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const MB = arg('--mb', 100);
 const RUNS = arg('--runs', 3);
 const BYTES = MB * 1024 * 1024;
 const BLOCKS = Math.ceil(BYTES / 65536);
+const PROFILE = process.argv.includes('--profile');
+const TRACE_GC = process.argv.includes('--gc');
+const profDir = PROFILE ? mkdtempSync(join(tmpdir(), 'jotasu-bench-streaming-prof-')) : '';
+if (PROFILE && !process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profDir, { recursive: true, force: true }));
+const profEnv: Record<string, string> = PROFILE
+  ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./cpu-profile-preload.mjs', import.meta.url).pathname}`.trim(), CPU_PROFILE_DIR: profDir }
+  : {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU seconds (user+system) a process has used so far. */
@@ -75,14 +90,22 @@ function upload(host: string, port: number): Promise<[number, number]> {
   });
 }
 
-function kubectlTimed(kubeconfig: string, args: string[], stdinBytes = 0): Promise<[number, number]> {
+/** Runs kubectl under /usr/bin/time; resolves to [bytes, ms, kubectl CPU seconds]. */
+function kubectlTimed(kubeconfig: string, args: string[], stdinBytes = 0): Promise<[number, number, number]> {
+  const timeFile = join(profDir || tmpdir(), `kubectl-time-${process.pid}`);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const p = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, 'kubectl', ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'inherit'] });
     let n = 0;
     p.stdout.on('data', (d: Buffer) => { n += d.length; });
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve([stdinBytes || n, performance.now() - t0]) : reject(new Error(`kubectl ${args.join(' ')} exited ${code}`))));
+    p.on('close', (code) => {
+      const ms = performance.now() - t0;
+      if (code !== 0) { reject(new Error(`kubectl ${args.join(' ')} exited ${code}`)); return; }
+      const [u, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      rmSync(timeFile, { force: true });
+      resolve([stdinBytes || n, ms, u! + sys!]);
+    });
     if (stdinBytes) {
       const chunk = Buffer.alloc(1 << 20);
       let sent = 0;
@@ -95,11 +118,24 @@ function kubectlTimed(kubeconfig: string, args: string[], stdinBytes = 0): Promi
   });
 }
 
+/** "M+S": mark-compacts and scavenges in a stretch of --trace-gc output. */
+function gcCounts(log: string): string {
+  const lines = log.split('\n');
+  return `${lines.filter((l) => /: Mark-Compact /.test(l)).length}+${lines.filter((l) => /: Scavenge /.test(l)).length}`;
+}
+
 const rate = (bytes: number, ms: number) => bytes / 1024 / 1024 / (ms / 1000);
 
 async function main(): Promise<void> {
   if (skip) { console.error(`bench:streaming skipped: ${skip}`); return; }
-  const s = await startStreamingEnv();
+  const main = process.env.FROM_SOURCE ? undefined : await buildCompiled('streaming');
+  if (main && !process.env.AGENT_MAIN) process.env.AGENT_MAIN = main;
+  if (TRACE_GC) process.env.AGENT_NODE_ARGS = `${process.env.AGENT_NODE_ARGS ?? ''} --trace-gc`;
+  console.log(`server and agent: ${main ? `node ${main}` : 'tsx (sources)'}${PROFILE ? ', profiled' : ''}`);
+  // The agent inherits this process's environment (the preload and where to write).
+  Object.assign(process.env, profEnv);
+  const s = await startStreamingEnv({ server: { main, env: profEnv, nodeArgs: TRACE_GC ? ['--trace-gc'] : [] } });
+  for (const k of Object.keys(profEnv)) delete process.env[k];
   let pf: ReturnType<typeof spawn> | undefined;
   try {
     const dd = `dd if=/dev/zero bs=65536 count=${BLOCKS} 2>/dev/null`;
@@ -122,7 +158,7 @@ async function main(): Promise<void> {
     });
     const pids = { apiserver: s.env.cluster.pid(), agent: agentPid(s.env.runDir), 'kubectl port-forward': pf.pid };
     const kc = s.kubeconfig;
-    const cases: [string, () => Promise<[number, number]>][] = [
+    const cases: [string, () => Promise<[number, number] | [number, number, number]>][] = [
       ['direct TCP to pod IP, download', () => download(ip, 8080)],
       ['kubectl port-forward, download', () => download('127.0.0.1', ports[0]!)],
       ['kubectl exec (stdout: dd)', () => kubectlTimed(kc, ['exec', 'bench', '-c', 'sh', '--', 'sh', '-c', dd])],
@@ -130,32 +166,48 @@ async function main(): Promise<void> {
       ['kubectl port-forward, upload', () => upload('127.0.0.1', ports[1]!)],
       ['kubectl exec -i (stdin: cat)', () => kubectlTimed(kc, ['exec', '-i', 'bench', '-c', 'sh', '--', 'sh', '-c', 'cat >/dev/null'], BYTES)],
     ];
+    // --only WORD: just the cases whose name contains WORD (the direct ones always run, as the baseline).
+    const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]! : '';
+    if (only) cases.splice(0, cases.length, ...cases.filter(([n]) => n.includes(only) || n.startsWith('direct')));
+    // Profiles cover the transfers only, not startup.
+    if (PROFILE) for (const p of [pids.apiserver, pids.agent]) if (p) process.kill(p, 'SIGUSR2');
     const best = new Map<string, number>();
     const cpu = new Map<string, Record<string, number>>();
+    const gcs = new Map<string, string>();
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of cases) {
         const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)]));
-        const [n, ms] = await fn();
+        const logMark = [s.env.cluster.logs().length, s.env.agentLogs().length];
+        const [n, ms, execCpu] = await fn();
         if (n < BYTES) throw new Error(`${name}: only ${n} of ${BYTES} bytes`);
         const r = rate(n, ms);
         if (r > (best.get(name) ?? 0)) {
           best.set(name, r);
-          cpu.set(name, Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (cpuOf(p) - before[k]!) * 100 / MB])));
+          const used = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (cpuOf(p) - before[k]!) * 100 / MB]));
+          // kubectl: the port-forward process, or the exec's own kubectl.
+          cpu.set(name, { apiserver: used.apiserver!, agent: used.agent!, kubectl: execCpu !== undefined ? execCpu * 100 / MB : used['kubectl port-forward']! });
+          if (TRACE_GC) gcs.set(name, [s.env.cluster.logs().slice(logMark[0]!), s.env.agentLogs().slice(logMark[1]!)].map(gcCounts).join(' / '));
         }
       }
     }
     console.log(`\nstreaming throughput, ${MB} MB each, best of ${RUNS} (same run)\n`);
-    console.log(`${''.padEnd(34)} ${'MB/s'.padStart(6)}   CPU s per 100 MB: API server / agent / kubectl port-forward`);
+    console.log(`${''.padEnd(34)} ${'MB/s'.padStart(6)}   CPU s per 100 MB: API server / agent / kubectl`);
     for (const [name] of cases) {
       const c = cpu.get(name)!;
-      console.log(`${name.padEnd(34)} ${best.get(name)!.toFixed(0).padStart(6)}   ${Object.values(c).map((v) => v.toFixed(2)).join(' / ')}`);
+      console.log(`${name.padEnd(34)} ${best.get(name)!.toFixed(0).padStart(6)}   ${Object.values(c).map((v) => v.toFixed(2)).join(' / ')}${TRACE_GC ? `   GCs (mark-compact+scavenge) API server / agent: ${gcs.get(name)}` : ''}`);
     }
-    const pct = (a: string, b: string) => `${(100 * best.get(a)! / best.get(b)!).toFixed(0)}%`;
+    const pct = (a: string, b: string) => (best.has(a) ? `${(100 * best.get(a)! / best.get(b)!).toFixed(0)}%` : '-');
     console.log(`\nvs direct (download / upload): port-forward ${pct('kubectl port-forward, download', 'direct TCP to pod IP, download')} / ${pct('kubectl port-forward, upload', 'direct TCP to pod IP, upload')},`
       + ` exec ${pct('kubectl exec (stdout: dd)', 'direct TCP to pod IP, download')} / ${pct('kubectl exec -i (stdin: cat)', 'direct TCP to pod IP, upload')}  (target >= 50%)`);
   } finally {
     pf?.kill('SIGKILL');
     await s.stop();
+  }
+  if (PROFILE) {
+    for (const file of readdirSync(profDir).filter((x) => /^(server|agent)-.*\.cpuprofile$/.test(x))) {
+      console.log(`\n${formatSummary(file, summarizeFile(join(profDir, file), 20))}`);
+    }
+    if (process.argv.includes('--keep-profiles')) console.log(`\nprofiles kept in ${profDir}`);
   }
 }
 

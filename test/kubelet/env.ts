@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { startCluster, type Cluster } from '../lib/cluster.js';
+import { startCluster, type Cluster, type ClusterOptions } from '../lib/cluster.js';
 import { startRegistry, type TestRegistry } from '../lib/registry.js';
 import { busyboxImage, nginxImage } from '../lib/images.js';
 import { createClientFromKubeconfig } from '../../src/client/rest.js';
@@ -53,13 +53,15 @@ export interface KubeletEnvOptions {
   serviceCidr?: string;
   /** Cluster DNS IP; default the .10 of the service network. */
   clusterDns?: string;
+  /** How the server runs: a compiled entry, node flags (--cpu-prof), environment (benchmarks). */
+  server?: Pick<ClusterOptions, 'main' | 'nodeArgs' | 'env'>;
 }
 
 export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<KubeletEnv> {
   const id = randomBytes(3).toString('hex');
   const octet = 100 + (parseInt(id, 16) % 100);
   const n = parseInt(id, 16), svcNet = `10.${250 + ((n >> 8) % 5)}.${n & 255}`;
-  const cluster = await startCluster({ args: ['--cluster-cidr', opts.clusterCidr ?? `10.${octet}.0.0/16`],
+  const cluster = await startCluster({ ...opts.server, args: ['--cluster-cidr', opts.clusterCidr ?? `10.${octet}.0.0/16`],
     serviceCidr: opts.serviceCidr ?? `${svcNet}.0/24`, clusterDns: opts.clusterDns ?? (opts.serviceCidr ? undefined : `${svcNet}.10`), chainPrefix: `JT${id.toUpperCase()}` });
   let registry: TestRegistry | undefined;
   let agent: ChildProcess | undefined;

@@ -9,7 +9,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Pod, Container } from 'kubernetes-types/core/v1.js';
-import { startKubeletEnv, type KubeletEnv } from '../kubelet/env.js';
+import { startKubeletEnv, type KubeletEnv, type KubeletEnvOptions } from '../kubelet/env.js';
 import { busyboxImage, layer, layerTar } from '../lib/images.js';
 
 export const isRoot = process.getuid?.() === 0;
@@ -48,8 +48,8 @@ const allRunning = (p: Pod) => p.status?.phase === 'Running' && !!p.status.podIP
   && (p.status.containerStatuses ?? []).length === (p.spec?.containers ?? []).length
   && (p.status.containerStatuses ?? []).every((c) => !!c.state?.running);
 
-export async function startStreamingEnv(o: { agentArgs?: string[] } = {}): Promise<StreamEnv> {
-  const env = await startKubeletEnv({ clusterCidr: freeClusterCidr(), agentArgs: o.agentArgs });
+export async function startStreamingEnv(o: { agentArgs?: string[]; server?: KubeletEnvOptions['server'] } = {}): Promise<StreamEnv> {
+  const env = await startKubeletEnv({ clusterCidr: freeClusterCidr(), agentArgs: o.agentArgs, server: o.server });
   try {
     const extra = layer(await layerTar(['tar', 'sha256sum', 'md5sum', 'stty', 'base64', 'cmp', 'dd'].map((a) => ({ path: `bin/${a}`, linkname: 'busybox' }))));
     await env.registry.push(await busyboxImage({}, [extra]), 'test/busybox:stream');
