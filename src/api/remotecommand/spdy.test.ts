@@ -44,3 +44,43 @@ test('SpdySession: DATA frames split anywhere (header apart from payload, severa
   assert.ok(Buffer.concat(got).equals(Buffer.concat(payloads)));
   t.destroy();
 });
+
+test('SpdySession: a frame buffer is reused only after the transport wrote it (bytes intact with slow writes)', async () => {
+  const { SpdyStream } = await import('./spdy.js');
+  const wire: Buffer[] = [];
+  const pending: (() => void)[] = [];
+  let queued = 0;
+  // A transport that writes later: it keeps the buffer it was given until then.
+  const transport = {
+    send(data: Buffer, done: () => void) {
+      queued += data.length;
+      pending.push(() => { wire.push(Buffer.from(data)); queued -= data.length; done(); });
+    },
+    get queued() { return queued; },
+    pause() {}, resume() {}, end() {}, destroy() {},
+    start() {},
+  };
+  const session = new SpdySession(transport);
+  const s = new SpdyStream(session, 3, {});
+  const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(50_000 + i, i + 1));
+  let written = 0;
+  const writer = (async () => {
+    for (const c of chunks) { if (!s.write(c)) await new Promise((r) => s.once('drain', r)); written++; }
+  })();
+  // Complete the writes a few at a time, out of step with the writer.
+  while (written < chunks.length || pending.length) {
+    await new Promise((r) => setImmediate(r));
+    for (const p of pending.splice(0, 3)) p();
+  }
+  await writer;
+  // Parse the DATA frames back.
+  const all = Buffer.concat(wire);
+  const got: Buffer[] = [];
+  for (let off = 0; off < all.length;) {
+    assert.equal(all.readUInt32BE(off) & 0x7fffffff, 3);
+    const len = all.readUInt32BE(off + 4) & 0xffffff;
+    got.push(all.subarray(off + 8, off + 8 + len));
+    off += 8 + len;
+  }
+  assert.ok(Buffer.concat(got).equals(Buffer.concat(chunks)), 'every byte as written');
+});

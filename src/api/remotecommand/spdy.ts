@@ -13,16 +13,25 @@
 //
 // Flow control: Go's spdystream (kubectl, kubelet) neither sends nor honours
 // WINDOW_UPDATE, so neither do we; PINGs are answered (kubectl pings every few seconds).
+//
+// Sending: each DATA frame (header and payload) is built in one pooled buffer and handed
+// to the transport as one write (one WebSocket message in the tunnel), returned to the
+// pool once written: no allocation per frame (util/buffer-pool.ts).
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import * as zlib from 'node:zlib';
 import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
+import { BufferPool } from '../../util/buffer-pool.js';
 
 const VERSION = 3;
 const SYN_STREAM = 1, SYN_REPLY = 2, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7, HEADERS = 8, WINDOW_UPDATE = 9;
 const FLAG_FIN = 0x01;
 /** Largest DATA payload we send in one frame. */
 const MAX_DATA = 64 * 1024;
+/** Writers wait while more than this is queued on the transport, until it is below LOW_WATER. */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const framePool = new BufferPool(8 + MAX_DATA, 32);
 const RST_CANCEL = 5;
 
 export type SpdyHeaders = Record<string, string>;
@@ -107,7 +116,9 @@ export class SpdyStream extends Duplex {
   constructor(private readonly session: SpdySession, readonly id: number, readonly headers: SpdyHeaders) {
     // Room for a few 32 KiB DATA frames: at the default 16 KiB every frame would
     // pause and resume the whole transport.
-    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
+    // The same on the writable side: a 64 KiB chunk from the pod would otherwise make
+    // every write() return false, and the pod socket pause and resume per chunk.
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
   }
 
   /** Accepts the stream (SYN_REPLY). */
@@ -127,7 +138,7 @@ export class SpdyStream extends Duplex {
   override _read(): void { this.session.resume(this); }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    for (let off = 0; off < chunk.length; off += MAX_DATA) this.session.sendData(this.id, chunk.subarray(off, off + MAX_DATA), false);
+    this.session.sendData(this.id, chunk, false);
     this.session.afterWrite(cb);
   }
 
@@ -211,6 +222,38 @@ export class ChunkQueue {
 
 function u32be(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; }
 
+/** What a session runs over: a socket (plain SPDY upgrade) or a WebSocket (the tunnel). */
+export interface SpdyTransport {
+  /** Sends bytes as one write; `done` once written, after which the buffer may be reused. */
+  send(data: Buffer, done: () => void): void;
+  /** Bytes accepted but not yet written. */
+  readonly queued: number;
+  pause(): void;
+  resume(): void;
+  end(): void;
+  destroy(err?: Error): void;
+  /** Starts delivery: received bytes to `data`; `closed` once the transport ends, closes or fails. */
+  start(data: (b: Buffer) => void, closed: () => void): void;
+}
+
+/** A byte stream (socket) as a transport. */
+export function streamTransport(s: Duplex): SpdyTransport {
+  return {
+    send: (data, done) => { s.write(data, () => done()); },
+    get queued() { return s.writableLength; },
+    pause: () => s.pause(),
+    resume: () => s.resume(),
+    end: () => s.end(),
+    destroy: (err) => s.destroy(err),
+    start(data, closed) {
+      s.on('data', data);
+      s.on('end', closed);
+      s.on('close', closed);
+      s.on('error', closed);
+    },
+  };
+}
+
 export interface SpdySessionEvents {
   stream: [SpdyStream];
   close: [];
@@ -230,14 +273,17 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly paused = new Set<SpdyStream>();
   private readonly queue: [Buffer, Buffer][] = [];
   private pumping = false;
+  private readonly transport: SpdyTransport;
+  /** Writers waiting for the transport's queue to go down (afterWrite). */
+  private waiting: (() => void)[] = [];
+  private readonly written = (): void => {
+    if (this.waiting.length && this.transport.queued <= LOW_WATER) for (const w of this.waiting.splice(0)) w();
+  };
 
-  constructor(private readonly transport: Duplex) {
+  constructor(transport: Duplex | SpdyTransport) {
     super();
-    transport.on('data', (d: Buffer) => this.onBytes(d));
-    const end = () => this.shutdown();
-    transport.on('end', end);
-    transport.on('close', end);
-    transport.on('error', end);
+    this.transport = transport instanceof Duplex ? streamTransport(transport) : transport;
+    this.transport.start((d) => this.onBytes(d), () => this.shutdown());
   }
 
   get open(): boolean { return !this.closed; }
@@ -250,22 +296,28 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     h.writeUInt16BE(0x8000 | VERSION, 0);
     h.writeUInt16BE(type, 2);
     h.writeUInt32BE(((flags & 0xff) << 24 | payload.length) >>> 0, 4);
-    this.transport.write(Buffer.concat([h, payload]));
+    this.transport.send(Buffer.concat([h, payload]), this.written);
   }
 
+  /** DATA frames of at most MAX_DATA bytes for `data`; FIN on the last when `fin`. */
   sendData(id: number, data: Buffer, fin: boolean): void {
     if (this.closed) return;
-    const h = Buffer.alloc(8);
-    h.writeUInt32BE(id & 0x7fffffff, 0);
-    h.writeUInt32BE(((fin ? FLAG_FIN : 0) << 24 | data.length) >>> 0, 4);
-    this.transport.write(h);
-    if (data.length) this.transport.write(data);
+    let off = 0;
+    do {
+      const n = Math.min(MAX_DATA, data.length - off);
+      const f = framePool.take();
+      f.writeUInt32BE(id & 0x7fffffff, 0);
+      f.writeUInt32BE((((fin && off + n === data.length) ? FLAG_FIN : 0) << 24 | n) >>> 0, 4);
+      data.copy(f, 8, off, off + n);
+      this.transport.send(f.subarray(0, 8 + n), () => { framePool.give(f); this.written(); });
+      off += n;
+    } while (off < data.length);
   }
 
   /** Calls back once the transport has room again (back-pressure for stream writers). */
   afterWrite(cb: () => void): void {
-    if (this.closed || !this.transport.writableNeedDrain) { cb(); return; }
-    this.transport.once('drain', cb);
+    if (this.closed || this.transport.queued <= HIGH_WATER) { cb(); return; }
+    this.waiting.push(cb);
   }
 
   /** A stream's reader is full: stop reading the transport until every such stream asks again. */
@@ -294,6 +346,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     for (const s of this.streams.values()) s.destroy();
     this.streams.clear();
     this.transport.destroy();
+    for (const w of this.waiting.splice(0)) w();
     this.emit('close');
   }
 

@@ -9,7 +9,8 @@
 // UpgradeAwareHandler does. The kubelet speaks the streaming protocols end to end with
 // the client, so nothing is decoded or re-framed here.
 import { request as httpsRequest } from 'node:https';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { OnReadOpts } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Pod, Node } from 'kubernetes-types/core/v1.js';
@@ -22,6 +23,7 @@ import type { KeyPair } from '../tls.js';
 import { statusOf, writeError } from '../http.js';
 import { validateContainer, checkContainerState, kubeletLocation, type KubeletLocation } from './location.js';
 import { logger } from '../../util/log.js';
+import { BufferPool } from '../../util/buffer-pool.js';
 
 const log = logger('apiserver-proxy');
 
@@ -73,25 +75,61 @@ function requestInfo(t: Target, method: string | undefined, path: string): Resou
 
 const HOP_BY_HOP = new Set(['host', 'authorization', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'impersonate-user', 'impersonate-group']);
 
-/**
- * Copies `from` into `to` like pipe(), but writes what arrives in one tick as one
- * batch: a TLS socket hands over its records one by one (16 KiB each), and writing
- * each on its own costs a TLS record and a syscall apiece on the way out.
- */
 const RELAY_HIGH_WATER = 256 * 1024;
 
-export function relay(from: Duplex | Readable, to: Writable): void {
+/**
+ * Writes what arrives in one tick as one batch: a TLS socket hands over its records one
+ * by one (16 KiB each), and writing each on its own costs a TLS record and a syscall
+ * apiece on the way out.
+ */
+function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => void {
   let corked = false;
   const uncork = () => { corked = false; to.uncork(); };
-  from.on('data', (d: Buffer) => {
+  return (d, cb) => {
     if (!corked) { corked = true; to.cork(); process.nextTick(uncork); }
+    to.write(d, cb);
+  };
+}
+
+/** Copies `from` into `to` like pipe(), in batches (batchedWriter). */
+export function relay(from: Duplex | Readable, to: Writable): void {
+  const write = batchedWriter(to);
+  from.on('data', (d: Buffer) => {
+    write(d);
     // Sockets' high-water mark is one record (16 KiB): pausing at write() === false
     // would end every batch after its first chunk. Allow a little more in flight.
-    to.write(d);
     if (to.writableLength >= RELAY_HIGH_WATER) from.pause();
   });
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());
+}
+
+/** Plaintext TLS records (at most 16 KiB) from kubelets, read straight into reused buffers. */
+const recordPool = new BufferPool(16 * 1024, 64);
+
+/**
+ * `onread` options for the kubelet connection, relaying into `to`: each TLS record is read
+ * into a pooled buffer that is written on as it is and returned once written, so the
+ * download direction allocates nothing per record (see BufferPool). Pair with
+ * relayOnReadEnd() for back-pressure and the end.
+ */
+export function relayOnRead(to: Writable): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  const write = batchedWriter(to);
+  return {
+    buffer: () => recordPool.take(),
+    callback: (n, buf) => {
+      write(buf.subarray(0, n), () => recordPool.give(buf));
+      // false stops reading until 'drain' (relayOnReadEnd resumes).
+      return to.writableLength < RELAY_HIGH_WATER;
+    },
+  };
+}
+
+/** The rest of relayOnRead: resume on drain, end `to` when `from` ends. */
+export function relayOnReadEnd(from: Readable, to: Writable): void {
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+  from.resume();
 }
 
 /** A Status as an HTTP response written on a raw socket (before any upgrade happened). */
@@ -210,7 +248,9 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       const up: TLSSocket = tlsConnect({
         host: where.loc.host, port: where.loc.port, ca: o.ca, cert: cert.certPem, key: cert.keyPem,
         servername: /^[\d.]+$|:/.test(where.loc.host) ? undefined : where.loc.host, ALPNProtocols: ['http/1.1'],
-      });
+        // Documented for tls.connect (a client socket of its own), missing from @types/node.
+        onread: relayOnRead(socket),
+      } as ConnectionOptions & { onread: OnReadOpts });
       await new Promise<void>((resolve, reject) => {
         up.once('secureConnect', resolve);
         up.once('error', reject);
@@ -227,7 +267,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
       // From here on: bytes both ways; either side closing closes the other.
       relay(socket, up);
-      relay(up, socket);
+      relayOnReadEnd(up, socket);
       const close = () => { socket.destroy(); up.destroy(); };
       up.on('error', close);
       socket.on('error', close);

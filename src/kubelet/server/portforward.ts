@@ -40,22 +40,15 @@ export function servePortForward(session: SpdySession, target: { netns?: string;
     if (p.data && p.error) {
       clearTimeout(p.timer);
       pairs.delete(reqId);
-      forward(p.data, p.error, port, target, dialer);
+      void forward(p.data, p.error, port, target, dialer);
     }
   });
   session.on('close', () => { for (const p of pairs.values()) clearTimeout(p.timer); pairs.clear(); });
 }
 
-function forward(data: SpdyStream, error: SpdyStream, port: number, target: { netns?: string; ip?: string; pod: string; uid: string }, dialer: PodDialer): void {
+async function forward(data: SpdyStream, error: SpdyStream, port: number, target: { netns?: string; ip?: string; pod: string; uid: string }, dialer: PodDialer): Promise<void> {
   // The client closes its side of the error stream at once; we only write to it.
   error.resume();
-  let conn: Duplex;
-  try {
-    conn = dialer.dial(target.netns, port, target.ip);
-  } catch (e) {
-    fail(e as Error);
-    return;
-  }
   let done = false;
   function finish(): void {
     if (done) return;
@@ -70,12 +63,21 @@ function forward(data: SpdyStream, error: SpdyStream, port: number, target: { ne
     if (!error.writableEnded) error.write(msg);
     finish();
   }
-  conn!.on('error', (e: Error) => fail(e));
+  let conn: Duplex;
+  try {
+    conn = await dialer.dial(target.netns, port, target.ip);
+  } catch (e) {
+    fail(e as Error);
+    return;
+  }
+  // The client gave up (reset, connection closed) while we dialled.
+  if (data.destroyed) { conn.destroy(); return; }
+  conn.on('error', (e: Error) => fail(e));
   data.on('error', () => conn.destroy());
   data.on('close', () => { if (!conn.writableEnded) conn.end(); });
   // Client → pod; the client's FIN half-closes the pod connection.
-  data.pipe(conn!);
+  data.pipe(conn);
   // Pod → client; the pod's EOF ends the data stream and the error stream.
-  conn!.on('data', (d: Buffer) => { if (!data.write(d)) { conn.pause(); data.once('drain', () => conn.resume()); } });
-  conn!.on('end', finish);
+  conn.on('data', (d: Buffer) => { if (!data.write(d)) { conn.pause(); data.once('drain', () => conn.resume()); } });
+  conn.on('end', finish);
 }

@@ -9,11 +9,20 @@ import {
   type TerminalSize,
 } from '../../api/remotecommand/protocol.js';
 import { logger } from '../../util/log.js';
+import { BufferPool } from '../../util/buffer-pool.js';
 
 const log = logger('kubelet-server');
 
 /** Pauses writers while this much is queued on the socket. */
-const HIGH_WATER = 4 * 1024 * 1024;
+const HIGH_WATER = 1024 * 1024;
+/** Output is sent in messages of at most this much (a pipe read is at most 64 KiB). */
+const MAX_MESSAGE = 64 * 1024;
+/**
+ * Messages are built in reused buffers (channel byte, then the output), returned once
+ * written: output streams at hundreds of MB/s, and a fresh buffer per message made the
+ * agent run a mark-compact every ten or so MB (util/buffer-pool.ts).
+ */
+const messagePool = new BufferPool(1 + MAX_MESSAGE, 32);
 /** stdin buffered toward the process before the socket is paused. */
 const STDIN_BUFFER = 1024 * 1024;
 
@@ -34,8 +43,18 @@ function channelWriter(ws: WebSocket, channel: number): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       if (ws.readyState !== ws.OPEN) { cb(); return; }
-      if (ws.bufferedAmount > HIGH_WATER) ws.send(frame(channel, chunk), (e) => cb(e ?? null));
-      else { ws.send(frame(channel, chunk)); cb(); }
+      let off = 0;
+      do {
+        const n = Math.min(MAX_MESSAGE, chunk.length - off);
+        const m = messagePool.take();
+        m[0] = channel;
+        chunk.copy(m, 1, off, off + n);
+        off += n;
+        // Back-pressure: with too much queued, the writer waits until this message is out.
+        const wait = off === chunk.length && ws.bufferedAmount > HIGH_WATER;
+        ws.send(m.subarray(0, 1 + n), (e) => { messagePool.give(m); if (wait) cb(e ?? null); });
+        if (off === chunk.length && !wait) cb();
+      } while (off < chunk.length);
     },
   });
 }

@@ -10,10 +10,10 @@ import type { TLSSocket } from 'node:tls';
 import { Socket, type AddressInfo } from 'node:net';
 import { constants as fsConstants, openSync } from 'node:fs';
 import type { PassThrough } from 'node:stream';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri.js';
 import { REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL, PORTFORWARD_PROTOCOL, errorStatus } from '../../api/remotecommand/protocol.js';
-import { SpdySession } from '../../api/remotecommand/spdy.js';
+import { SpdySession, type SpdyTransport } from '../../api/remotecommand/spdy.js';
 import { execInContainer, type RuncLocation } from '../../runtime/streaming/exec.js';
 import { readContainerLog } from '../../runtime/streaming/logs.js';
 import { nsenterDialer, type PodDialer } from '../../runtime/streaming/portforward.js';
@@ -68,6 +68,27 @@ export function parseRoute(path: string): Route | undefined {
     case 'pods': return p.length === 1 ? { kind: 'pods' } : undefined;
     default: return undefined;
   }
+}
+
+/**
+ * The SPDY tunnel (KEP-4006) as a transport: the WebSocket's binary messages are a byte
+ * stream, in whatever pieces the peer chose (kubectl sends a frame's header and payload as
+ * two messages); each frame we send goes as one message.
+ */
+function tunnelTransport(ws: WebSocket): SpdyTransport {
+  return {
+    send: (data, done) => ws.send(data, () => done()),
+    get queued() { return ws.bufferedAmount; },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    end: () => ws.close(1000),
+    destroy: () => ws.terminate(),
+    start(data, closed) {
+      ws.on('message', (d: Buffer, isBinary: boolean) => { if (isBinary) data(d); });
+      ws.on('close', closed);
+      ws.on('error', closed);
+    },
+  };
 }
 
 /** Stand-in token for the tunnelling subprotocol inside ws (see the port-forward upgrade). */
@@ -143,7 +164,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
       return false;
     },
   });
-  const live = new Set<Duplex>();
+  const live = new Set<{ destroy(): void }>();
 
   const isRunning = (id: string) => async () => (await rt.containerStatus(id).catch(() => undefined))?.state === 'CONTAINER_RUNNING';
 
@@ -203,10 +224,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
           req.headers['sec-websocket-protocol'] = offered.split(',').map((p) => (p.trim() === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p.trim())).join(', ');
           wss.handleUpgrade(req, socket, head, (ws) => {
             if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
-            // Room for several messages: at the default 16 KiB every 32 KiB DATA frame
-            // from kubectl would pause and resume the socket.
-            const tunnel = createWebSocketStream(ws, { allowHalfOpen: false, readableHighWaterMark: 1024 * 1024 });
-            startSpdyPortForward(tunnel, target);
+            startSpdyPortForward(tunnelTransport(ws), target);
           });
           return;
         }
@@ -235,7 +253,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
     }
   }
 
-  function startSpdyPortForward(transport: Duplex, target: { netns?: string; ip?: string; pod: string; uid: string }): void {
+  function startSpdyPortForward(transport: Duplex | SpdyTransport, target: { netns?: string; ip?: string; pod: string; uid: string }): void {
     const session = new SpdySession(transport);
     live.add(transport);
     session.on('close', () => live.delete(transport));

@@ -7,14 +7,19 @@
 // 270 MB/s (busybox nc copies in small buffers). So when the pod's IP is known we first
 // connect straight to podIP:PORT from the host (the pod network is routed to the node),
 // which is what a server listening on all addresses sees either way, and fall back to
-// the namespace relay when that is refused (a server bound to 127.0.0.1 only).
+// the namespace relay when that is refused (a server bound to 127.0.0.1 only). dial()
+// resolves once that choice is made, so the relay reads the socket itself (no stream
+// layer in between on the fast path).
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
 export interface PodDialer {
-  /** Opens a connection; errors (refused port) arrive as the stream's 'error'. */
-  dial(netnsPath: string | undefined, port: number, podIP?: string): Duplex;
+  /**
+   * Opens a connection: the socket to podIP:port, or the in-namespace relay. Errors of the
+   * relay (refused port inside the namespace) arrive later as the stream's 'error'.
+   */
+  dial(netnsPath: string | undefined, port: number, podIP?: string): Promise<Duplex>;
 }
 
 export class PortDialError extends Error {
@@ -25,42 +30,21 @@ export function nsenterDialer(opts: { nc?: string[]; direct?: boolean } = {}): P
   const nc = opts.nc ?? ['busybox', 'nc'];
   const relay = (netns: string | undefined, port: number): Duplex => relayDial(nc, netns, port);
   return {
-    dial(netns, port, podIP) {
+    async dial(netns, port, podIP) {
       if (!podIP || opts.direct === false) return relay(netns, port);
-      return directThenRelay(podIP, port, () => relay(netns, port));
+      return await directSocket(podIP, port) ?? relay(netns, port);
     },
   };
 }
 
-/**
- * A Duplex that is a direct socket to ip:port, or, if that connection is refused before
- * anything was written to it, the fallback's stream. Writes wait until the choice is made.
- */
-function directThenRelay(ip: string, port: number, fallback: () => Duplex): Duplex {
-  let target: Duplex | undefined;
-  let pending: { chunk: Buffer; cb: (e?: Error | null) => void }[] = [];
-  let ended = false;
-  let finalCb: ((e?: Error | null) => void) | undefined;
-  const out: Duplex = new Duplex({
-    allowHalfOpen: true,
-    write(chunk: Buffer, _e, cb) { if (target) { if (target.write(chunk)) cb(); else target.once('drain', () => cb()); } else pending.push({ chunk, cb }); },
-    final(cb) { ended = true; if (target) { target.end(); cb(); } else finalCb = cb; },
-    read() { target?.resume(); },
-    destroy(err, cb) { target?.destroy(); cb(err); },
+/** A connected socket to ip:port, or undefined when that is refused or unreachable. */
+function directSocket(ip: string, port: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    // allowHalfOpen: the client's FIN half-closes the pod connection; the pod's answer still flows.
+    const sock = connect({ host: ip, port, noDelay: true, allowHalfOpen: true });
+    sock.once('connect', () => { sock.removeAllListeners('error'); resolve(sock); });
+    sock.once('error', () => { sock.destroy(); resolve(undefined); });
   });
-  const use = (t: Duplex) => {
-    target = t;
-    t.on('data', (d: Buffer) => { if (!out.push(d)) t.pause(); });
-    t.on('end', () => out.push(null));
-    t.on('error', (e: Error) => out.destroy(e));
-    for (const p of pending) t.write(p.chunk, () => p.cb());
-    pending = [];
-    if (ended) { t.end(); finalCb?.(); }
-  };
-  const sock = connect({ host: ip, port, noDelay: true });
-  sock.once('connect', () => { sock.removeAllListeners('error'); use(sock); });
-  sock.once('error', () => { sock.destroy(); use(fallback()); });
-  return out;
 }
 
 function relayDial(nc: string[], netns: string | undefined, port: number): Duplex {
