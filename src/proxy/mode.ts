@@ -77,9 +77,19 @@ export async function cleanupAllModes(exec: Exec, chainPrefix?: string): Promise
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') errors.push(`${what}: ${(e as Error).message}`);
     }
   };
-  for (const b of ['nft', 'legacy'] as const) await attempt(`iptables (${b})`, () => new Iptables(exec, b, chainPrefix).cleanup());
+  await attempt('iptables (nft)', () => new Iptables(exec, 'nft', chainPrefix).cleanup());
+  // Legacy tables exist only once something used them; merely looking would create them
+  // (and make every iptables-nft call on the host warn about them).
+  if (await legacyTablesExist(exec)) await attempt('iptables (legacy)', () => new Iptables(exec, 'legacy', chainPrefix).cleanup());
   if (await nftAvailable(exec)) await attempt('nftables', () => new Nftables(exec, chainPrefix).cleanup());
   return { removed, errors };
+}
+
+async function legacyTablesExist(exec: Exec): Promise<boolean> {
+  try {
+    const r = await exec('cat', ['/proc/net/ip_tables_names']);
+    return r.code === 0 && r.stdout.trim() !== '';
+  } catch { return false; }
 }
 
 /**
