@@ -34,8 +34,10 @@ const names = (rs: { body?: string }[]): Set<string> => new Set(rs.map((r) => r.
 /** What a mode put in the kernel of namespace `ns`, for a prefix: its dump, and whether anything of it exists. */
 function kernelView(mode: ProxyMode, ns: string) {
   return {
-    /** The rules of the default instance, as text. */
-    dump: (): string => mode === 'iptables' ? inNs(ns, 'iptables-save', '-t', 'nat') : inNs(ns, 'nft', 'list', 'table', 'ip', 'JOTASU-proxy'),
+    /** The rules of an instance (default: the default one), as text. */
+    dump: (prefix = 'JOTASU'): string => mode === 'iptables'
+      ? inNs(ns, 'iptables-save', '-t', 'nat').split('\n').filter((l) => l.includes(`${prefix}-`)).join('\n')
+      : inNs(ns, 'nft', 'list', 'table', 'ip', `${prefix}-proxy`),
     /** Is `ip` one of the endpoints the default instance's service port default/<svc>:<port> sends to? */
     routesTo: (svc: string, port: string, ip: string): boolean => mode === 'iptables'
       ? inNs(ns, 'iptables-save', '-t', 'nat').includes(`default/${svc}:${port} -> ${ip}:`)
@@ -74,7 +76,7 @@ for (const mode of PROXY_MODES) describe(`proxy (${mode} mode) in a network name
       if (topo) {
         // Belt and braces: `jotasu proxy --cleanup` semantics, then the namespaces go
         // (and with the node's namespace every table in it).
-        for (const prefix of [undefined, 'JT2', 'JT3']) await cleanupAllModes(exec(), prefix).catch(() => undefined);
+        for (const prefix of [undefined, 'JT2', 'JT3', 'JT4']) await cleanupAllModes(exec(), prefix).catch(() => undefined);
         topo.destroy();
       }
     }
@@ -288,6 +290,40 @@ for (const mode of PROXY_MODES) describe(`proxy (${mode} mode) in a network name
       await cleanupAllModes(exec(), 'JT3').catch(() => undefined);
     }
     assert.equal(kernelView(mode, topo.node).owns('JT3'), false);
+  });
+
+  test('a proxy restarted after a crash adopts what it left: removed services\' rules go, the rest keeps working', async () => {
+    const inf4 = createFakeInformers();
+    const put = (name: string, ip: string) => {
+      inf4.put(R.services, service(name, { clusterIP: ip, ports: [{ port: 80, targetPort: 8080 }] }));
+      inf4.put(R.endpointslices, slice(name, [{ port: 8080 }], [{ ip: topo.pods[1]!.ip }]));
+    };
+    put('keep', '10.43.0.80');
+    put('gone', '10.43.0.81');
+    const opts = { client: {} as ApiClient, informers: inf4, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec: exec(), minSyncIntervalMs: 50, chainPrefix: 'JT4', mode };
+    const crashed = await startProxy({ ...opts, cleanupOnStop: false });
+    await crashed.stop();
+    assert.match(view().dump('JT4'), /10\.43\.0\.81/);
+    inf4.del(R.services, service('gone', {}));
+    inf4.del(R.endpointslices, slice('gone', [], []));
+    const restarted = await startProxy(opts);
+    try {
+      assert.doesNotMatch(view().dump('JT4'), /10\.43\.0\.81/);
+      const rs = await topo.get(topo.client, 'http://10.43.0.80/', 4);
+      assert.ok(rs.every((r) => r.ok && r.body!.startsWith('pod1 ')), JSON.stringify(rs));
+      if (mode === 'nftables') {
+        // The leftover chains of the removed service are deleted once stale long enough.
+        let left = true;
+        for (let i = 0; i < 50 && left; i++) {
+          left = /chain \S+-default\/gone\//.test(view().dump('JT4'));
+          if (left) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(left, false, view().dump('JT4'));
+      }
+    } finally {
+      await restarted.stop();
+      await cleanupAllModes(exec(), 'JT4').catch(() => undefined);
+    }
   });
 
   test('stop removes every chain, jump rule and table it created', async () => {
