@@ -2,7 +2,7 @@
 # The Debian packages jotasu uses at run time and in its tests.
 set -euo pipefail
 pkgs=(
-  runc containernetworking-plugins iptables conntrack iproute2   # containers and pod/service networking
+  runc containernetworking-plugins iptables nftables conntrack iproute2   # containers and pod/service networking
   etcd-server etcd-client                                       # the HA datastore and its tests
   docker-registry skopeo busybox-static nginx-light             # a local OCI registry and locally built images
   wrk tmux                                                      # benchmarks, interactive exec tests
