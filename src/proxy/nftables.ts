@@ -104,10 +104,29 @@ export function nftTransaction(table: string, prev: NftWritten | undefined, next
   return { text: parts.length ? parts.join('\n') + '\n' : '', changes, written, stale: staleNext };
 }
 
-/** Is nftables usable here (the nft binary, a kernel with nf_tables, the privilege to use it)? */
+// Every kind of expression the rules use, in a transaction the kernel checks (and loads
+// the modules for) but never commits: `nft -c` leaves nothing behind.
+const PROBE = [
+  'add table ip jotasu-probe',
+  'add chain ip jotasu-probe pre { type nat hook prerouting priority -100; }',
+  'add chain ip jotasu-probe post { type nat hook postrouting priority 100; }',
+  'add chain ip jotasu-probe in { type filter hook input priority -110; }',
+  'add chain ip jotasu-probe ep',
+  'add set ip jotasu-probe aff { type ipv4_addr; flags dynamic,timeout; timeout 10s; }',
+  'add map ip jotasu-probe m { type ipv4_addr . inet_proto . inet_service : verdict; }',
+  'add rule ip jotasu-probe ep update @aff { ip saddr }',
+  'add rule ip jotasu-probe ep meta l4proto tcp dnat to 10.0.0.1:80',
+  'add rule ip jotasu-probe pre ip daddr . meta l4proto . th dport vmap @m',
+  'add rule ip jotasu-probe pre fib daddr type local numgen random mod 1 vmap { 0 : goto ep }',
+  'add rule ip jotasu-probe post mark and 0x4000 == 0 return',
+  'add rule ip jotasu-probe post masquerade fully-random',
+  'add rule ip jotasu-probe in ct state new reject',
+].join('\n') + '\n';
+
+/** Is nftables usable here: the nft binary, a kernel with every feature we use, the privilege? */
 export async function nftAvailable(exec: Exec): Promise<boolean> {
   try {
-    return (await exec('nft', ['list', 'tables'])).code === 0;
+    return (await exec('nft', ['-c', '-f', '-'], PROBE)).code === 0;
   } catch {
     return false; // no nft binary
   }
