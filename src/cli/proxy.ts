@@ -20,7 +20,7 @@ export function command(): Command {
     .action(async (o: Opts) => {
       const { logger } = await import('../util/log.js');
       const { parseProxyMode, cleanupAllModes } = await import('../proxy/mode.js');
-      const { makeExec } = await import('../proxy/iptables.js');
+      const { makeExec } = await import('../proxy/exec.js');
       const log = logger('proxy');
       const backend = o.iptablesBackend === 'legacy' || o.iptablesBackend === 'nft' ? o.iptablesBackend : undefined;
       if (o.cleanup) {

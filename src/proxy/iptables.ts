@@ -2,26 +2,10 @@
 // transaction per table and sync, touching only this instance's <prefix>-* chains (declaring a chain in
 // restore input flushes it; -X deletes it). Only chains whose rules changed since the
 // last write are rewritten, so an endpoint change costs a few chains, not all of them.
-import { spawn } from 'node:child_process';
+import type { Exec } from './exec.js';
+// Its old home: makeExec moved to exec.js (both modes use it).
+export { makeExec, type Exec, type ExecResult } from './exec.js';
 import { chainNames, type ChainNames, type Chains, type RuleSet, type Table } from './rules.js';
-
-export interface ExecResult { code: number; stdout: string; stderr: string }
-export type Exec = (cmd: string, args: string[], input?: string) => Promise<ExecResult>;
-
-/** Runs commands, optionally inside a network namespace (`ip netns exec NS ...`), for tests. */
-export function makeExec(netns?: string): Exec {
-  return (cmd, args, input) => new Promise((resolve, reject) => {
-    const [c, a] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
-    const child = spawn(c, a, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [], err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.on('error', () => { /* the exit code reports it */ });
-    child.stdin.end(input ?? '');
-  });
-}
 
 /** What was last written: chain -> its rules joined, per table. */
 export type Written = Record<Table, Map<string, string>>;

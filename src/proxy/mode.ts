@@ -3,7 +3,8 @@
 // "nftables" (a table of our own, nft -f). Both take the same service ports and
 // endpoints and keep the same semantics; the proxier does not care which one runs.
 import type { EndpointInfo, ServicePortInfo } from './model.js';
-import { Iptables, type Backend, type Exec } from './iptables.js';
+import type { Exec } from './exec.js';
+import { Iptables, type Backend } from './iptables.js';
 import { buildRules } from './rules.js';
 import { Nftables, nftAvailable } from './nftables.js';
 import { buildNftRules } from './nft-rules.js';

@@ -7,7 +7,7 @@
 // at least a second later: before Linux 6.2 the kernel releases a map element's
 // reference to a chain lazily, and deleting the chain in the same transaction fails
 // with EBUSY (upstream kube-proxy does the same).
-import type { Exec } from './iptables.js';
+import type { Exec } from './exec.js';
 import { baseChains, isServiceObjectName, NFT_FAMILY, NFT_MAP_NAMES, NFT_MAPS, nftTableName, type NftMapName, type NftRuleSet } from './nft-rules.js';
 
 /** What was last written to the kernel. Chains awaiting deletion are kept with body STALE. */

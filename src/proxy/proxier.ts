@@ -8,7 +8,8 @@ import { createInformerFactory } from '../client/informer.js';
 import type { ApiClient, InformerFactory, Informer } from '../client/types.js';
 import { logger } from '../util/log.js';
 import { endpointsMap, servicePorts, type EndpointInfo, type ServicePortInfo } from './model.js';
-import { makeExec, type Backend, type Exec } from './iptables.js';
+import { makeExec, type Exec } from './exec.js';
+import type { Backend } from './iptables.js';
 import { cleanupOtherMode, createRuleWriter, defaultProxyMode, type ProxyMode } from './mode.js';
 
 export interface ProxyOptions {

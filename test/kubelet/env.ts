@@ -15,7 +15,7 @@ import { busyboxImage, nginxImage } from '../lib/images.js';
 import { createClientFromKubeconfig } from '../../src/client/rest.js';
 import type { ApiClient } from '../../src/client/types.js';
 import { R } from '../../src/api/resources.js';
-import { makeExec } from '../../src/proxy/iptables.js';
+import { makeExec } from '../../src/proxy/exec.js';
 import { cleanupAllModes } from '../../src/proxy/mode.js';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
