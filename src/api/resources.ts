@@ -19,6 +19,12 @@ export interface ResourceInfo {
   storagePrefix: string;
   /** Objects expire this many seconds after their last write (Events). */
   ttlSeconds?: number;
+  /**
+   * Not stored: a create-only resource answered by a handler of its own (the access and
+   * identity reviews of authorization.k8s.io and authentication.k8s.io). No list, watch
+   * or storage; storagePrefix is ''.
+   */
+  virtual?: true;
 }
 
 const all = ['all'];
@@ -46,7 +52,22 @@ export const builtinResources: readonly ResourceInfo[] = [
   { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', resource: 'leases', singular: 'lease', namespaced: true, subresources: [], storagePrefix: 'leases' },
   // events.k8s.io/v1 shares storage with core/v1 events, as upstream.
   { group: 'events.k8s.io', version: 'v1', kind: 'Event', resource: 'events', singular: 'event', namespaced: true, shortNames: ['ev'], subresources: [], storagePrefix: 'events', ttlSeconds: 3600 },
+  // authentication.k8s.io/v1 (serviceaccounts/token answers TokenRequests)
+  { group: 'authentication.k8s.io', version: 'v1', kind: 'SelfSubjectReview', resource: 'selfsubjectreviews', singular: 'selfsubjectreview', namespaced: false, subresources: [], storagePrefix: '', virtual: true },
+  // authorization.k8s.io/v1
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'LocalSubjectAccessReview', resource: 'localsubjectaccessreviews', singular: 'localsubjectaccessreview', namespaced: true, subresources: [], storagePrefix: '', virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SelfSubjectAccessReview', resource: 'selfsubjectaccessreviews', singular: 'selfsubjectaccessreview', namespaced: false, subresources: [], storagePrefix: '', virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SelfSubjectRulesReview', resource: 'selfsubjectrulesreviews', singular: 'selfsubjectrulesreview', namespaced: false, subresources: [], storagePrefix: '', virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SubjectAccessReview', resource: 'subjectaccessreviews', singular: 'subjectaccessreview', namespaced: false, subresources: [], storagePrefix: '', virtual: true },
+  // rbac.authorization.k8s.io/v1
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', resource: 'clusterrolebindings', singular: 'clusterrolebinding', namespaced: false, subresources: [], storagePrefix: 'clusterrolebindings' },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', resource: 'clusterroles', singular: 'clusterrole', namespaced: false, subresources: [], storagePrefix: 'clusterroles' },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', resource: 'rolebindings', singular: 'rolebinding', namespaced: true, subresources: [], storagePrefix: 'rolebindings' },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', resource: 'roles', singular: 'role', namespaced: true, subresources: [], storagePrefix: 'roles' },
 ];
+
+/** Resources with storage (list, watch, get...): every built-in one but the create-only reviews. */
+export const storedResources: readonly ResourceInfo[] = builtinResources.filter((r) => !r.virtual);
 
 export function apiVersionOf(r: Pick<ResourceInfo, 'group' | 'version'>): string {
   return r.group ? `${r.group}/${r.version}` : r.version;
@@ -79,4 +100,8 @@ export const R = {
   ingressclasses: findResource('networking.k8s.io', 'ingressclasses')!,
   endpointslices: findResource('discovery.k8s.io', 'endpointslices')!,
   leases: findResource('coordination.k8s.io', 'leases')!,
+  roles: findResource('rbac.authorization.k8s.io', 'roles')!,
+  rolebindings: findResource('rbac.authorization.k8s.io', 'rolebindings')!,
+  clusterroles: findResource('rbac.authorization.k8s.io', 'clusterroles')!,
+  clusterrolebindings: findResource('rbac.authorization.k8s.io', 'clusterrolebindings')!,
 } as const;

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { builtinResources, apiVersionOf, type ResourceInfo } from '../api/resources.js';
 
 const mainVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const createOnly = ['create'];
+const verbsOf = (r: ResourceInfo): string[] => (r.virtual ? createOnly : mainVerbs);
 
 interface SubInfo { verbs: string[]; kind: string; group: string; version: string }
 
@@ -87,10 +89,10 @@ export class Discovery {
       const resources: object[] = [];
       for (const r of gv.resources) {
         resources.push({
-          name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: mainVerbs,
+          name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: verbsOf(r),
           ...(r.shortNames ? { shortNames: r.shortNames } : {}),
           ...(r.categories ? { categories: r.categories } : {}),
-          storageVersionHash: storageVersionHash(r),
+          ...(r.virtual ? {} : { storageVersionHash: storageVersionHash(r) }),
         });
         for (const sub of r.subresources) {
           const s = subresourceInfo(r, sub);
@@ -118,7 +120,7 @@ export class Discovery {
             responseKind: { group: r.group, version: r.version, kind: r.kind },
             scope: r.namespaced ? 'Namespaced' : 'Cluster',
             singularResource: r.singular,
-            verbs: mainVerbs,
+            verbs: verbsOf(r),
             ...(r.shortNames ? { shortNames: r.shortNames } : {}),
             ...(r.categories ? { categories: r.categories } : {}),
             ...(r.subresources.length ? {

@@ -2,7 +2,7 @@
 // storage prefix (core and events.k8s.io Events share one), and the admission chain
 // every write passes through.
 import type { Datastore } from '../datastore/types.js';
-import { builtinResources, type ResourceInfo } from '../api/resources.js';
+import { storedResources, type ResourceInfo } from '../api/resources.js';
 import { errors } from '../api/errors.js';
 import { ResourceStore, REGISTRY_ROOT, type WriteHook } from './store.js';
 import { WatchCache } from './watch-cache.js';
@@ -30,7 +30,7 @@ export class Registry {
 
   constructor(readonly ds: Datastore, opts: { serviceCIDR: string; nodePortRange?: [number, number] }) {
     this.alloc = new Allocators(ds, opts.serviceCIDR, opts.nodePortRange);
-    for (const info of builtinResources) this.add(info);
+    for (const info of storedResources) this.add(info);
     this.admission.push(this.namespaceLifecycle);
   }
 

@@ -7,7 +7,7 @@
 // - orphan: an owner being deleted with the `orphan` finalizer has its references
 //   removed from its dependents, then loses the finalizer.
 import type { OwnerReference } from 'kubernetes-types/meta/v1.js';
-import { builtinResources, findKind, type ResourceInfo } from '../api/resources.js';
+import { storedResources, findKind, type ResourceInfo } from '../api/resources.js';
 import { objectKey, type Informer, type KubeObject } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
 import { runWorkers, type Controller, type ControllerContext, type SyncResult } from './base.js';
@@ -17,7 +17,7 @@ export const FinalizerOrphan = 'orphan';
 
 /** Resources the collector watches: every built-in one but events. */
 export function monitoredResources(): ResourceInfo[] {
-  return builtinResources.filter((r) => r.resource !== 'events');
+  return storedResources.filter((r) => r.resource !== 'events');
 }
 
 const resId = (r: ResourceInfo): string => `${r.group}/${r.resource}`;

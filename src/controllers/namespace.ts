@@ -2,14 +2,14 @@
 // is emptied of every namespaced resource, then its `kubernetes` finalizer is removed
 // through the /finalize subresource and it goes away.
 import type { Namespace, NamespaceCondition } from 'kubernetes-types/core/v1.js';
-import { R, builtinResources, type ResourceInfo } from '../api/resources.js';
+import { R, storedResources, type ResourceInfo } from '../api/resources.js';
 import type { KubeObject } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
 import { errMessage, nowTime, queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
 /** Namespaced resources whose objects a namespace deletion removes (events.k8s.io shares storage with core events). */
 export function namespacedResources(): ResourceInfo[] {
-  return builtinResources.filter((r) => r.namespaced && !(r.group === 'events.k8s.io' && r.resource === 'events'));
+  return storedResources.filter((r) => r.namespaced && !(r.group === 'events.k8s.io' && r.resource === 'events'));
 }
 
 function cond(type: string, status: 'True' | 'False', reason: string, message: string): NamespaceCondition {

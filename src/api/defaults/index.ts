@@ -6,6 +6,7 @@
 import type { Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec, Probe, Service, Volume, Namespace, Secret, Node, Endpoints, Toleration, LifecycleHandler, HTTPGetAction, ResourceRequirements } from 'kubernetes-types/core/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 
 type Defaulter = (obj: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -38,9 +39,22 @@ const defaulters: Record<string, Defaulter> = {
       if (p.name === undefined || p.name === null) p.name = '';
     }
   },
+  'rbac.authorization.k8s.io/v1/RoleBinding': (b: RoleBinding) => defaultBinding(b),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': (b: ClusterRoleBinding) => defaultBinding(b),
   // Ingress, IngressClass, Lease, Events, ConfigMap, ServiceAccount: upstream has no
   // defaults for these (an Ingress path's pathType is required, not defaulted).
 };
+
+// ---------------------------------------------------------------------------
+// RBAC bindings (pkg/apis/rbac/v1/defaults.go): the role reference and User/Group
+// subjects are in rbac.authorization.k8s.io unless said otherwise.
+
+function defaultBinding(b: RoleBinding | ClusterRoleBinding): void {
+  if (b.roleRef && !b.roleRef.apiGroup) b.roleRef.apiGroup = 'rbac.authorization.k8s.io';
+  for (const s of b.subjects ?? []) {
+    if (s && !s.apiGroup && (s.kind === 'User' || s.kind === 'Group')) s.apiGroup = 'rbac.authorization.k8s.io';
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Pods

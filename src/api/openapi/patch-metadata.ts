@@ -453,6 +453,28 @@ export const patchMetadata: Record<string, TypeMeta> = {
     cells: { listType: 'atomic' },
     conditions: { listType: 'atomic' },
   } },
+  // rbac.authorization.k8s.io/v1, authorization.k8s.io/v1, authentication.k8s.io/v1
+  'io.k8s.api.rbac.v1.AggregationRule': { fields: { clusterRoleSelectors: { listType: 'atomic' } } },
+  'io.k8s.api.rbac.v1.ClusterRole': { fields: { rules: { listType: 'atomic' } } },
+  'io.k8s.api.rbac.v1.ClusterRoleBinding': { fields: { subjects: { listType: 'atomic' } } },
+  'io.k8s.api.rbac.v1.PolicyRule': { fields: {
+    verbs: { listType: 'atomic' }, apiGroups: { listType: 'atomic' }, resources: { listType: 'atomic' },
+    resourceNames: { listType: 'atomic' }, nonResourceURLs: { listType: 'atomic' },
+  } },
+  'io.k8s.api.rbac.v1.Role': { fields: { rules: { listType: 'atomic' } } },
+  'io.k8s.api.rbac.v1.RoleBinding': { fields: { subjects: { listType: 'atomic' } } },
+  'io.k8s.api.rbac.v1.RoleRef': { mapType: 'atomic' },
+  'io.k8s.api.rbac.v1.Subject': { mapType: 'atomic' },
+  'io.k8s.api.authorization.v1.NonResourceRule': { fields: { verbs: { listType: 'atomic' }, nonResourceURLs: { listType: 'atomic' } } },
+  'io.k8s.api.authorization.v1.ResourceRule': { fields: {
+    verbs: { listType: 'atomic' }, apiGroups: { listType: 'atomic' }, resources: { listType: 'atomic' }, resourceNames: { listType: 'atomic' },
+  } },
+  'io.k8s.api.authorization.v1.SubjectAccessReviewSpec': { fields: { groups: { listType: 'atomic' } } },
+  'io.k8s.api.authorization.v1.SubjectRulesReviewStatus': { fields: { resourceRules: { listType: 'atomic' }, nonResourceRules: { listType: 'atomic' } } },
+  'io.k8s.api.authentication.v1.TokenRequestSpec': { fields: { audiences: { listType: 'atomic' } } },
+  'io.k8s.api.authentication.v1.TokenReviewSpec': { fields: { audiences: { listType: 'atomic' } } },
+  'io.k8s.api.authentication.v1.TokenReviewStatus': { fields: { audiences: { listType: 'atomic' } } },
+  'io.k8s.api.authentication.v1.UserInfo': { fields: { groups: { listType: 'atomic' } } },
   'io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions': { fields: {
     dryRun: { listType: 'atomic' },
   } },
@@ -465,6 +487,7 @@ type GVK = { group: string; version: string; kind: string };
 const servedGroupVersions: [string, string][] = [
   ['', 'v1'], ['apps', 'v1'], ['autoscaling', 'v1'], ['coordination.k8s.io', 'v1'],
   ['discovery.k8s.io', 'v1'], ['events.k8s.io', 'v1'], ['networking.k8s.io', 'v1'], ['policy', 'v1'],
+  ['authentication.k8s.io', 'v1'], ['authorization.k8s.io', 'v1'], ['rbac.authorization.k8s.io', 'v1'],
 ];
 const everyGroup = (kind: string): GVK[] => servedGroupVersions.map(([group, version]) => ({ group, version, kind }));
 

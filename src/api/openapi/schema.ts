@@ -127,6 +127,8 @@ function pathsFor(r: ResourceInfo): Record<string, Op[]> {
   const coll = r.namespaced ? `${gv}/namespaces/{namespace}/${r.resource}` : `${gv}/${r.resource}`;
   const item = `${coll}/{name}`;
   const k = r.kind;
+  // Reviews: create only, answered in the response body (upstream's create-only REST).
+  if (r.virtual) return { [coll]: [{ method: 'post', action: 'post', opId: `create${id}${ns}${k}`, gvk, body: defName, response: defName, params: WRITE_PARAMS, description: `create ${article(k)} ${k}` }] };
   const out: Record<string, Op[]> = {
     [coll]: [
       { method: 'get', action: 'list', opId: `list${id}${ns}${k}`, gvk, response: listName, params: LIST_PARAMS, description: `list or watch objects of kind ${k}` },

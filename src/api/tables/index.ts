@@ -8,6 +8,7 @@ import type { Ingress, IngressClass } from 'kubernetes-types/networking/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import type { Event as EventV1 } from 'kubernetes-types/events/v1.js';
+import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
 import { resolveRef } from '../openapi/schema.js';
 
@@ -483,6 +484,32 @@ const eventV1Printer: Printer = {
 };
 
 // ---------------------------------------------------------------------------
+// RBAC: roles print their creation time (RFC 3339, UTC), bindings their role and subjects.
+
+const rolePrinter: Printer = {
+  columns: () => [NAME(), col('Created At', 'date', metaDoc('creationTimestamp'))],
+  row: (r: Obj) => ({ cells: [r.metadata?.name ?? '', r.metadata?.creationTimestamp ? new Date(r.metadata.creationTimestamp).toISOString().replace(/\.\d{3}Z$/, 'Z') : '0001-01-01T00:00:00Z'] }),
+};
+
+function bindingPrinter(what: string): Printer {
+  return {
+    columns: () => [
+      NAME(),
+      col('Role', 'string', resolveRef('io.k8s.api.rbac.v1.RoleBinding')?.properties?.roleRef?.description ?? ''),
+      AGE(),
+      col('Users', 'string', `Users in the ${what}`, 1),
+      col('Groups', 'string', `Groups in the ${what}`, 1),
+      col('ServiceAccounts', 'string', `ServiceAccounts in the ${what}`, 1),
+    ],
+    row: (b: RoleBinding | ClusterRoleBinding, now) => {
+      const subjects = b.subjects ?? [];
+      const names = (kind: string) => subjects.filter((s) => s.kind === kind).map((s) => (kind === 'ServiceAccount' ? `${s.namespace ?? ''}/${s.name}` : s.name)).join(', ');
+      return { cells: [b.metadata?.name ?? '', `${b.roleRef?.kind ?? ''}/${b.roleRef?.name ?? ''}`, age(b.metadata?.creationTimestamp, now), names('User'), names('Group'), names('ServiceAccount')] };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
 
 const printers: Record<string, Printer> = {
   '/v1/Pod': podPrinter,
@@ -501,6 +528,10 @@ const printers: Record<string, Printer> = {
   'discovery.k8s.io/v1/EndpointSlice': endpointSlicePrinter,
   'coordination.k8s.io/v1/Lease': leasePrinter,
   'events.k8s.io/v1/Event': eventV1Printer,
+  'rbac.authorization.k8s.io/v1/Role': rolePrinter,
+  'rbac.authorization.k8s.io/v1/ClusterRole': rolePrinter,
+  'rbac.authorization.k8s.io/v1/RoleBinding': bindingPrinter('roleBinding'),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': bindingPrinter('clusterRoleBinding'),
 };
 
 const defaultPrinter: Printer = {

@@ -7,11 +7,13 @@ import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { Ingress, IngressBackend } from 'kubernetes-types/networking/v1.js';
 import type { LabelSelector, ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import {
-  nameIsDNSSubdomain, nameIsDNSLabel, nameIsDNS1035Label, type NameValidator, validateLabels, validateAnnotations,
+  nameIsDNSSubdomain, nameIsDNSLabel, nameIsDNS1035Label, nameIsPathSegment, type NameValidator, validateLabels, validateAnnotations,
   isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isEnvVarName, isConfigMapKey, isValidPortName, isValidPortNum,
   isWildcardDNS1123Subdomain, inclusiveRangeError,
 } from './names.js';
 import { builtinResources } from '../resources.js';
+import { validateSelector } from './selectors.js';
+import { validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './rbac.js';
 import { compareQuantities, isValidQuantity } from '../quantity.js';
 
 type Errs = FieldError[];
@@ -47,6 +49,11 @@ export function validateObject(group: string, version: string, kind: string, obj
 const nameValidators: Record<string, NameValidator> = {
   Namespace: nameIsDNSLabel,
   Service: nameIsDNS1035Label,
+  // upstream's minimalNameRequirements for RBAC objects: any path segment.
+  Role: nameIsPathSegment,
+  ClusterRole: nameIsPathSegment,
+  RoleBinding: nameIsPathSegment,
+  ClusterRoleBinding: nameIsPathSegment,
 };
 
 // ---------------------------------------------------------------------------
@@ -327,20 +334,6 @@ function validatePodTemplate(t: PodTemplateSpec | undefined, path: string): Errs
 
 // ---------------------------------------------------------------------------
 // workloads
-
-function validateSelector(sel: LabelSelector | undefined, path: string): Errs {
-  const errs: Errs = [];
-  if (!sel) return errs;
-  errs.push(...validateLabels(sel.matchLabels, `${path}.matchLabels`));
-  (sel.matchExpressions ?? []).forEach((e, i) => {
-    const p = `${path}.matchExpressions[${i}]`;
-    if (['In', 'NotIn'].includes(e.operator)) { if (!e.values?.length) errs.push(req(`${p}.values`, 'must be specified when `operator` is \'In\' or \'NotIn\'')); }
-    else if (['Exists', 'DoesNotExist'].includes(e.operator)) { if (e.values?.length) errs.push(forbidden(`${p}.values`, 'may not be specified when `operator` is \'Exists\' or \'DoesNotExist\'')); }
-    else errs.push(inv(`${p}.operator`, e.operator, 'not a valid selector operator'));
-    for (const msg of isQualifiedName(e.key ?? '')) errs.push(inv(`${p}.key`, e.key, msg));
-  });
-  return errs;
-}
 
 /** Does the label selector select these labels? */
 function selectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
@@ -643,4 +636,8 @@ const validators: Record<string, Validator> = {
   'apps/v1/Deployment': validateDeployment as Validator,
   'apps/v1/ReplicaSet': ((r: ReplicaSet, old?: ReplicaSet) => validateReplicated(r, old, 'deployment')) as Validator,
   'networking.k8s.io/v1/Ingress': validateIngress as Validator,
+  'rbac.authorization.k8s.io/v1/Role': validateRole as Validator,
+  'rbac.authorization.k8s.io/v1/ClusterRole': validateClusterRole as Validator,
+  'rbac.authorization.k8s.io/v1/RoleBinding': validateRoleBinding as Validator,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': validateClusterRoleBinding as Validator,
 };

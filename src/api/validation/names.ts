@@ -193,6 +193,7 @@ const maskTrailingDash = (name: string): string => (name.length > 1 && name.ends
 export const nameIsDNSSubdomain: NameValidator = (name, prefix) => isDNS1123Subdomain(prefix ? maskTrailingDash(name) : name);
 export const nameIsDNSLabel: NameValidator = (name, prefix) => isDNS1123Label(prefix ? maskTrailingDash(name) : name);
 export const nameIsDNS1035Label: NameValidator = (name, prefix) => isDNS1035Label(prefix ? maskTrailingDash(name) : name);
+export const nameIsPathSegment: NameValidator = (name) => isValidPathSegmentName(name);
 
 /** metav1validation.ValidateLabels: one Invalid error per problem, at `path`. */
 export function validateLabels(labels: Record<string, string> | undefined, path = 'metadata.labels'): FieldError[] {

@@ -28,7 +28,8 @@ const groupPackages: Record<string, string> = {
   '': 'k8s.io.api.core', apps: 'k8s.io.api.apps', 'networking.k8s.io': 'k8s.io.api.networking',
   'discovery.k8s.io': 'k8s.io.api.discovery', 'coordination.k8s.io': 'k8s.io.api.coordination',
   'events.k8s.io': 'k8s.io.api.events', autoscaling: 'k8s.io.api.autoscaling', policy: 'k8s.io.api.policy',
-  'authentication.k8s.io': 'k8s.io.api.authentication',
+  'authentication.k8s.io': 'k8s.io.api.authentication', 'authorization.k8s.io': 'k8s.io.api.authorization',
+  'rbac.authorization.k8s.io': 'k8s.io.api.rbac',
 };
 
 function typeFor(apiVersion: string, kind: string): protobuf.Type | undefined {
