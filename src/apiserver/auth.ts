@@ -1,6 +1,8 @@
 // Authentication and authorization as chains of links. Each authenticator either
 // recognises the request (returns a user), rejects it (throws 401) or passes
-// (undefined) to the next. RBAC slots in later as another Authorizer.
+// (undefined) to the next. Authorizers form upstream's union: the first link that
+// allows or denies decides; one with no opinion passes to the next (privileged
+// groups, then RBAC: src/apiserver/rbac/).
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
@@ -18,8 +20,17 @@ export interface UserInfo {
 
 export type Authenticator = (req: IncomingMessage) => UserInfo | undefined | Promise<UserInfo | undefined>;
 
-export interface Decision { allowed: boolean; reason?: string }
-export type Authorizer = (user: UserInfo, info: RequestInfo) => Decision | Promise<Decision>;
+/**
+ * What an authorizer decides on (upstream authorizer.Attributes). A RequestInfo is one;
+ * checks the server makes itself (bind, escalate, access reviews) build their own.
+ */
+export type Attributes =
+  | { isResourceRequest: true; verb: string; group: string; resource: string; subresource: string; namespace: string; name: string; path?: string }
+  | { isResourceRequest: false; verb: string; path: string };
+
+/** allowed; denied: refused outright (no later link asked); neither: no opinion. */
+export interface Decision { allowed: boolean; denied?: boolean; reason?: string }
+export type Authorizer = (user: UserInfo, attrs: Attributes) => Decision | Promise<Decision>;
 
 export const anonymous: UserInfo = { name: 'system:anonymous', groups: ['system:unauthenticated'] };
 
@@ -101,19 +112,26 @@ export async function authenticate(chain: Authenticator[], req: IncomingMessage)
   return undefined;
 }
 
-/** Until RBAC exists: every authenticated user may do everything. */
+/** Every request allowed (tests of other parts, upstream's AlwaysAllow mode). */
 export const alwaysAllow: Authorizer = () => ({ allowed: true });
 
-export async function authorize(chain: Authorizer[], user: UserInfo, info: RequestInfo): Promise<Decision> {
+/** upstream's privileged-groups authorizer: members of system:masters may do everything, whatever RBAC holds. */
+export const PRIVILEGED_GROUP = 'system:masters';
+export const privilegedGroups: Authorizer = (user) => (user.groups.includes(PRIVILEGED_GROUP) ? { allowed: true } : { allowed: false });
+
+/** upstream's union authorizer: the first allow or deny decides; reasons of the links without an opinion are kept. */
+export async function authorize(chain: Authorizer[], user: UserInfo, attrs: Attributes): Promise<Decision> {
+  let reasons: string[] | undefined;
   for (const link of chain) {
-    const d = await link(user, info);
-    if (!d.allowed) return d;
+    const d = await link(user, attrs);
+    if (d.allowed || d.denied) return d;
+    if (d.reason) (reasons ??= []).push(d.reason);
   }
-  return { allowed: true };
+  return reasons ? { allowed: false, reason: reasons.join('\n') } : { allowed: false };
 }
 
 /** Upstream's 403 wording for a denied request. */
-export function forbiddenMessage(user: UserInfo, info: RequestInfo, reason?: string): string {
+export function forbiddenMessage(user: UserInfo, info: Attributes | RequestInfo, reason?: string): string {
   if (!info.isResourceRequest) return `forbidden: User "${user.name}" cannot ${info.verb} path "${info.path}"${reason ? `: ${reason}` : ''}`;
   const res = info.group ? `${info.resource}.${info.group}` : info.resource;
   const sub = info.subresource ? `/${info.subresource}` : '';

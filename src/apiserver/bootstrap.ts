@@ -12,18 +12,19 @@ const log = logger('apiserver.bootstrap');
 
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
-const ctx: StrategyContext = { user: { name: 'system:apiserver', groups: ['system:masters'] }, dryRun: false, subresource: '' };
+/** The server itself, writing its own objects (bootstrap, reconciled RBAC policy). */
+export const serverContext: StrategyContext = { user: { name: 'system:apiserver', groups: ['system:masters'] }, dryRun: false, subresource: '' };
 
-async function ensure(registry: Registry, group: string, resource: string, ns: string, obj: Obj, reconcile?: (cur: Obj) => Obj | undefined): Promise<void> {
+export async function ensure(registry: Registry, group: string, resource: string, ns: string, obj: Obj, reconcile?: (cur: Obj) => Obj | undefined): Promise<void> {
   const store = registry.store(group, resource)!;
   try {
     const cur = await store.get(ns, obj.metadata!.name);
     const next = reconcile?.(cur);
-    if (next) await store.update(ns, obj.metadata!.name, ctx, () => next);
+    if (next) await store.update(ns, obj.metadata!.name, serverContext, () => next);
   } catch (e) {
     if (!isStatusError(e, 'NotFound')) throw e;
     try {
-      await store.create(ns, obj, ctx);
+      await store.create(ns, obj, serverContext);
     } catch (e2) {
       if (!isStatusError(e2, 'AlreadyExists')) throw e2; // another API server won the race
     }

@@ -11,9 +11,15 @@ import { KUBE_VERSION } from '../util/version.js';
 import { openapiV2Document, openapiV3Document, openapiV3IndexDocument } from '../api/openapi/schema.js';
 import type { ClusterTLS } from './tls.js';
 import {
-  anonymous, authenticate, authorize, alwaysAllow, forbiddenMessage, x509Authenticator, tokenFileAuthenticator,
+  anonymous, authenticate, authorize, forbiddenMessage, privilegedGroups, x509Authenticator, tokenFileAuthenticator,
   type Authenticator, type Authorizer,
 } from './auth.js';
+import { findResource } from '../api/resources.js';
+import { handleReview } from './handlers/reviews.js';
+import { PolicyCache, RBAC_GROUP } from './rbac/policy-cache.js';
+import { rbacAuthorizer } from './rbac/authorizer.js';
+import { escalationCheck } from './rbac/escalation.js';
+import { reconcileBootstrapPolicy } from './rbac/reconcile.js';
 import { parseRequestInfo, type ResourceRequestInfo } from './request-info.js';
 import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
 import { Registry } from './registry.js';
@@ -51,8 +57,10 @@ export interface ApiServer {
   registry: Registry;
   /** Authentication links (push more: service-account tokens, bootstrap tokens...). */
   authenticators: Authenticator[];
-  /** Authorization links (RBAC goes here). */
+  /** Authorization links: system:masters, then RBAC (upstream's union). */
   authorizers: Authorizer[];
+  /** The RBAC roles and bindings as the authorizer sees them. */
+  policy: PolicyCache;
   close(): Promise<void>;
 }
 
@@ -77,7 +85,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   // Service-account JWTs before the token file: the file's link rejects every bearer token it does not know.
   const authenticators: Authenticator[] = [x509Authenticator(), serviceAccountTokenAuthenticator(serviceAccountTokens, lookup)];
   if (opts.tokenFile) authenticators.push(tokenFileAuthenticator(opts.tokenFile));
-  const authorizers: Authorizer[] = [alwaysAllow];
+  // RBAC decides from the watch caches of the four RBAC kinds; writes of roles and
+  // bindings are checked for escalation (admission, before validation).
+  const rbacCache = (resource: string) => registry.store(RBAC_GROUP, resource)!.cache;
+  const policy = new PolicyCache({
+    roles: rbacCache('roles'), clusterRoles: rbacCache('clusterroles'),
+    roleBindings: rbacCache('rolebindings'), clusterRoleBindings: rbacCache('clusterrolebindings'),
+  });
+  const authorizers: Authorizer[] = [privilegedGroups, rbacAuthorizer(policy)];
+  registry.admission.push(escalationCheck(policy, () => authorizers));
   // pods/log, exec, attach, portforward and nodes/proxy go to the node's kubelet.
   const streaming = createStreamingProxy({ registry, authenticators, authorizers, ca: opts.tls.ca.certPem, clientCert: () => ensureKubeletClientCert(opts.tls) });
   let port = opts.port;
@@ -173,6 +189,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   async function resource(req: IncomingMessage, res: ServerResponse, info: ResourceRequestInfo, query: URLSearchParams, user: HandlerContext['user']): Promise<void> {
     if (!discovery.served(info.group, info.version)) throw notFoundPath();
+    const review = findResource(info.group, info.resource);
+    if (review?.virtual && review.version === info.version) {
+      if (review.namespaced !== !!info.namespace) throw notFoundPath();
+      return handleReview(req, res, review, info, user, { authorizers, policy });
+    }
     const store = registry.store(info.group, info.resource);
     if (!store || store.info.version !== info.version) throw notFoundPath();
     // Scope checks: namespaced resources by name need a namespace; cluster-scoped ones must not have one.
@@ -249,6 +270,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   await registry.start();
   await bootstrap(registry, { advertiseAddress: advertise, port });
+  await reconcileBootstrapPolicy(registry);
+  // Ready only once the authorizer sees the policy just written: components starting
+  // next (kubelets as system:nodes) must not meet a 403 from a cache a moment behind.
+  await Promise.all(['roles', 'clusterroles', 'rolebindings', 'clusterrolebindings'].map(async (r) => {
+    const cache = rbacCache(r);
+    const { kvs } = await opts.datastore.range(cache.prefix, { prefix: true });
+    await cache.waitFor(Math.max(0, ...kvs.map((kv) => kv.modRevision)), 5000);
+  }));
   // Allocations leaked by a crash between allocating and writing a Service are released.
   const repair = new AllocatorRepair(opts.datastore, registry.alloc, { servicesPrefix: registry.store('', 'services')!.prefix });
   repair.start();
@@ -256,10 +285,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   log.info({ url, ms: Math.round(performance.now()) }, 'API server ready');
 
   return {
-    url, port, registry, authenticators, authorizers,
+    url, port, registry, authenticators, authorizers, policy,
     async close() {
       ready = false;
       await repair.stop();
+      policy.close();
       registry.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -16,6 +16,7 @@ import { startNamespaceController } from './namespace.js';
 import { startGarbageCollector } from './garbagecollector.js';
 import { startServiceAccountController } from './serviceaccount.js';
 import { startPodGCController } from './podgc.js';
+import { startClusterRoleAggregationController } from './clusterrole-aggregation.js';
 
 export type { ControllerOptions } from './base.js';
 export { defaultOptions } from './base.js';
@@ -32,6 +33,7 @@ export const controllerStarters: Record<string, (ctx: ControllerContext) => Cont
   garbagecollector: startGarbageCollector,
   serviceaccount: startServiceAccountController,
   podgc: startPodGCController,
+  'clusterrole-aggregation': startClusterRoleAggregationController,
 };
 
 /** upstream --controllers: '*' all, 'name' enables, '-name' disables. */

@@ -8,11 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, decodeJwt, decodeProtectedHeader } from 'jose';
-import type { TokenRequest } from 'kubernetes-types/authentication/v1.js';
+import type { SelfSubjectReview, TokenRequest } from 'kubernetes-types/authentication/v1.js';
 import type { Pod, ServiceAccount } from 'kubernetes-types/core/v1.js';
 import { startCluster, type Cluster } from '../lib/cluster.js';
 import { createClient, createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/index.js';
-import { R } from '../../src/api/resources.js';
+import { R, findResource } from '../../src/api/resources.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
@@ -87,7 +87,8 @@ test('the token authenticates: raw HTTPS and kubectl with a token-only kubeconfi
   const api = await withToken('/api', token);
   assert.equal(api.code, 200, api.body);
   assert.equal(JSON.parse(api.body).kind, 'APIVersions');
-  assert.equal((await withToken('/api/v1/namespaces/default/configmaps', token)).code, 200);
+  // Authenticated, not authorized: a service account holds nothing beyond discovery until bound (RBAC).
+  assert.equal((await withToken('/api/v1/namespaces/default/configmaps', token)).code, 403);
   const cfg = join(c.dataDir, 'token-kubeconfig.yaml');
   writeFileSync(cfg, [
     'apiVersion: v1', 'kind: Config', 'current-context: sa',
@@ -95,9 +96,9 @@ test('the token authenticates: raw HTTPS and kubectl with a token-only kubeconfi
     `users: [{name: sa, user: {token: "${token}"}}]`,
     'contexts: [{name: sa, context: {cluster: c, user: sa}}]', '',
   ].join('\n'));
-  const r = await c.kubectl(['get', 'ns', 'default', '-o', 'name'], { env: { KUBECONFIG: cfg } });
+  const r = await c.kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { env: { KUBECONFIG: cfg } });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), 'namespace/default');
+  assert.equal(r.stdout.trim(), 'system:serviceaccount:default:default');
 });
 
 test('the client: TokenRequest with defaults (3600 s, the API audience), and its token as the client\'s credential', async () => {
@@ -111,8 +112,10 @@ test('the client: TokenRequest with defaults (3600 s, the API audience), and its
   assert.ok(Math.abs(Date.parse(tr.status!.expirationTimestamp) / 1000 - claims.exp!) <= 1);
   const asSA = createClient({ server: c.url, caData: Buffer.from(c.tlsOptions().ca), token: tr.status!.token, qps: 0 });
   try {
-    const list = await asSA.resource(R.serviceaccounts).list({ namespace: 'default' });
-    assert.ok(list.items.some((s) => s.metadata?.name === 'default'));
+    // Who the server takes the client for (SelfSubjectReview: any authenticated user may ask).
+    const review = await asSA.resource<SelfSubjectReview>(findResource('authentication.k8s.io', 'selfsubjectreviews')!)
+      .create({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+    assert.equal(review.status?.userInfo?.username, 'system:serviceaccount:default:default');
   } finally { asSA.close(); }
 });
 

@@ -1,6 +1,6 @@
 // Projected service-account token volumes: the kubelet asks the API server for a
 // pod-bound TokenRequest and writes the token into the pod; the token authenticates
-// while the pod exists.
+// while the pod exists, and is authorized by what RBAC binds to the service account.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
@@ -51,6 +51,18 @@ test('a projected serviceAccountToken volume holds a pod-bound token that authen
   assert.equal(k.node?.name, env.nodeName);
   assert.equal(await getWithToken('/api', token), 200);
   assert.doesNotMatch(env.agentLogs(), /TokenRequest failed/);
+  // RBAC: the pod's service account holds nothing beyond discovery until a role is bound to it.
+  assert.equal(await getWithToken('/api/v1/namespaces/default/secrets', token), 403);
+  for (const args of [['create', 'role', 'secret-lister', '--verb=list', '--resource=secrets'], ['create', 'rolebinding', 'default-lists-secrets', '--role=secret-lister', '--serviceaccount=default:default']]) {
+    const r = await env.cluster.kubectl(args);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  let listed = 0;
+  for (let i = 0; i < 50 && listed !== 200; i++) {
+    listed = await getWithToken('/api/v1/namespaces/default/secrets', token);
+    if (listed !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(listed, 200, 'bound: the pod\'s token lists secrets');
   await env.client.resource(R.pods).delete('tokens', { namespace: 'default' });
   // Gone from the API once the kubelet has stopped it: the token goes with it.
   for (let i = 0; i < 200; i++) {
