@@ -20,6 +20,7 @@ import { PolicyCache, RBAC_GROUP } from './rbac/policy-cache.js';
 import { rbacAuthorizer } from './rbac/authorizer.js';
 import { escalationCheck } from './rbac/escalation.js';
 import { reconcileBootstrapPolicy } from './rbac/reconcile.js';
+import { impersonate } from './impersonation.js';
 import { parseRequestInfo, type ResourceRequestInfo } from './request-info.js';
 import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
 import { Registry } from './registry.js';
@@ -218,7 +219,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (await joinRoute(req, res, path)) return;
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
-      if (authed) user = authed;
+      if (authed) user = await impersonate(req, authed, authorizers);
       if (await streaming.handle(req, res, user)) return;
       const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
       const d = await authorize(authorizers, user, info);
