@@ -45,7 +45,7 @@ async function importKeyPair(kp: KeyPair): Promise<{ cert: x509.X509Certificate;
   return { cert, key };
 }
 
-async function newCA(cn: string): Promise<KeyPair> {
+export async function newCA(cn: string): Promise<KeyPair> {
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({

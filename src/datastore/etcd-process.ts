@@ -2,7 +2,8 @@
 // loopback ports with a temporary data dir, for tests and benchmarks. The process is
 // killed and the dir removed by stop(), and also if this process exits first.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ export interface EtcdProcess {
   /** Client URL, e.g. http://127.0.0.1:23790 */
   endpoint: string;
   dataDir: string;
+  /** The member's process id while it runs (CPU figures in benchmarks). */
+  pid(): number | undefined;
   /** SIGKILL the member, keeping its data dir (for restart tests). */
   kill(): Promise<void>;
   /** Start it again on the same ports and data dir. */
@@ -49,13 +52,58 @@ function installExitHook(): void {
   });
 }
 
-export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdProcess> {
+/**
+ * Serve clients over TLS and require a client certificate signed by `caPem`
+ * (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth).
+ * `client` is a certificate of that CA, used here only for the health probe.
+ */
+export interface EtcdTLS {
+  caPem: string;
+  server: { certPem: string; keyPem: string };
+  client: { certPem: string; keyPem: string };
+}
+
+/** GET /health over https with a client certificate (fetch cannot present one). */
+function healthTLS(url: string, tls: EtcdTLS): Promise<{ health?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${url}/health`, { ca: tls.caPem, cert: tls.client.certPem, key: tls.client.keyPem, timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body) as { health?: string });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function startEtcd(opts: { name?: string; tls?: EtcdTLS } = {}): Promise<EtcdProcess> {
   installExitHook();
   const dataDir = mkdtempSync(join(tmpdir(), 'jotasu-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
   const name = opts.name ?? 'jotasu-test';
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const scheme = opts.tls ? 'https' : 'http';
+  const endpoint = `${scheme}://127.0.0.1:${clientPort}`;
+  const tlsArgs: string[] = [];
+  if (opts.tls) {
+    const file = (n: string, pem: string): string => {
+      writeFileSync(join(dataDir, n), pem, { mode: 0o600 });
+      return join(dataDir, n);
+    };
+    tlsArgs.push(
+      '--cert-file', file('server.crt', opts.tls.server.certPem),
+      '--key-file', file('server.key', opts.tls.server.keyPem),
+      '--trusted-ca-file', file('ca.crt', opts.tls.caPem),
+      '--client-cert-auth',
+    );
+  }
   const peer = `http://127.0.0.1:${peerPort}`;
   let child: ChildProcess | undefined;
   let log = '';
@@ -75,6 +123,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdProce
         '--initial-cluster-state', 'new',
         '--log-level', 'warn',
         '--logger', 'zap',
+        ...tlsArgs,
       ],
     );
     child = c;
@@ -87,8 +136,9 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdProce
     for (;;) {
       if (c.exitCode !== null || c.signalCode !== null) throw new Error(`etcd exited at start (${c.exitCode ?? c.signalCode}): ${log}`);
       try {
-        const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
+        const body = opts.tls
+          ? await healthTLS(endpoint, opts.tls)
+          : ((await (await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) })).json()) as { health?: string });
         if (body.health === 'true') return;
       } catch {
         // not up yet
@@ -121,6 +171,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdProce
   return {
     endpoint,
     dataDir,
+    pid: () => child?.pid,
     kill,
     restart: async () => {
       await kill();
@@ -128,7 +179,7 @@ export async function startEtcd(opts: { name?: string } = {}): Promise<EtcdProce
     },
     restartElsewhere: async () => {
       await kill();
-      const other = `http://127.0.0.1:${await freePort()}`;
+      const other = `${scheme}://127.0.0.1:${await freePort()}`;
       await launch(other);
       return other;
     },

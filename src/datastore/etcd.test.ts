@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assertOrdered, Collector, runDatastoreSuite } from './conformance.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueCert, newCA } from '../apiserver/tls.js';
 import { openEtcdDatastore } from './etcd.js';
 import { startEtcd } from './etcd-process.js';
+import { openDatastore } from './index.js';
 
 runDatastoreSuite(
   'etcd',
@@ -115,6 +120,43 @@ describe('etcd datastore', () => {
         await a.close();
       }
     } finally {
+      await etcd.stop();
+    }
+  });
+
+  it('talks TLS to an etcd that requires client certificates (--datastore-cafile/certfile/keyfile)', { timeout: 60_000 }, async () => {
+    const ca = await newCA('etcd-ca');
+    const server = await issueCert(ca, { cn: 'etcd', ips: ['127.0.0.1'], server: true });
+    const client = await issueCert(ca, { cn: 'jotasu', client: true });
+    const etcd = await startEtcd({ tls: { caPem: ca.certPem, server, client } });
+    const dir = mkdtempSync(join(tmpdir(), 'jotasu-etcd-tls-'));
+    try {
+      const file = (n: string, pem: string): string => (writeFileSync(join(dir, n), pem), join(dir, n));
+      assert.match(etcd.endpoint, /^https:/);
+      const ds = await openDatastore({ dataDir: dir, endpoint: etcd.endpoint, caFile: file('ca.crt', ca.certPem), certFile: file('c.crt', client.certPem), keyFile: file('c.key', client.keyPem) });
+      try {
+        const col = new Collector();
+        const w = ds.watch('/registry/tls/', { ...col.opts, prefix: true });
+        try {
+          await new Promise((r) => setTimeout(r, 200));
+          const c = await ds.create('/registry/tls/a', 'v1');
+          assert.ok(c.succeeded);
+          assert.equal((await ds.get('/registry/tls/a'))?.value, 'v1');
+          await col.count(1);
+          assert.equal(col.events[0]!.kv.modRevision, c.revision);
+        } finally {
+          w.close();
+        }
+      } finally {
+        await ds.close();
+      }
+      // Without a client certificate etcd refuses the connection, and the datastore says so at open.
+      await assert.rejects(
+        openEtcdDatastore({ endpoints: [etcd.endpoint], ca: ca.certPem, retryMs: 500 }),
+        (err: Error) => err.message.includes(etcd.endpoint),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
       await etcd.stop();
     }
   });

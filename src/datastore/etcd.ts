@@ -1,4 +1,4 @@
-// The real-etcd datastore (etcd v3 API through the `etcd3` client's gRPC stubs).
+// The real-etcd datastore (etcd v3 API over a lean gRPC client: etcd-rpc.ts).
 //
 // Writes are single transactions, as kube-apiserver does them:
 //   create: txn(create_revision(key) == 0 → put, else → get)
@@ -9,23 +9,25 @@
 // revision in `compact_rev_key` (kube-apiserver's key) so every API server can answer
 // compactedRevision() and refuse watches at or below it.
 //
-// Watches use one raw gRPC watch stream each (not etcd3's Watcher: it advances its
-// resume point to the creation header even for a watch still replaying history, so a
-// reconnect can skip events). A lost stream is re-created from the last delivered
+// Watches use one gRPC watch stream each (not a shared, multiplexed watcher such as
+// etcd3's, which advances its resume point to the creation header even for a watch
+// still replaying history, so a reconnect can skip events). A lost stream is re-created from the last delivered
 // revision + 1; events at or below it are dropped, so nothing arrives twice or out of order.
 import { readFileSync } from 'node:fs';
-import {
-  Etcd3,
-  isRecoverableError,
-  type IKeyValue,
-  type IOptions,
-  type IRangeRequest,
-  type IRequestOp,
-  type ITxnResponse,
-  type IWatchRequest,
-  type IWatchResponse,
+import type {
+  ICompactionResponse,
+  IKeyValue,
+  ILeaseGrantResponse,
+  IRangeRequest,
+  IRangeResponse,
+  IRequestOp,
+  ITxnRequest,
+  ITxnResponse,
+  IWatchRequest,
+  IWatchResponse,
 } from 'etcd3';
 import { logger } from '../util/log.js';
+import { EtcdRpc, GrpcCode, GrpcError, NotSentError, RPC, TransportError, type RpcStream } from './etcd-rpc.js';
 import { prefixEndBytes } from './keys.js';
 import {
   CompactedError,
@@ -61,53 +63,17 @@ export interface EtcdDatastoreOptions {
   retryMs?: number;
 }
 
-type WatchStream = {
-  write(req: IWatchRequest): boolean;
-  on(ev: 'data', fn: (res: IWatchResponse) => void): WatchStream;
-  on(ev: 'error', fn: (err: Error) => void): WatchStream;
-  on(ev: 'end', fn: () => void): WatchStream;
-  cancel(): void;
-};
-
-type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
-
-/** A policy that just runs the call: we decide about retries ourselves (writes must not be blindly retried). */
-const passThrough = {
-  execute: <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) =>
-    Promise.resolve().then(() => fn({ signal: new AbortController().signal, attempt: 0 })),
-} as unknown as Policy;
-
-/**
- * Per-endpoint breaker: after 3 consecutive connection failures, skip the endpoint for 1 s
- * so calls go to the other members (etcd3's default waits 5 s, too long after a restart).
- */
-function hostBreaker(): Policy {
-  let failures = 0;
-  let openUntil = 0;
-  return {
-    execute: async <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) => {
-      if (Date.now() < openUntil) throw new EndpointDown('endpoint skipped after repeated failures');
-      try {
-        const r = await fn({ signal: new AbortController().signal, attempt: 0 });
-        failures = 0;
-        return r;
-      } catch (err) {
-        if (err instanceof Error && isRecoverableError(err) && ++failures >= 3) openUntil = Date.now() + 1000;
-        throw err;
-      }
-    },
-  } as unknown as Policy;
-}
-
-class EndpointDown extends Error {
-  override name = 'EndpointDown';
-}
+type WatchStream = RpcStream<IWatchRequest, IWatchResponse>;
 
 /** Errors after which etcd certainly did not apply the request, so even a write may be retried. */
 function notSent(err: unknown): boolean {
-  if (err instanceof EndpointDown) return true;
-  const msg = err instanceof Error ? err.message : String(err);
-  return /ECONNREFUSED|No connection established|Failed to connect|connect ECONNRESET|Connection pool has no hosts/i.test(msg);
+  return err instanceof NotSentError;
+}
+
+/** Errors worth retrying for a read: etcd unreachable or unavailable for now. */
+function transient(err: unknown): boolean {
+  if (err instanceof NotSentError || err instanceof TransportError) return true;
+  return err instanceof GrpcError && (err.code === GrpcCode.UNAVAILABLE || err.code === GrpcCode.DEADLINE_EXCEEDED);
 }
 
 function isCompacted(err: unknown): boolean {
@@ -134,7 +100,7 @@ interface LeaseEntry {
 }
 
 export class EtcdDatastore implements Datastore {
-  readonly client: Etcd3;
+  readonly rpc: EtcdRpc;
   private readonly prefix: string;
   private readonly prefixBuf: Buffer;
   private readonly compactKey: Buffer;
@@ -153,19 +119,16 @@ export class EtcdDatastore implements Datastore {
     this.compactKey = Buffer.from(this.prefix + 'compact_rev_key');
     this.retryMs = opts.retryMs ?? 10_000;
     this.watchRetryMs = opts.watchRetryMs ?? 5 * 60_000;
-    const ca = pem(opts.ca);
-    const options: IOptions = {
-      hosts: opts.endpoints,
-      dialTimeout: 3000,
-      faultHandling: { global: passThrough, host: () => hostBreaker() },
+    this.rpc = new EtcdRpc({
+      endpoints: opts.endpoints,
+      ca: pem(opts.ca),
+      cert: pem(opts.cert),
+      key: pem(opts.key),
+      dialTimeoutMs: 3000,
       // Keepalive notices a dead member (and its watch streams) without waiting for TCP.
-      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.max_receive_message_length': 64 << 20 },
-    };
-    // https endpoints without a CA file verify against the system roots (createSsl(undefined)).
-    if (ca || opts.cert || opts.endpoints.some((e) => e.startsWith('https://'))) {
-      options.credentials = { rootCertificate: ca as Buffer, privateKey: pem(opts.key), certChain: pem(opts.cert) };
-    }
-    this.client = new Etcd3(options);
+      keepaliveMs: 10_000,
+      keepaliveTimeoutMs: 5_000,
+    });
   }
 
   private enc(key: string): Buffer {
@@ -200,7 +163,7 @@ export class EtcdDatastore implements Datastore {
       try {
         return await fn();
       } catch (err) {
-        const retriable = err instanceof Error && (write ? notSent(err) : isRecoverableError(err) || notSent(err));
+        const retriable = write ? notSent(err) : transient(err);
         if (!retriable || Date.now() + delay > deadline) {
           if (isCompacted(err) || isFuture(err)) throw err;
           throw new Error(`etcd ${what}: ${(err as Error).message}`, { cause: err });
@@ -212,12 +175,12 @@ export class EtcdDatastore implements Datastore {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.call('current revision', false, () => this.client.kv.range({ key: this.compactKey, count_only: true }));
+    const res = await this.call('current revision', false, () => this.range_({ key: this.compactKey, count_only: true }));
     return Number(res.header.revision);
   }
 
   private async readCompactKey(): Promise<{ value: number; modRevision: number; revision: number }> {
-    const res = await this.call('read compact_rev_key', false, () => this.client.kv.range({ key: this.compactKey }));
+    const res = await this.call('read compact_rev_key', false, () => this.range_({ key: this.compactKey }));
     const kv = res.kvs[0];
     return {
       value: kv ? Number(kv.value.toString()) || 0 : 0,
@@ -241,7 +204,7 @@ export class EtcdDatastore implements Datastore {
     const req: IRangeRequest = { key: this.enc(key) };
     if (opts.revision) req.revision = opts.revision;
     try {
-      const res = await this.call(`get ${key}`, false, () => this.client.kv.range(req));
+      const res = await this.call(`get ${key}`, false, () => this.range_(req));
       return res.kvs[0] ? this.toKv(res.kvs[0]) : undefined;
     } catch (err) {
       return this.revisionError(err, opts.revision ?? 0);
@@ -257,16 +220,16 @@ export class EtcdDatastore implements Datastore {
     if (opts.limit && opts.limit > 0) page.limit = opts.limit;
     try {
       if (opts.countOnly) {
-        const res = await this.call(`count ${key}`, false, () => this.client.kv.range({ ...whole, count_only: true }));
+        const res = await this.call(`count ${key}`, false, () => this.range_({ ...whole, count_only: true }));
         return { kvs: [], more: false, count: Number(res.count), revision: opts.revision || Number(res.header.revision) };
       }
       if (page.key === whole.key) {
-        const res = await this.call(`range ${key}`, false, () => this.client.kv.range(page));
+        const res = await this.call(`range ${key}`, false, () => this.range_(page));
         return { kvs: res.kvs.map((kv) => this.toKv(kv)), more: res.more, count: Number(res.count), revision: opts.revision || Number(res.header.revision) };
       }
       // Paging from fromKey: the page and the whole range's count in one txn, at one revision.
       const res = await this.call(`range ${key} from ${opts.fromKey}`, false, () =>
-        this.client.kv.txn({ success: [{ request_range: page }, { request_range: { ...whole, count_only: true } }] }),
+        this.txn_({ success: [{ request_range: page }, { request_range: { ...whole, count_only: true } }] }),
       );
       const p = res.responses[0]!.response_range;
       const c = res.responses[1]!.response_range;
@@ -287,7 +250,7 @@ export class EtcdDatastore implements Datastore {
       ttl,
       grantedAt: now,
       leaseTtl,
-      id: this.call(`grant lease of ${leaseTtl}s`, true, () => this.client.leaseClient.leaseGrant({ TTL: leaseTtl })).then((r) => {
+      id: this.call(`grant lease of ${leaseTtl}s`, true, () => this.rpc.unary<ILeaseGrantResponse>(RPC.leaseGrant, { TTL: leaseTtl })).then((r) => {
         this.leaseTtls.set(r.ID, { ttl, expires: now + leaseTtl * 1000 });
         return r.ID;
       }),
@@ -299,8 +262,16 @@ export class EtcdDatastore implements Datastore {
     return entry.id;
   }
 
-  private async txn(what: string, compare: Parameters<Etcd3['kv']['txn']>[0]['compare'], success: IRequestOp[], key: Buffer): Promise<ITxnResponse> {
-    return this.call(what, true, () => this.client.kv.txn({ compare, success, failure: [{ request_range: { key } }] }));
+  private range_(req: IRangeRequest): Promise<IRangeResponse> {
+    return this.rpc.unary<IRangeResponse>(RPC.range, req);
+  }
+
+  private txn_(req: ITxnRequest): Promise<ITxnResponse> {
+    return this.rpc.unary<ITxnResponse>(RPC.txn, req);
+  }
+
+  private async txn(what: string, compare: ITxnRequest['compare'], success: IRequestOp[], key: Buffer): Promise<ITxnResponse> {
+    return this.call(what, true, () => this.txn_({ compare, success, failure: [{ request_range: { key } }] }));
   }
 
   private failed(res: ITxnResponse): WriteResult {
@@ -377,14 +348,14 @@ export class EtcdDatastore implements Datastore {
       if (revision <= cur.value) return;
       // Record first, guarded by the key's mod revision, so concurrent API servers agree.
       const res = await this.call('record compaction', true, () =>
-        this.client.kv.txn({
+        this.txn_({
           compare: [{ key: this.compactKey, target: 'Mod', result: 'Equal', mod_revision: cur.modRevision }],
           success: [{ request_put: { key: this.compactKey, value: Buffer.from(String(revision)) } }],
         }),
       );
       if (!res.succeeded) continue;
       try {
-        await this.call(`compact ${revision}`, false, () => this.client.kv.compact({ revision }));
+        await this.call(`compact ${revision}`, false, () => this.rpc.unary<ICompactionResponse>(RPC.compact, { revision }));
       } catch (err) {
         if (!isCompacted(err) && !isCompacted((err as Error).cause)) throw err;
       }
@@ -393,11 +364,9 @@ export class EtcdDatastore implements Datastore {
     throw new Error(`etcd compact ${revision}: compact_rev_key kept changing under concurrent compactions`);
   }
 
-  /** Opens a raw watch stream on some healthy endpoint (see the header for why not etcd3's Watcher). */
-  async openWatchStream(): Promise<WatchStream> {
-    // withConnection is the pool's host selection; it is not in etcd3's public typings.
-    const pool = (this.client as unknown as { pool: { withConnection: <T>(svc: string, fn: (c: { client: { watch(md: unknown, opts: object): WatchStream }; metadata: unknown }) => T) => Promise<T> } }).pool;
-    return pool.withConnection('Watch', ({ client, metadata }) => client.watch(metadata, {}));
+  /** Opens a watch stream on a reachable member (see the header for why one per watch). */
+  openWatchStream(): Promise<WatchStream> {
+    return this.rpc.stream<IWatchRequest, IWatchResponse>(RPC.watch);
   }
 
   watch(key: string, opts: WatchOptions): Watch {
@@ -424,7 +393,7 @@ export class EtcdDatastore implements Datastore {
     if (this.closed) return;
     this.closed = true;
     for (const w of [...this.watches]) w.fail(new Error('etcd datastore: closed'));
-    this.client.close();
+    this.rpc.close();
   }
 }
 
