@@ -1,11 +1,15 @@
 // npm run bench:datastore — the same workload on embedded SQLite and on a real etcd
-// (a throwaway member started here), side by side, plus raw etcd puts through the etcd3
-// client as the etcdctl-level baseline. Printed figures, not a timed test.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// (a throwaway member started here), side by side, plus raw etcd puts, and creates
+// through a real API server on that etcd against the etcdctl-level baseline (Put RPCs
+// from a separate client process: bench/lib/etcd-put-child.mjs). Printed figures, not
+// a timed test. BENCH_ONLY=api runs only the API-server part; --profile adds a CPU
+// profile of the server during the paired creates.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { openEtcdDatastore } from '../src/datastore/etcd.js';
+import { EtcdRpc, RPC } from '../src/datastore/etcd-rpc.js';
 import { startEtcd, type EtcdProcess } from '../src/datastore/etcd-process.js';
 import { openSqliteDatastore } from '../src/datastore/sqlite.js';
 import type { Datastore } from '../src/datastore/types.js';
@@ -13,6 +17,8 @@ import { createClientFromKubeconfig } from '../src/client/rest.js';
 import { R } from '../src/api/resources.js';
 import { startCluster } from '../test/lib/cluster.js';
 import { buildCompiled } from './lib/compiled.js';
+import { cpuMsOf } from './lib/proc.js';
+import { formatSummary, summarizeFile } from './profile-summary.js';
 
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -186,11 +192,13 @@ async function workload(name: string, ds: Datastore): Promise<Row> {
   return r;
 }
 
+/** Plain Put RPCs from this process over the datastore's own transport: the column beside "etcd (jotasu)". */
 async function rawEtcd(endpoint: string): Promise<Row> {
-  const client = new Etcd3({ hosts: [endpoint] });
+  const rpc = new EtcdRpc({ endpoints: [endpoint] });
+  const put = (key: string, i: number) => rpc.unary(RPC.put, { key: Buffer.from(key), value: Buffer.from(podJson(i)) });
   try {
-    const seq = await sequential(2000, (i) => client.put(`/raw/seq/pod-${i}`).value(podJson(i)).exec());
-    const con = await concurrent(5000, 32, (i) => client.put(`/raw/con/pod-${i}`).value(podJson(i)).exec());
+    const seq = await sequential(2000, (i) => put(`/raw/seq/pod-${i}`, i));
+    const con = await concurrent(5000, 32, (i) => put(`/raw/con/pod-${i}`, i));
     return {
       'create sequential p50': ms(seq.p50),
       'create sequential p99': ms(seq.p99),
@@ -200,18 +208,37 @@ async function rawEtcd(endpoint: string): Promise<Row> {
       'create x32 concurrent throughput': rate(con.perSec),
     };
   } finally {
-    client.close();
+    rpc.close();
   }
 }
 
-/**
- * Creates through a real `jotasu server` process on the same etcd (scheduler and
- * controllers off, so only the request path is measured): HTTPS, authentication,
- * decoding, defaulting, validation, managedFields, the etcd txn and the response.
- */
-let pairedRatio: { api: number; raw: number; api99: number; raw99: number } | undefined;
+// --profile: CPU profile of the API server during the paired creates, summarised at the end
+// (--keep-profiles keeps the .cpuprofile file).
+const PROFILE = process.argv.includes('--profile');
+const profDir = PROFILE ? mkdtempSync(join(tmpdir(), 'jotasu-bench-ds-prof-')) : '';
+if (PROFILE && !process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profDir, { recursive: true, force: true }));
+const profEnv: Record<string, string> = PROFILE
+  ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./cpu-profile-preload.mjs', import.meta.url).pathname}`.trim(), CPU_PROFILE_DIR: profDir, LOG_LEVEL: 'warn' }
+  : {};
 
-/** `etcdctl put` as a user runs it (a process per write): the literal etcdctl-level latency. */
+/** The interleaved comparison behind the 2x target (see apiServer). */
+interface Paired {
+  api: number[];
+  raw: number[];
+  /** The same puts through @grpc/grpc-js (etcd3's stub), for reference. */
+  rawGrpcJs: number[];
+  /** CPU ms per operation: the API server process, etcd during API creates, etcd during raw puts, the put client. */
+  serverCpu: number;
+  etcdCpuApi: number;
+  etcdCpuRaw: number;
+  clientCpu: number;
+  /** The HTTPS round trip alone (GET /version through the same client): the floor of any API call. */
+  https: number[];
+  storedBytes: number;
+}
+let paired: Paired | undefined;
+
+/** `etcdctl put` as a user runs it (a process per write, so process start and dial included). */
 async function etcdctlPut(endpoint: string, n: number): Promise<number> {
   const { execFileSync } = await import('node:child_process');
   const lat: number[] = [];
@@ -223,39 +250,84 @@ async function etcdctlPut(endpoint: string, n: number): Promise<number> {
   return pct(lat, 50);
 }
 
-async function apiServer(endpoint: string): Promise<Row> {
-  // The server runs compiled, as installed (FROM_SOURCE=1: through tsx).
-  const main = process.env.FROM_SOURCE ? undefined : await buildCompiled('datastore');
-  const server = await startCluster({ main, args: ['--datastore-endpoint', endpoint, '--disable', 'scheduler', '--disable', 'controller-manager'] });
+/** The baseline client: its own process (bench/lib/etcd-put-child.mjs), one connection, sequential Put RPCs. */
+async function startPutChild(endpoint: string, value: string, rpcModule: string): Promise<{ batch(n: number, client: 'lean' | 'grpc-js'): Promise<{ lat: number[]; cpuMs: number }>; stop(): void }> {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const child = spawn(process.execPath, [new URL('./lib/etcd-put-child.mjs', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const ask = async (msg: object): Promise<Record<string, unknown>> => {
+    child.stdin!.write(JSON.stringify(msg) + '\n');
+    const r = await lines.next();
+    if (r.done) throw new Error('etcd put client exited');
+    return JSON.parse(r.value) as Record<string, unknown>;
+  };
+  await ask({ endpoint, value, rpcModule });
+  return {
+    batch: async (n, c) => (await ask({ n, prefix: `/raw/pair-${c}/`, client: c })) as { lat: number[]; cpuMs: number },
+    stop: () => { child.stdin!.end(); child.kill(); },
+  };
+}
+
+/**
+ * Creates through a real `jotasu server` process on the same etcd (scheduler and
+ * controllers off, so only the request path is measured): HTTPS, authentication,
+ * decoding, defaulting, validation, managedFields, the etcd txn and the response.
+ * The 2x target compares it with the etcdctl-level baseline: sequential Put RPCs of
+ * the same stored bytes from a separate client process over the same loopback.
+ */
+async function apiServer(etcd: EtcdProcess): Promise<Row> {
+  const endpoint = etcd.endpoint;
+  // The server runs compiled, as installed (FROM_SOURCE=1: through tsx); the baseline
+  // client loads the compiled etcd-rpc.js.
+  const built = await buildCompiled('datastore');
+  const main = process.env.FROM_SOURCE ? undefined : built;
+  const server = await startCluster({ main, env: profEnv, args: ['--datastore-endpoint', endpoint, '--disable', 'scheduler', '--disable', 'controller-manager'] });
   const client = createClientFromKubeconfig(server.kubeconfig, { qps: 0 });
+  let putter: Awaited<ReturnType<typeof startPutChild>> | undefined;
   try {
     await client.resource(R.namespaces).create({ metadata: { name: 'bench' } });
     const cms = client.resource(R.configmaps);
     const cm = (i: number, tag: string) => ({ metadata: { name: `${tag}-${i}`, namespace: 'bench', labels: { app: 'bench' } }, data: { pod: podJson(i) } });
-    for (let i = 0; i < 200; i++) await cms.create(cm(i, 'warm')); // JIT and connection warm-up
+    for (let i = 0; i < 300; i++) await cms.create(cm(i, 'warm')); // JIT and connection warm-up
     const seq = await sequential(2000, (i) => cms.create(cm(i, 'seq')));
     const con = await concurrent(5000, 32, (i) => cms.create(cm(i, 'con')));
-    // The 2x target, measured fairly: API creates and raw puts of the same value in
-    // alternating batches, so drift (etcd's growing history, GC, the machine) hits both alike.
-    const raw = new Etcd3({ hosts: [endpoint] });
-    const apiLat: number[] = [], rawLat: number[] = [];
-    try {
-      for (let b = 0; b < 10; b++) {
-        for (let i = 0; i < 200; i++) {
-          const s = now();
-          await cms.create(cm(b * 200 + i, 'pair'));
-          apiLat.push(now() - s);
-        }
-        for (let i = 0; i < 200; i++) {
-          const s = now();
-          await raw.put(`/raw/pair/pod-${b * 200 + i}`).value(podJson(i)).exec();
-          rawLat.push(now() - s);
-        }
-      }
-    } finally {
-      raw.close();
+    // The baseline puts exactly the bytes the server stores for such a ConfigMap.
+    const probe = new Etcd3({ hosts: [endpoint] });
+    const stored = (await probe.get('/registry/configmaps/bench/warm-0').string()) ?? '';
+    probe.close();
+    putter = await startPutChild(endpoint, stored, join(dirname(built), '..', 'datastore', 'etcd-rpc.js'));
+    await putter.batch(300, 'lean'); // warm-up of the baseline clients
+    await putter.batch(300, 'grpc-js');
+    const https: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const s = now();
+      await client.request('GET', '/version');
+      https.push(now() - s);
     }
-    pairedRatio = { api: pct(apiLat, 50), raw: pct(rawLat, 50), api99: pct(apiLat, 99), raw99: pct(rawLat, 99) };
+    if (PROFILE) process.kill(server.pid()!, 'SIGUSR2'); // the profile covers the paired creates only
+    // Alternating batches, so drift (etcd's growing history, GC, other load) hits both alike.
+    const apiLat: number[] = [], rawLat: number[] = [], grpcJsLat: number[] = [];
+    let serverCpu = 0, etcdApi = 0, etcdRaw = 0, clientCpu = 0;
+    const B = Number(process.env.BENCH_BATCHES ?? 10), N = 200;
+    for (let b = 0; b < B; b++) {
+      const s0 = cpuMsOf(server.pid()), e0 = cpuMsOf(etcd.pid());
+      for (let i = 0; i < N; i++) {
+        const s = now();
+        await cms.create(cm(b * N + i, 'pair'));
+        apiLat.push(now() - s);
+      }
+      const e1 = cpuMsOf(etcd.pid());
+      serverCpu += cpuMsOf(server.pid()) - s0;
+      etcdApi += e1 - e0;
+      const r = await putter.batch(N, 'lean');
+      etcdRaw += cpuMsOf(etcd.pid()) - e1;
+      rawLat.push(...r.lat);
+      clientCpu += r.cpuMs;
+      grpcJsLat.push(...(await putter.batch(N, 'grpc-js')).lat);
+    }
+    const n = B * N;
+    paired = { api: apiLat, raw: rawLat, rawGrpcJs: grpcJsLat, serverCpu: serverCpu / n, etcdCpuApi: etcdApi / n, etcdCpuRaw: etcdRaw / n, clientCpu: clientCpu / n, https, storedBytes: Buffer.byteLength(stored) };
     return {
       'create sequential p50': ms(seq.p50),
       'create sequential p99': ms(seq.p99),
@@ -265,6 +337,7 @@ async function apiServer(endpoint: string): Promise<Row> {
       'create x32 concurrent throughput': rate(con.perSec),
     };
   } finally {
+    putter?.stop();
     client.close();
     await server.stop();
   }
@@ -272,31 +345,37 @@ async function apiServer(endpoint: string): Promise<Row> {
 
 async function main(): Promise<void> {
   process.env.LOG_LEVEL ??= 'warn';
+  // BENCH_ONLY=api: only the API-server-on-etcd section (the 2x target), for quick iterations.
+  const only = process.env.BENCH_ONLY ?? '';
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'jotasu-bench-'));
   let etcd: EtcdProcess | undefined;
   let etcdctlP50 = NaN;
   const cols: Record<string, Row> = {};
   try {
-    console.error('sqlite ...');
-    const sq = await openSqliteDatastore(dir);
-    try {
-      cols['sqlite'] = await workload('sqlite', sq);
-    } finally {
-      await sq.close();
+    if (!only) {
+      console.error('sqlite ...');
+      const sq = await openSqliteDatastore(dir);
+      try {
+        cols['sqlite'] = await workload('sqlite', sq);
+      } finally {
+        await sq.close();
+      }
     }
-    console.error('etcd ...');
     etcd = await startEtcd({ name: 'bench' });
-    const ed = await openEtcdDatastore({ endpoints: [etcd.endpoint] });
-    try {
-      cols['etcd (jotasu)'] = await workload('etcd', ed);
-    } finally {
-      await ed.close();
+    if (!only) {
+      console.error('etcd ...');
+      const ed = await openEtcdDatastore({ endpoints: [etcd.endpoint] });
+      try {
+        cols['etcd (jotasu)'] = await workload('etcd', ed);
+      } finally {
+        await ed.close();
+      }
+      console.error('raw etcd ...');
+      cols['etcd raw put'] = await rawEtcd(etcd.endpoint);
     }
-    console.error('raw etcd ...');
-    cols['etcd raw put'] = await rawEtcd(etcd.endpoint);
     console.error('API server on etcd ...');
-    cols['API create on etcd'] = await apiServer(etcd.endpoint);
+    cols['API create on etcd'] = await apiServer(etcd);
     etcdctlP50 = await etcdctlPut(etcd.endpoint, 30).catch(() => NaN);
   } finally {
     await etcd?.stop();
@@ -308,22 +387,29 @@ async function main(): Promise<void> {
   const w0 = Math.max(...metrics.map((m) => m.length));
   const widths = names.map((n) => Math.max(n.length, ...metrics.map((m) => (cols[n]![m] ?? '-').length)));
   const line = (a: string, cells: string[]) => a.padEnd(w0) + '  ' + cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  console.log(`\njotasu datastore benchmark (pod-sized values ~${podJson(0).length} B, ${process.platform}, node ${process.version})\n`);
+  console.log(`\njotasu datastore benchmark (pod-sized values ~${podJson(0).length} B, ${process.platform}, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
   console.log(line('', names));
   console.log(line('-'.repeat(w0), widths.map((w) => '-'.repeat(w))));
   for (const m of metrics) console.log(line(m, names.map((n) => cols[n]![m] ?? '-')));
   const ours = parseFloat(cols['etcd (jotasu)']?.['create sequential p50'] ?? 'NaN');
   const raw = parseFloat(cols['etcd raw put']?.['create sequential p50'] ?? 'NaN');
-  console.log(`\netcd create (txn) vs raw put, sequential p50: ${(ours / raw).toFixed(2)}x`);
-  const api = parseFloat(cols['API create on etcd']?.['create sequential p50'] ?? 'NaN');
-  const apiCon = parseFloat(cols['API create on etcd']?.['create x32 concurrent p50'] ?? 'NaN');
-  const rawCon = parseFloat(cols['etcd raw put']?.['create x32 concurrent p50'] ?? 'NaN');
-  console.log(`API server create (ConfigMap holding a pod-sized value, HTTPS through a jotasu server on the same etcd) vs raw etcd put (gRPC):`);
-  console.log(`  columns above: sequential p50 ${(api / raw).toFixed(2)}x, x32 concurrent p50 ${(apiCon / rawCon).toFixed(2)}x`);
-  if (pairedRatio) {
-    console.log(`  interleaved batches: API create p50 ${ms(pairedRatio.api)} (p99 ${ms(pairedRatio.api99)}) vs raw put p50 ${ms(pairedRatio.raw)} (p99 ${ms(pairedRatio.raw99)}): ${(pairedRatio.api / pairedRatio.raw).toFixed(2)}x (target <= 2x)`);
+  if (!only) console.log(`\netcd create (txn) vs raw put, sequential p50, both in this process: ${(ours / raw).toFixed(2)}x`);
+  if (paired) {
+    const p = paired;
+    const a50 = pct(p.api, 50), r50 = pct(p.raw, 50), a99 = pct(p.api, 99), r99 = pct(p.raw, 99);
+    console.log(`\nThe 2x target: API create vs the etcdctl-level put, ${p.api.length} of each in alternating batches of 200.`);
+    console.log(`  API create: a ConfigMap holding a pod-sized value (${p.storedBytes} B stored), HTTPS through a compiled jotasu server on this etcd.`);
+    console.log(`  baseline:   Put RPCs of the same ${p.storedBytes} B from a separate Node process over the same loopback, one connection, one HTTP/2 stream per call`);
+    console.log(`              (the server's own gRPC transport, one HTTP/2 stream per call as etcdctl's Go client makes; through @grpc/grpc-js the same put is p50 ${ms(pct(p.rawGrpcJs, 50))} p99 ${ms(pct(p.rawGrpcJs, 99))}).`);
+    console.log(`  API create p50 ${ms(a50)} p99 ${ms(a99)}; raw put p50 ${ms(r50)} p99 ${ms(r99)}: p50 ${(a50 / r50).toFixed(2)}x, p99 ${(a99 / r99).toFixed(2)}x (target <= 2x)`);
+    console.log(`  HTTPS round trip alone (GET /version, same client): p50 ${ms(pct(p.https, 50))}; API create minus it: ${ms(a50 - pct(p.https, 50))}`);
+    console.log(`  CPU per op: API server ${p.serverCpu.toFixed(3)} ms/create; etcd ${p.etcdCpuApi.toFixed(3)} ms/create vs ${p.etcdCpuRaw.toFixed(3)} ms/put; baseline client ${p.clientCpu.toFixed(3)} ms/put`);
   }
-  if (Number.isFinite(etcdctlP50)) console.log(`  \`etcdctl put\` (a process per write) p50 ${ms(etcdctlP50)}: the API create is ${(api / etcdctlP50).toFixed(2)}x of it`);
+  if (Number.isFinite(etcdctlP50)) console.log(`  \`etcdctl put\` (a process per write: start, dial, put) p50 ${ms(etcdctlP50)}${paired ? `: the API create is ${(pct(paired.api, 50) / etcdctlP50).toFixed(2)}x of it` : ''}`);
+  if (PROFILE) {
+    for (const file of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'))) console.log(formatSummary(`API server ${file}`, summarizeFile(join(profDir, file), 30)));
+    if (process.argv.includes('--keep-profiles')) console.log(`profiles kept in ${profDir}`);
+  }
   console.log(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -1,0 +1,48 @@
+// The etcdctl-level baseline of bench:datastore: a separate process (as etcdctl is)
+// that keeps one connection to etcd and times sequential Put RPCs over loopback.
+// Plain ESM (no tsx). Two clients, alternating batch by batch:
+//   lean:    the API server's own gRPC transport (src/datastore/etcd-rpc.ts, compiled),
+//            one HTTP/2 stream per call like Go's client in etcdctl: the baseline;
+//   grpc-js: etcd3's generated KV stub (@grpc/grpc-js) without a retry wrapper, for reference.
+//
+// Protocol (lines on stdin/stdout, JSON):
+//   in:  {"endpoint": "...", "value": "<bytes to put>", "rpcModule": "<path of compiled etcd-rpc.js>"}   once, first
+//   in:  {"n": 200, "prefix": "/raw/pair/", "client": "lean" | "grpc-js"}                                a batch
+//   out: {"lat": [ms, ...], "cpuMs": <this process's CPU for the batch>}
+import { createInterface } from 'node:readline';
+import { Etcd3 } from 'etcd3';
+
+const noRetry = { execute: (fn) => Promise.resolve().then(() => fn({ signal: new AbortController().signal, attempt: 0 })) };
+
+const clients = {};
+let value;
+let seq = 0;
+let closeAll = () => undefined;
+const rl = createInterface({ input: process.stdin });
+for await (const line of rl) {
+  const msg = JSON.parse(line);
+  if (msg.endpoint) {
+    const { EtcdRpc, RPC } = await import(msg.rpcModule);
+    const lean = new EtcdRpc({ endpoints: [msg.endpoint] });
+    const grpcjs = new Etcd3({ hosts: [msg.endpoint], faultHandling: { global: noRetry, host: () => noRetry } });
+    clients.lean = (key) => lean.unary(RPC.put, { key, value });
+    clients['grpc-js'] = (key) => grpcjs.kv.put({ key, value });
+    closeAll = () => { lean.close(); grpcjs.close(); };
+    value = Buffer.from(msg.value);
+    for (const put of Object.values(clients)) await put(Buffer.from('/raw/warm')); // connect before timing
+    process.stdout.write('{"ready":true}\n');
+    continue;
+  }
+  const put = clients[msg.client];
+  const lat = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < msg.n; i++) {
+    const key = Buffer.from(`${msg.prefix}${seq++}`);
+    const s = performance.now();
+    await put(key);
+    lat.push(performance.now() - s);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(JSON.stringify({ lat, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
+}
+closeAll();
