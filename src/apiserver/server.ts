@@ -270,7 +270,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   await registry.start();
-  await bootstrap(registry, { advertiseAddress: advertise, port });
+  const endpointReconciler = await bootstrap(registry, { advertiseAddress: advertise, port });
   await reconcileBootstrapPolicy(registry);
   // Ready only once the authorizer sees the policy just written: components starting
   // next (kubelets as system:nodes) must not meet a 403 from a cache a moment behind.
@@ -289,6 +289,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url, port, registry, authenticators, authorizers, policy,
     async close() {
       ready = false;
+      // Leave the `kubernetes` Service's endpoints first (upstream RemoveEndpoints), while the datastore is up.
+      await endpointReconciler.stop().catch((err: Error) => log.warn({ err: err.message }, 'removing this server from the kubernetes endpoints failed'));
       await repair.stop();
       policy.close();
       registry.close();

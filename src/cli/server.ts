@@ -113,6 +113,16 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     import('node:path'),
   ]);
   const log = logger('server');
+  // Signals are caught from the start: once the API server is up, a SIGTERM that comes
+  // while the components still start waits for them and then shuts down cleanly (the
+  // server leaves the kubernetes endpoints); before that there is nothing to hand back.
+  let apiUp = false;
+  const signalled = untilSignal();
+  void signalled.then(() => {
+    if (apiUp) return;
+    log.info('signal during startup, before the API server was up; exiting');
+    process.exit(1);
+  });
   const dataDir = path.resolve(flags.dataDir);
   const port = Number(flags.httpsListenPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--https-listen-port: not a port: ${flags.httpsListenPort}`);
@@ -130,6 +140,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     datastore, tls, dataDir, port, bindAddress: flags.bindAddress, advertiseAddress: advertise,
     serviceCIDR: flags.serviceCidr, nodePortRange: flags.serviceNodePortRange, tokenFile: path.join(dataDir, 'server', 'tokens'),
   });
+  apiUp = true;
   // kubectl on this machine reaches the server over loopback.
   const kubeconfig = path.resolve(flags.writeKubeconfig);
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${api.port}`, caPem: tls.ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem });
@@ -152,7 +163,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     }
   }
 
-  await untilSignal();
+  await signalled;
   log.info('shutting down');
   const hardStop = setTimeout(() => process.exit(0), 10_000);
   hardStop.unref();
