@@ -168,6 +168,11 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
     if (t.sub === 'portforward') {
       if (!nodeName) throw errors.badRequest(`pod ${t.name} does not have a host assigned`);
       path = `/portForward/${encodeURIComponent(t.ns)}/${encodeURIComponent(t.name)}`;
+      // The client's `ports` reach the kubelet as one `port` list (upstream's streamParams);
+      // the kubelet checks them (WebSocket channel port-forward; SPDY names ports per stream).
+      const ports = kq.getAll('ports');
+      kq.delete('ports');
+      if (ports.length) kq.set('port', ports.join(','));
     } else {
       const container = validateContainer(pod, q.get('container'));
       if (!nodeName) {

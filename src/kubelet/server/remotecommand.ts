@@ -39,7 +39,8 @@ export interface RemoteCommandSession {
   finish(status: Status): void;
 }
 
-function channelWriter(ws: WebSocket, channel: number): Writable {
+/** A Writable whose chunks go out as messages on `channel` (pooled, with back-pressure). */
+export function channelWriter(ws: WebSocket, channel: number): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       if (ws.readyState !== ws.OPEN) { cb(); return; }

@@ -2,7 +2,8 @@
 // port-forward, /healthz and /pods. Only the API server may call it: the client
 // certificate must chain to the cluster CA and name the API server's kubelet-client user.
 // The API server passes upgrade requests through untouched, so the streaming protocols
-// (WebSocket channels, SPDY port-forward) are spoken here, end to end with kubectl.
+// (WebSocket channels, SPDY port-forward plain or tunnelled in a WebSocket, port-forward
+// over WebSocket channels for client libraries) are spoken here, end to end with the client.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,6 +21,7 @@ import { nsenterDialer, type PodDialer } from '../../runtime/streaming/portforwa
 import { HttpError, resolveContainer, requireRunning, findSandbox, type PodSource, type ResolvedContainer } from './resolve.js';
 import { remoteCommandSession, statusForExit, type StreamFlags } from './remotecommand.js';
 import { servePortForward } from './portforward.js';
+import { serveChannelPortForward, parsePortForwardPorts, choosePortForwardProtocol, PORTFORWARD_BINARY_PROTOCOL, PORTFORWARD_BASE64_PROTOCOL } from './portforward-ws.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('kubelet-server');
@@ -154,11 +156,15 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   const allowed = o.allowedUsers ?? DEFAULT_ALLOWED_USERS;
   const dialer = o.dialer ?? nsenterDialer();
   const rt = o.runtime;
+  /** Subprotocols chosen before the handshake (channel port-forward; false = none). */
+  const chosenProtocol = new WeakMap<IncomingMessage, string | false>();
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
-    handleProtocols: (offered) => {
+    handleProtocols: (offered, req) => {
+      const chosen = chosenProtocol.get(req);
+      if (chosen !== undefined) return chosen;
       if (offered.has(TUNNEL_TOKEN)) return PORTFORWARD_TUNNEL_PROTOCOL;
       for (const p of REMOTECOMMAND_PROTOCOLS) if (offered.has(p)) return p;
       return false;
@@ -217,11 +223,20 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
         const sb = await findSandbox(rt, r.ns, r.pod, r.uid);
         const uid = r.uid ?? o.pods?.getPod(r.ns, r.pod)?.metadata?.uid ?? '';
         const target = { netns: sb.netns, ip: sb.ip, pod: r.pod, uid };
+        const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+        if (upg === 'websocket' && !offered.includes(PORTFORWARD_TUNNEL_PROTOCOL)) {
+          // Port-forward with WebSocket channels (client libraries): ports from the query.
+          const ports = parsePortForwardPorts(q);
+          const protocol = choosePortForwardProtocol(offered);
+          if (protocol === undefined) throw new HttpError(403, `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${PORTFORWARD_BINARY_PROTOCOL} ${PORTFORWARD_BASE64_PROTOCOL}]`);
+          chosenProtocol.set(req, protocol || false);
+          wss.handleUpgrade(req, socket, head, (ws) => serveChannelPortForward(ws, ports, target, dialer));
+          return;
+        }
         if (upg === 'websocket') {
           // ws rejects "SPDY/3.1+portforward.k8s.io" ('/' is not a token character, though
           // gorilla/websocket in kubectl sends it): offer it to ws under a token name.
-          const offered = String(req.headers['sec-websocket-protocol'] ?? '');
-          req.headers['sec-websocket-protocol'] = offered.split(',').map((p) => (p.trim() === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p.trim())).join(', ');
+          req.headers['sec-websocket-protocol'] = offered.map((p) => (p === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p)).join(', ');
           wss.handleUpgrade(req, socket, head, (ws) => {
             if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
             startSpdyPortForward(tunnelTransport(ws), target);
