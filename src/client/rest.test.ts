@@ -217,6 +217,26 @@ current-context: one
   assert.match(readFileSync(p, 'utf8'), /current-context: default/);
 });
 
+test('requests share a bounded pool of kept-alive connections; watches do not take from it', async () => {
+  const c = createClient({ server: fake.url, qps: 0, maxConnections: 3 });
+  try {
+    fake.put({ metadata: { name: 'pool', namespace: 'pool' } });
+    const before = fake.connectionsAccepted();
+    // A burst far beyond the pool waits for free connections instead of opening new ones.
+    await Promise.all(Array.from({ length: 40 }, () => c.resource<ConfigMap>(R.configmaps).get('pool', { namespace: 'pool' })));
+    assert.ok(fake.connectionsAccepted() - before <= 3, `opened ${fake.connectionsAccepted() - before} connections for 40 requests`);
+    await Promise.all(Array.from({ length: 10 }, () => c.resource<ConfigMap>(R.configmaps).get('pool', { namespace: 'pool' })));
+    assert.ok(fake.connectionsAccepted() - before <= 3, 'the kept-alive connections were reused');
+    // More watches than the pool holds, and requests still go through beside them.
+    const watches = Array.from({ length: 5 }, () => c.resource<ConfigMap>(R.configmaps).watch({ namespace: 'pool', resourceVersion: String(fake.rev()), timeoutSeconds: 30 }, () => undefined));
+    await waitFor(() => fake.openWatches() >= 5);
+    assert.equal((await c.resource<ConfigMap>(R.configmaps).get('pool', { namespace: 'pool' })).metadata?.name, 'pool');
+    for (const w of watches) w.close();
+  } finally {
+    c.close();
+  }
+});
+
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {

@@ -1,9 +1,13 @@
 // The REST client every component uses to reach the API server (client-go's rest +
 // typed clients in one): paths from ResourceInfo, JSON bodies, the four patch
 // content types, Status errors, client-side rate limiting, and watch streams.
-// One keep-alive agent per client: every request and every long watch share it.
+// Connections: one TLS context per client (parsing the CA, certificate and key once,
+// not per connection), a bounded pool of kept-alive connections for requests (a
+// burst waits for a free connection instead of opening, and handshaking, new ones),
+// and watches on an agent of their own, since each holds its connection for minutes.
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { Status } from 'kubernetes-types/meta/v1.js';
 import { StatusError, statusError, type StatusReason } from '../api/errors.js';
 import { apiVersionOf, type ResourceInfo } from '../api/resources.js';
@@ -23,6 +27,8 @@ export const DEFAULT_BURST = 100;
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How many times a 429/5xx with Retry-After is retried, as client-go's maxRetries. */
 const MAX_RETRIES = 10;
+/** Connections for non-watch requests when ClientConfig.maxConnections is unset; all of them are kept alive. */
+export const DEFAULT_MAX_CONNECTIONS = 64;
 
 export const patchContentTypes: Record<PatchType, string> = {
   json: 'application/json-patch+json',
@@ -135,17 +141,17 @@ export function createClient(config: ClientConfig): JotasuApiClient {
   if (base.protocol !== 'https:' && base.protocol !== 'http:') throw new Error(`server ${config.server}: unsupported scheme ${base.protocol}`);
   const basePath = base.pathname.replace(/\/+$/, '');
   const isHttps = base.protocol === 'https:';
-  // One pool for everything; no socket cap, since every watch holds one socket for minutes.
-  const agentOpts = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const agent: http.Agent = isHttps
-    ? new https.Agent({
-      ...agentOpts,
-      ca: config.caData,
-      cert: config.certData,
-      key: config.keyData,
-      rejectUnauthorized: !config.insecureSkipTLSVerify,
-    })
-    : new http.Agent(agentOpts);
+  // Requests share a bounded pool whose connections all stay alive (client-go keeps 25
+  // idle per host; a component here may have ~64 bindings or status writes in flight).
+  const maxConnections = config.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const secureContext = isHttps ? tls.createSecureContext({ ca: config.caData, cert: config.certData, key: config.keyData }) : undefined;
+  const newAgent = (maxSockets: number, maxFreeSockets: number): http.Agent => {
+    const o = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const };
+    return isHttps ? new https.Agent({ ...o, secureContext, rejectUnauthorized: !config.insecureSkipTLSVerify }) : new http.Agent(o);
+  };
+  const agent = newAgent(maxConnections, maxConnections);
+  // Watches: no cap (each holds a socket for minutes); a few kept for the next watch.
+  const watchAgent = newAgent(Infinity, 16);
   const limiter = createTokenBucket(config.qps ?? DEFAULT_QPS, config.burst ?? DEFAULT_BURST);
   const userAgent = config.userAgent ?? `jotasu/${VERSION}`;
   let closed = false;
@@ -246,7 +252,7 @@ export function createClient(config: ClientConfig): JotasuApiClient {
       if (stopped) return end();
       req = (isHttps ? https : http).request({
         protocol: base.protocol, hostname: base.hostname, port: base.port || (isHttps ? 443 : 80),
-        method: 'GET', path: buildUrl(path, query), agent, headers: headersFor({}, undefined),
+        method: 'GET', path: buildUrl(path, query), agent: watchAgent, headers: headersFor({}, undefined),
       }, (res) => {
         const status = res.statusCode ?? 0;
         if (status !== 200) {
@@ -364,6 +370,7 @@ export function createClient(config: ClientConfig): JotasuApiClient {
     close(): void {
       closed = true;
       agent.destroy();
+      watchAgent.destroy();
     },
   };
 }

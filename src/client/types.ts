@@ -111,6 +111,8 @@ export interface ClientConfig {
   /** Client-side rate limit (requests per second, burst); upstream defaults are 5/10 for kubectl, higher for components. */
   qps?: number;
   burst?: number;
+  /** Kept-alive connections for non-watch requests (default 64); more requests at once wait for one. */
+  maxConnections?: number;
 }
 
 /** The local cache of an informer. Keys are "namespace/name" or "name" for cluster-scoped objects. */

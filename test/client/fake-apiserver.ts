@@ -33,6 +33,8 @@ export interface FakeApiServer {
   /** Answer the next n requests with this status and body. */
   failNext(n: number, status: number, body?: unknown, headers?: Record<string, string>): void;
   openWatches(): number;
+  /** Connections accepted since start. */
+  connectionsAccepted(): number;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -45,6 +47,7 @@ export async function startFakeApiServer(port = 0): Promise<FakeApiServer> {
   let uidSeq = 0;
   const watchers = new Set<{ res: http.ServerResponse; sock: Socket; from: number; ns?: string; send: (e: unknown) => void }>();
   const sockets = new Set<Socket>();
+  let accepted = 0;
   let failures: Array<{ status: number; body?: unknown; headers?: Record<string, string> }> = [];
 
   const api = {} as FakeApiServer;
@@ -161,7 +164,7 @@ export async function startFakeApiServer(port = 0): Promise<FakeApiServer> {
   let server: http.Server;
   async function listen(p: number): Promise<number> {
     server = http.createServer(handler);
-    server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+    server.on('connection', (s: Socket) => { accepted++; sockets.add(s); s.on('close', () => sockets.delete(s)); });
     await new Promise<void>((r) => server.listen(p, '127.0.0.1', r));
     return (server.address() as AddressInfo).port;
   }
@@ -202,6 +205,7 @@ export async function startFakeApiServer(port = 0): Promise<FakeApiServer> {
       for (let i = 0; i < n; i++) failures.push({ status: st, body, headers });
     },
     openWatches: () => watchers.size,
+    connectionsAccepted: () => accepted,
     async stop(): Promise<void> {
       for (const s of sockets) s.destroy();
       watchers.clear();
