@@ -2,6 +2,7 @@
 // datastore and the API server, writes the admin kubeconfig, then starts the
 // in-process components from `components` below, each as an API client.
 import { Command, Option } from 'commander';
+import type { JotasuInformerFactory } from '../client/informer.js';
 import { collect, leaderIdentity, parseDuration, parsePortRange, untilSignal } from './flags.js';
 
 export interface ServerFlags {
@@ -45,6 +46,12 @@ export interface ComponentContext {
   url: string;
   /** Leader-election identity of this server's components: unique across machines (upstream: hostname_uuid). */
   identity: string;
+  /**
+   * Informers shared by the in-process scheduler and controller manager: one list and
+   * watch, one decode and one cache per resource instead of one per component. Started
+   * already; informers asked for later start at once.
+   */
+  informers: JotasuInformerFactory;
 }
 
 export interface RunningComponent { stop(): Promise<void> | void }
@@ -101,7 +108,7 @@ export function command(): Command {
 
 export async function runServer(flags: ServerFlags): Promise<void> {
   const t0 = Date.now();
-  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path] = await Promise.all([
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path, { createClientFromKubeconfig }, { createInformerFactory }, { VERSION }] = await Promise.all([
     import('../datastore/index.js'),
     import('../apiserver/tls.js'),
     import('../apiserver/server.js'),
@@ -111,6 +118,9 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     import('../util/log.js'),
     import('node:os'),
     import('node:path'),
+    import('../client/rest.js'),
+    import('../client/informer.js'),
+    import('../util/version.js'),
   ]);
   const log = logger('server');
   // Signals are caught from the start: once the API server is up, a SIGTERM that comes
@@ -148,10 +158,14 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   log.info({ kubeconfig, url: api.url, ms: Date.now() - t0 }, 'jotasu server is running');
   process.stdout.write(`Wrote kubeconfig ${kubeconfig}\n`);
 
+  const informerClient = createClientFromKubeconfig(kubeconfig, { userAgent: `jotasu-server-informers/${VERSION}`, qps: 1000, burst: 2000 });
+  const informers = createInformerFactory(informerClient);
+  informers.start();
   const ctx: ComponentContext = {
     flags, kubeconfig, caPem: tls.ca.certPem, url: `https://127.0.0.1:${api.port}`,
     identity: leaderIdentity(),
     issueClientCert: (cn, orgs) => issueClientCert(tls.ca, cn, orgs),
+    informers,
   };
   const running: { name: string; c: RunningComponent }[] = [];
   for (const comp of components) {
@@ -170,6 +184,8 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   for (const { name, c } of running.reverse()) {
     try { await c.stop(); } catch (e) { log.warn({ component: name, err: (e as Error).message }, 'component stop failed'); }
   }
+  informers.stop();
+  informerClient.close();
   compactor.stop();
   await api.close();
   await datastore.close();

@@ -4,7 +4,7 @@ import type { ConfigMap, Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
 import { startFakeApiServer } from '../../test/client/fake-apiserver.js';
 import { createClient } from './rest.js';
-import { createInformerFactory, SharedInformer } from './informer.js';
+import { createInformerFactory, scopedInformerFactory, SharedInformer } from './informer.js';
 import { IndexedStore } from './store.js';
 import { Indexes, type KubeObject } from './types.js';
 
@@ -230,4 +230,36 @@ test('informer factory: waitForSync honours an abort signal; resync redelivers c
   await f2.waitForSync();
   await waitFor(() => resyncs >= 2, 'resyncs');
   f2.stop();
+});
+
+test('scoped view of a shared factory: one watch for all users; stop() removes only its own handlers; indexers added once', async () => {
+  put('s1', {}, 'scoped');
+  const shared = createInformerFactory(client, { backoff: { initialMs: 20, maxMs: 200 } });
+  shared.start();
+  const scopedWatches = (): number => fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/scoped/configmaps?') && r.includes('watch=true')).length;
+  const always = record(shared.informer<ConfigMap>(R.configmaps, { namespace: 'scoped' }));
+  const term = (): { f: ReturnType<typeof scopedInformerFactory>; log: Log } => {
+    const f = scopedInformerFactory(shared);
+    const inf = f.informer<ConfigMap>(R.configmaps, { namespace: 'scoped' });
+    inf.addIndexer('byData', (o) => Object.keys(o.data ?? {}));
+    return { f, log: record(inf) };
+  };
+  const t1 = term();
+  t1.f.start();
+  await t1.f.waitForSync();
+  await waitFor(() => scopedWatches() === 1, 'watch');
+  assert.deepEqual(t1.log.events.map((e) => e.split('@')[0]), ['add s1']);
+  t1.f.stop();
+  put('s2', { k: 'v' }, 'scoped');
+  await waitFor(() => always.events.some((e) => e.startsWith('add s2')), 'the shared informer keeps running');
+  assert.equal(t1.log.events.length, 1, 'a stopped view hears nothing more');
+  // A second term: the same indexer again is no error; it hears about what is cached.
+  const t2 = term();
+  t2.f.start();
+  await t2.f.waitForSync();
+  assert.deepEqual(t2.log.events.map((e) => e.split('@')[0]).sort(), ['add s1', 'add s2']);
+  assert.deepEqual(t2.f.informer<ConfigMap>(R.configmaps, { namespace: 'scoped' }).store.byIndex('byData', 'k').map((o) => o.metadata!.name), ['s2']);
+  assert.equal(scopedWatches(), 1, 'still one watch');
+  t2.f.stop();
+  shared.stop();
 });

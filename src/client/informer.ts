@@ -16,7 +16,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { IndexedStore, type Delta } from './store.js';
 import {
   Indexes, objectKey,
-  type ApiClient, type EventHandlers, type IndexFunc, type Informer, type InformerFactory, type KubeObject,
+  type ApiClient, type EventHandlerRegistration, type EventHandlers, type IndexFunc, type Informer, type InformerFactory, type KubeObject,
   type ObjectList, type WatchEvent, type WatchHandle,
 } from './types.js';
 
@@ -60,7 +60,8 @@ type WatchResult = { kind: 'ended'; events: number; ms: number } | { kind: 'gone
 
 export class SharedInformer<T extends KubeObject> implements Informer<T> {
   readonly store = new IndexedStore<T>();
-  private readonly handlers: EventHandlers<T>[] = [];
+  /** Replaced, never mutated, so that a handler removed while events are dispatched does not disturb the loop. */
+  private handlers: EventHandlers<T>[] = [];
   private synced = false;
   private rv = '';
   private running = false;
@@ -85,15 +86,18 @@ export class SharedInformer<T extends KubeObject> implements Informer<T> {
     if (info.group === '' && info.resource === 'pods') this.store.addIndexer(Indexes.nodeName, nodeNameIndex as IndexFunc<T>);
   }
 
-  addEventHandler(h: EventHandlers<T>): void {
-    this.handlers.push(h);
+  addEventHandler(h: EventHandlers<T>): EventHandlerRegistration {
+    this.handlers = [...this.handlers, h];
     // A late handler first hears about everything already cached, as in client-go.
     if (this.synced && h.onAdd) for (const o of this.store.list()) this.call(() => h.onAdd!(o));
+    return { remove: () => { this.handlers = this.handlers.filter((x) => x !== h); } };
   }
 
   addIndexer(name: string, fn: IndexFunc<T>): void {
     this.store.addIndexer(name, fn);
   }
+
+  hasIndexer(name: string): boolean { return this.store.hasIndexer(name); }
 
   hasSynced(): boolean { return this.synced; }
   lastSyncResourceVersion(): string { return this.rv; }
@@ -305,17 +309,61 @@ export function createInformerFactory(client: ApiClient, opts: InformerFactoryOp
     },
     async waitForSync(signal?: AbortSignal): Promise<void> {
       const all = Promise.all([...informers.values()].map((i) => i.whenSynced())).then(() => undefined);
-      if (!signal) return all;
-      if (signal.aborted) throw new Error('waitForSync: aborted');
-      return new Promise((resolve, reject) => {
-        const onAbort = (): void => reject(new Error('waitForSync: aborted'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        all.then(() => { signal.removeEventListener('abort', onAbort); resolve(); }, reject);
-      });
+      return signal ? untilAborted(all, signal) : all;
     },
     stop(): void {
       started = false;
       for (const i of informers.values()) i.stop();
     },
   };
+}
+
+/**
+ * One user's view of a shared factory, for users that come and go while the
+ * informers keep running for the others (the controller manager's leadership terms
+ * inside `jotasu server`, beside the scheduler): stop() removes the handlers added
+ * through the view and leaves the informers running; indexers are added once by
+ * name (a later term adds the same ones again).
+ */
+export function scopedInformerFactory(shared: JotasuInformerFactory): InformerFactory {
+  const used = new Set<SharedInformer<KubeObject>>();
+  const registrations: EventHandlerRegistration[] = [];
+  let stopped = false;
+  const view = <T extends KubeObject>(inf: SharedInformer<T>): Informer<T> => ({
+    store: inf.store,
+    addEventHandler(h: EventHandlers<T>): EventHandlerRegistration {
+      if (stopped) return { remove: () => undefined };
+      const r = inf.addEventHandler(h);
+      registrations.push(r);
+      return r;
+    },
+    addIndexer(name: string, fn: IndexFunc<T>): void { if (!inf.hasIndexer(name)) inf.addIndexer(name, fn); },
+    hasSynced: () => inf.hasSynced(),
+    lastSyncResourceVersion: () => inf.lastSyncResourceVersion(),
+  });
+  return {
+    informer<T extends KubeObject>(info: ResourceInfo, scope?: InformerScope): Informer<T> {
+      const inf = shared.informer<T>(info, scope);
+      used.add(inf as unknown as SharedInformer<KubeObject>);
+      return view(inf);
+    },
+    start(): void { for (const i of used) i.start(); },
+    async waitForSync(signal?: AbortSignal): Promise<void> {
+      const all = Promise.all([...used].map((i) => i.whenSynced())).then(() => undefined);
+      return signal ? untilAborted(all, signal) : all;
+    },
+    stop(): void {
+      stopped = true;
+      for (const r of registrations.splice(0)) r.remove();
+    },
+  };
+}
+
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new Error('waitForSync: aborted'));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('waitForSync: aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(() => { signal.removeEventListener('abort', onAbort); resolve(); }, reject);
+  });
 }

@@ -41,6 +41,8 @@ export class IndexedStore<T extends KubeObject> implements Store<T> {
     return [...(this.indices.get(indexName)?.get(value) ?? [])];
   }
 
+  hasIndexer(name: string): boolean { return this.indexers.has(name); }
+
   addIndexer(name: string, fn: IndexFunc<T>): void {
     if (this.indexers.has(name)) throw new Error(`indexer "${name}" already exists`);
     this.indexers.set(name, fn);

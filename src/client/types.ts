@@ -140,9 +140,12 @@ export const Indexes = {
   owner: 'owner', // "namespace/ownerUID" for each controller ownerReference's uid
 } as const;
 
+/** What addEventHandler returns: removes the handler (client-go's RemoveEventHandler). */
+export interface EventHandlerRegistration { remove(): void }
+
 export interface Informer<T extends KubeObject> {
   readonly store: Store<T>;
-  addEventHandler(h: EventHandlers<T>): void;
+  addEventHandler(h: EventHandlers<T>): EventHandlerRegistration;
   addIndexer(name: string, fn: IndexFunc<T>): void;
   hasSynced(): boolean;
   /** The newest resourceVersion seen. */

@@ -1,7 +1,7 @@
 // The controller manager: runs the built-in controllers on shared informers,
 // optionally behind Lease-based leader election (kube-system/kube-controller-manager).
 import type { ApiClient, WorkQueue } from '../client/types.js';
-import { createInformerFactory } from '../client/informer.js';
+import { createInformerFactory, scopedInformerFactory, type JotasuInformerFactory } from '../client/informer.js';
 import { createWorkQueue } from '../client/workqueue.js';
 import { runLeaderElection, type LeaderElector } from '../client/leader.js';
 import { createEventRecorder, type EventRecorder } from '../client/events.js';
@@ -48,6 +48,12 @@ export interface ControllerManagerConfig {
   leaderElect?: boolean;
   identity?: string;
   options?: Partial<ControllerOptions>;
+  /**
+   * Informers shared with other components of the process (the scheduler inside `jotasu
+   * server`), started by their owner; each leadership term adds its handlers and removes
+   * them when it ends. Without them every term lists and watches on its own.
+   */
+  informers?: JotasuInformerFactory;
   /** Leader election timings (seconds); upstream 15/10/2. */
   leaseDurationSeconds?: number;
   renewDeadlineSeconds?: number;
@@ -59,9 +65,9 @@ export interface ControllerManager {
 }
 
 /** One leadership term: informers, queues, recorders and controllers, torn down on abort. */
-async function runControllers(client: ApiClient, options: ControllerOptions, identity: string, signal: AbortSignal): Promise<void> {
+async function runControllers(client: ApiClient, options: ControllerOptions, identity: string, signal: AbortSignal, shared?: JotasuInformerFactory): Promise<void> {
   const log = logger('controller-manager', { identity });
-  const informers = createInformerFactory(client);
+  const informers = shared ? scopedInformerFactory(shared) : createInformerFactory(client);
   const recorders = new Map<string, EventRecorder>();
   const queues: WorkQueue<string>[] = [];
   const ctx: ControllerContext = {
@@ -101,7 +107,7 @@ export function startControllerManager(cfg: ControllerManagerConfig): Controller
   const begin = (signal?: AbortSignal): void => {
     const abort = new AbortController();
     signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    const done = runControllers(cfg.client, options, identity, abort.signal).catch((e) => log.error({ err: errMessage(e) }, 'controllers failed'));
+    const done = runControllers(cfg.client, options, identity, abort.signal, cfg.informers).catch((e) => log.error({ err: errMessage(e) }, 'controllers failed'));
     term = { abort, done };
   };
   const end = async (): Promise<void> => {
@@ -137,13 +143,13 @@ export function startControllerManager(cfg: ControllerManagerConfig): Controller
   };
 }
 
-/** `jotasu server`'s in-process controller manager: its own client from the admin kubeconfig. */
-export async function startControllerManagerComponent(c: { kubeconfig: string; identity?: string; flags?: { clusterCidr?: string } }): Promise<ControllerManager> {
+/** `jotasu server`'s in-process controller manager: its own client from the admin kubeconfig, the server's shared informers. */
+export async function startControllerManagerComponent(c: { kubeconfig: string; identity?: string; flags?: { clusterCidr?: string }; informers?: JotasuInformerFactory }): Promise<ControllerManager> {
   const { createClientFromKubeconfig } = await import('../client/rest.js');
   const { VERSION } = await import('../util/version.js');
   const client = createClientFromKubeconfig(c.kubeconfig, { userAgent: `jotasu-controller-manager/${VERSION}`, qps: 200, burst: 400 });
   const cm = startControllerManager({
-    client, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}`,
+    client, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}`, informers: c.informers,
     options: c.flags?.clusterCidr ? { clusterCidr: c.flags.clusterCidr } : {},
   });
   return { stop: async () => { await cm.stop(); client.close(); } };

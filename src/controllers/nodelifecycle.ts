@@ -90,7 +90,9 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
   const name = 'nodelifecycle';
   const log = ctx.log.child({ controller: name });
   const nodeInf: Informer<Node> = ctx.informers.informer<Node>(R.nodes);
-  const leaseInf: Informer<Lease> = ctx.informers.informer<Lease>(R.leases, { namespace: 'kube-node-lease' });
+  // The cluster-wide Lease informer, as upstream: the one the garbage collector watches too (a
+  // kube-node-lease-scoped one would be a second watch of every node's heartbeat).
+  const leaseInf: Informer<Lease> = ctx.informers.informer<Lease>(R.leases);
   const podInf: Informer<Pod> = ctx.informers.informer<Pod>(R.pods);
   const nodeClient = ctx.client.resource<Node>(R.nodes);
   const podClient = ctx.client.resource<Pod>(R.pods);
@@ -124,9 +126,10 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
     },
     onDelete: (n) => { health.delete(n.metadata!.name!); },
   });
+  const nodeLease = (l: Lease): boolean => l.metadata?.namespace === 'kube-node-lease' && !!nodeInf.store.get(l.metadata.name!);
   leaseInf.addEventHandler({
-    onAdd: (l) => { if (nodeInf.store.get(l.metadata!.name!)) observe(l.metadata!.name!); },
-    onUpdate: (_o, l) => { if (nodeInf.store.get(l.metadata!.name!)) observe(l.metadata!.name!); },
+    onAdd: (l) => { if (nodeLease(l)) observe(l.metadata!.name!); },
+    onUpdate: (_o, l) => { if (nodeLease(l)) observe(l.metadata!.name!); },
   });
   podInf.addEventHandler({
     onAdd: (p) => { if (p.spec?.nodeName) podQueue.add(objectKey(p)); },

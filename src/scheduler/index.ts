@@ -76,11 +76,11 @@ export function startScheduler(opts: StartSchedulerOptions): RunningScheduler {
   };
 }
 
-/** The scheduler inside `jotasu server`: its own client from the admin kubeconfig, leader-elected. */
-export async function startSchedulerComponent(c: { kubeconfig: string; identity?: string }): Promise<{ stop(): Promise<void> }> {
+/** The scheduler inside `jotasu server`: its own client from the admin kubeconfig, the server's shared informers, leader-elected. */
+export async function startSchedulerComponent(c: { kubeconfig: string; identity?: string; informers?: InformerFactory }): Promise<{ stop(): Promise<void> }> {
   const { createClientFromKubeconfig } = await import('../client/rest.js');
   const { VERSION } = await import('../util/version.js');
   const client = createClientFromKubeconfig(c.kubeconfig, { userAgent: `jotasu-scheduler/${VERSION}`, qps: 1000, burst: 2000 });
-  const s = startScheduler({ client, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}` });
+  const s = startScheduler({ client, informers: c.informers, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}` });
   return { stop: async () => { await s.stop(); client.close(); } };
 }

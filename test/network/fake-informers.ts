@@ -1,7 +1,7 @@
 // A hand-driven InformerFactory for component tests without an API server: the test
 // puts and deletes objects, handlers run as they would on watch events.
 import type { ResourceInfo } from '../../src/api/resources.js';
-import { objectKey, type EventHandlers, type IndexFunc, type Informer, type InformerFactory, type KubeObject, type Store } from '../../src/client/types.js';
+import { objectKey, type EventHandlerRegistration, type EventHandlers, type IndexFunc, type Informer, type InformerFactory, type KubeObject, type Store } from '../../src/client/types.js';
 
 class FakeInformer<T extends KubeObject> implements Informer<T> {
   readonly map = new Map<string, T>();
@@ -16,7 +16,11 @@ class FakeInformer<T extends KubeObject> implements Informer<T> {
       return fn ? [...this.map.values()].filter((o) => fn(o).includes(value)) : [];
     },
   };
-  addEventHandler(h: EventHandlers<T>): void { this.handlers.push(h); for (const o of this.map.values()) h.onAdd?.(o); }
+  addEventHandler(h: EventHandlers<T>): EventHandlerRegistration {
+    this.handlers.push(h);
+    for (const o of this.map.values()) h.onAdd?.(o);
+    return { remove: () => { const i = this.handlers.indexOf(h); if (i >= 0) this.handlers.splice(i, 1); } };
+  }
   addIndexer(name: string, fn: IndexFunc<T>): void { this.indexers.set(name, fn); }
   hasSynced(): boolean { return true; }
   lastSyncResourceVersion(): string { return '1'; }
