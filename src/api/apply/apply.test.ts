@@ -177,3 +177,18 @@ test('FieldsV1 round trip and path strings', () => {
   assert.deepEqual(s.toJSON(), j);
   assert.deepEqual(s.paths().map(pathString), ['.metadata.labels', '.metadata.labels.a', '.spec.finalizers[="x"]', '.spec.ports[port=80,protocol="TCP"]', '.spec.ports[port=80,protocol="TCP"].port']);
 });
+
+test('an update sharing unchanged parts with the stored object records the same managedFields as a full copy', async () => {
+  const { applyMergePatch } = await import('../patch/merge-patch.js');
+  const created = updateManagedFields(undefined, stored(deploy()), 'creator', 'Update', undefined, T0, { schema, resolve });
+  const patch = { metadata: { labels: { tier: 'web' } }, spec: { replicas: 5 }, status: { replicas: 2 } };
+  const shared = applyMergePatch(created, patch);
+  assert.equal((shared as any).spec.template, (created as any).spec.template, 'the merge patch shares what it does not change');
+  assert.equal((created as any).spec.replicas, 2, 'and leaves its input alone');
+  const copied = structuredClone(shared);
+  const a = updateManagedFields(created, shared, 'patcher', 'Update', undefined, T1, { schema, resolve });
+  const b = updateManagedFields(created, copied, 'patcher', 'Update', undefined, T1, { schema, resolve });
+  assert.deepEqual(mf(a), mf(b));
+  const patcher = mf(a).find((e) => e.manager === 'patcher');
+  assert.deepEqual(patcher.fieldsV1, { 'f:metadata': { 'f:labels': { 'f:tier': {} } }, 'f:spec': { 'f:replicas': {} }, 'f:status': { 'f:replicas': {} } });
+});

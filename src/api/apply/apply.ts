@@ -202,19 +202,27 @@ function buildZero(t: Typed, schema: SchemaNode | undefined, depth = 0): Record<
   return out;
 }
 
-/** `obj` with the zero value's fields filled in where it lacks them. */
-function underlay(zero: unknown, obj: unknown): unknown {
+/**
+ * `obj` with the zero value's fields filled in where it lacks them. `memo` gives one
+ * copy per input object, so that parts the two compared sides share (a status write
+ * shares the spec with the stored object) stay identical and the comparison skips them.
+ */
+function underlay(zero: unknown, obj: unknown, memo: Map<object, { zero: unknown; out: unknown }>): unknown {
   if (obj === undefined) return zero;
   if (!isObject(zero) || !isObject(obj)) return obj;
+  const seen = memo.get(obj);
+  if (seen?.zero === zero) return seen.out;
   const out: Record<string, unknown> = { ...obj };
-  for (const [k, z] of Object.entries(zero)) out[k] = underlay(z, obj[k]);
+  for (const [k, z] of Object.entries(zero)) out[k] = underlay(z, obj[k], memo);
+  memo.set(obj, { zero, out });
   return out;
 }
 
 /** Both sides are seen as upstream sees decoded objects: with their zero-value fields. */
 function compareSets(t: Typed, a: unknown, b: unknown, schema: SchemaNode | undefined): { changed: FieldSet; removed: FieldSet } {
   const zero = zeroObject(t, schema);
-  const c = t.compare(underlay(zero, a), underlay(zero, b), schema);
+  const memo = new Map<object, { zero: unknown; out: unknown }>();
+  const c = t.compare(underlay(zero, a, memo), underlay(zero, b, memo), schema);
   return { changed: c.modified.union(c.added), removed: c.removed };
 }
 

@@ -131,6 +131,8 @@ export class Typed {
     // A null is present (Go's zero value of a non-omitempty field) but empty.
     const lPresent = l !== undefined, rPresent = r !== undefined;
     if (!lPresent && !rPresent) return;
+    // One value on both sides (the parts an update did not touch): nothing changed under it.
+    if (l === r && l !== null && typeof l === 'object') return;
     const leaf = (): void => {
       if (!path.length) return;
       if (!lPresent) c.added.insert(path);

@@ -3,14 +3,21 @@
 import { errors } from '../errors.js';
 import { clone, deepEqual, isObject, type Json, type JsonObject } from './schema-nav.js';
 
-/** Apply `patch` to `obj` (neither is modified). A non-object patch is a 400, as upstream. */
+/**
+ * Apply `patch` to `obj` (neither is modified). Objects on the patched paths are
+ * copied; everything else is shared with `obj` (a status patch does not copy the
+ * spec, and comparisons of the two skip what they share): callers that mutate the
+ * result must not mind `obj` changing with it, or copy first.
+ * A non-object patch is a 400, as upstream.
+ */
 export function applyMergePatch(obj: unknown, patch: unknown): JsonObject {
   // Upstream (evanphx/json-patch MergePatch) rejects patches that are not JSON objects.
   if (!isObject(patch)) throw errors.badRequest('Invalid JSON Patch');
-  return mergeInto(isObject(obj) ? clone(obj) : {}, patch);
+  return mergeInto(isObject(obj) ? obj : {}, patch);
 }
 
-function mergeInto(target: JsonObject, patch: JsonObject): JsonObject {
+function mergeInto(base: JsonObject, patch: JsonObject): JsonObject {
+  const target: JsonObject = { ...base };
   for (const [k, pv] of Object.entries(patch)) {
     if (pv === null) { delete target[k]; continue; }
     const tv = target[k];

@@ -192,7 +192,8 @@ async function patch(ctx: HandlerContext): Promise<void> {
       next = serverSideApply(store.info, cur, p as Obj, manager, force, info.subresource);
     } else {
       if (!cur) throw errors.notFound(store.ref(info.name));
-      const base = structuredClone(cur);
+      // The patch functions leave `cur` as it is (the merge patch shares what it does not change).
+      const base = cur;
       switch (ct) {
         case 'application/json-patch+json': next = applyJsonPatch(base, p) as Obj; break;
         case 'application/merge-patch+json': next = applyMergePatch(base, p) as Obj; break;
@@ -342,7 +343,7 @@ async function binding(ctx: HandlerContext): Promise<void> {
     }
     if (cur.metadata?.deletionTimestamp) throw errors.conflict(store.ref(info.name), 'pod is being deleted, cannot be assigned to a host');
     if (cur.spec?.nodeName) throw errors.conflict(store.ref(info.name), `pod ${info.name} is already assigned to node "${cur.spec.nodeName}"`);
-    const next = structuredClone(cur);
+    const next = cur; // the store's own copy, for this write only
     next.spec.nodeName = target;
     const conds: Obj[] = (next.status ??= {}).conditions ??= [];
     const c = { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRFC3339() };
