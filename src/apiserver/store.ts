@@ -325,7 +325,8 @@ export class ResourceStore {
         return { ...r, created: true };
       }
       const cur = this.out(parseStored(kv.value, kv.modRevision));
-      const proposed = await mutate(structuredClone(cur));
+      // The handler's own copy: parsing the stored JSON again costs a fraction of structuredClone.
+      const proposed = await mutate(this.out(parseStored(kv.value, kv.modRevision)));
       const pm = (proposed.metadata ??= {});
       const precondition = pm.resourceVersion !== undefined && pm.resourceVersion !== '' ? String(pm.resourceVersion) : undefined;
       if (precondition === undefined && this.strategy.allowUnconditionalUpdate === false) {
@@ -336,8 +337,9 @@ export class ResourceStore {
       }
       const next = await this.prepareUpdate(proposed, cur, ctx);
       const data = serialize(this.stored(next));
-      // A no-op write keeps the resourceVersion, as upstream.
-      if (data === serialize(this.stored(cur))) return { obj: cur, raw: this.outRaw(injectRV(kv.value, kv.modRevision)), created: false };
+      // A no-op write keeps the resourceVersion, as upstream. Stored bytes are serialize()'s
+      // own output, which a parse and serialize gives back unchanged: compare with them.
+      if (data === (this.codec ? serialize(this.stored(cur)) : kv.value)) return { obj: cur, raw: this.outRaw(injectRV(kv.value, kv.modRevision)), created: false };
       // The last finalizer gone from an object being deleted: it is deleted now.
       if (next.metadata?.deletionTimestamp && !(next.metadata.finalizers?.length) && !(next.metadata.deletionGracePeriodSeconds > 0) && !this.pendingNamespaceFinalizers(next)) {
         if (ctx.dryRun) return { obj: next, raw: JSON.stringify(next), created: false };
@@ -382,8 +384,8 @@ export class ResourceStore {
     let next: Obj;
     if (ctx.subresource === 'status') {
       // Only status changes through /status (upstream ResetObjectMetaForStatus + spec = old spec).
-      next = structuredClone(cur);
-      next.status = proposed.status;
+      // The rest is the current object's, shared rather than copied (cur is this write's own parse).
+      next = { ...cur, metadata: { ...cur.metadata }, status: proposed.status };
       if (pm.managedFields !== undefined) next.metadata!.managedFields = pm.managedFields;
       this.strategy.prepareForStatusUpdate?.(next, proposed, cur, ctx);
     } else if (this.strategy.directSubresources?.includes(ctx.subresource)) {
