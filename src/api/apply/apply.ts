@@ -58,6 +58,8 @@ interface Manager {
   time?: string;
   subresource?: string;
   set: FieldSet;
+  /** The stored entry's fieldsV1 while `set` is unchanged: written back as it was, not encoded again. */
+  raw?: unknown;
 }
 
 /** upstream BuildManagerIdentifier: appliers are one manager whatever their apiVersion. */
@@ -69,7 +71,8 @@ function managerId(m: Pick<Manager, 'manager' | 'operation' | 'apiVersion' | 'su
   });
 }
 
-function decodeManaged(obj: unknown): Map<string, Manager> {
+/** `stored`: the entries are the server's own encoding (kept as they are while unchanged). */
+function decodeManaged(obj: unknown, stored: boolean): Map<string, Manager> {
   const out = new Map<string, Manager>();
   const list = isObject(obj) && isObject(obj.metadata) ? obj.metadata.managedFields : undefined;
   if (!Array.isArray(list)) return out;
@@ -80,11 +83,12 @@ function decodeManaged(obj: unknown): Map<string, Manager> {
       ...(e.apiVersion ? { apiVersion: e.apiVersion } : {}), ...(e.time ? { time: e.time } : {}),
       ...(e.subresource ? { subresource: e.subresource } : {}),
       set: FieldSet.fromJSON(e.fieldsV1),
+      ...(stored ? { raw: e.fieldsV1 } : {}),
     };
     const id = managerId(m);
     const prev = out.get(id);
     // Duplicate entries for one manager are merged, as upstream's decoder does.
-    if (prev) prev.set = prev.set.union(m.set); else out.set(id, m);
+    if (prev) { prev.set = prev.set.union(m.set); prev.raw = undefined; } else out.set(id, m);
   }
   return out;
 }
@@ -114,7 +118,7 @@ function encodeManaged(managers: Map<string, Manager>): ManagedFieldsEntry[] {
     manager: m.manager, operation: m.operation,
     ...(m.apiVersion ? { apiVersion: m.apiVersion } : {}),
     ...(m.time ? { time: m.time } : {}),
-    fieldsType: 'FieldsV1', fieldsV1: m.set.toJSON(),
+    fieldsType: 'FieldsV1', fieldsV1: (m.raw ?? m.set.toJSON()) as ManagedFieldsEntry['fieldsV1'],
     ...(m.subresource ? { subresource: m.subresource } : {}),
   }));
 }
@@ -127,8 +131,9 @@ const STRIPPED: string[][] = [
   ['f:metadata', 'f:resourceVersion'],
 ];
 
+/** `set` without the fields nobody owns and the reset fields. Changes `set` (callers pass fresh ones). */
 function strip(set: FieldSet, resetFields: string[] = []): FieldSet {
-  const out = set.clone();
+  const out = set;
   for (const path of STRIPPED) {
     let n: FieldSet | undefined = out;
     for (const pe of path) n = n?.get(pe);
@@ -136,7 +141,7 @@ function strip(set: FieldSet, resetFields: string[] = []): FieldSet {
   }
   // Reset fields are dropped with everything under them.
   for (const f of resetFields) out.children.delete(`f:${f}`);
-  return out.difference(new FieldSet());
+  return out.prune();
 }
 
 function withoutManagedFields(obj: unknown): Record<string, unknown> {
@@ -222,8 +227,9 @@ function underlay(zero: unknown, obj: unknown, memo: Map<object, { zero: unknown
 function compareSets(t: Typed, a: unknown, b: unknown, schema: SchemaNode | undefined): { changed: FieldSet; removed: FieldSet } {
   const zero = zeroObject(t, schema);
   const memo = new Map<object, { zero: unknown; out: unknown }>();
-  const c = t.compare(underlay(zero, a, memo), underlay(zero, b, memo), schema);
-  return { changed: c.modified.union(c.added), removed: c.removed };
+  const changed = new FieldSet(), removed = new FieldSet();
+  t.compareInto(underlay(zero, a, memo), underlay(zero, b, memo), schema, { added: changed, modified: changed, removed });
+  return { changed, removed };
 }
 
 /** Removes each other manager's fields that `changed` or `removed` touches; returns conflicts. */
@@ -241,7 +247,10 @@ function takeOwnership(managers: Map<string, Manager>, selfId: string, changed: 
         });
       }
     }
+    // Most writes touch nothing another manager owns: its set (and stored encoding) stays.
+    if (c.empty() && m.set.intersection(removed).empty()) continue;
     m.set = m.set.difference(c).difference(removed);
+    m.raw = undefined;
     if (m.set.empty()) managers.delete(id);
   }
   return conflicts;
@@ -264,7 +273,8 @@ export function updateManagedFields(
   if (Array.isArray(updMF) && updMF.length === 0) return setManagedFields(withoutManagedFields(upd), []);
   validateManagedFields(upd);
   // A client may set managedFields itself (not from a subresource); otherwise keep the stored ones.
-  const managers = decodeManaged(Array.isArray(updMF) && updMF.length && !subresource ? upd : old);
+  const fromClient = Array.isArray(updMF) && updMF.length > 0 && !subresource;
+  const managers = decodeManaged(fromClient ? upd : old, !fromClient);
 
   const before = old ? comparableWithoutManagedFields(old) : zeroObject(t, opts.schema);
   const after = comparableWithoutManagedFields(upd);
@@ -296,7 +306,7 @@ export function applyPatch(live: object | undefined, applied: object, manager: s
   }
   for (const f of opts.resetFields ?? []) delete cfg[f];
   const liveObj = live ? withoutManagedFields(live) : undefined;
-  const managers = decodeManaged(live);
+  const managers = decodeManaged(live, true);
   const apiVersion = typeof cfg.apiVersion === 'string' ? cfg.apiVersion : (isObject(live) && typeof (live as Record<string, unknown>).apiVersion === 'string' ? (live as Record<string, string>).apiVersion : undefined);
   const self: Manager = { manager, operation: 'Apply', ...(apiVersion ? { apiVersion } : {}), ...(opts.subresource ? { subresource: opts.subresource } : {}), set: new FieldSet() };
   const id = managerId(self);

@@ -31,6 +31,11 @@ export class FieldSet {
     for (const c of this.children.values()) if (!c.empty()) return false;
     return true;
   }
+  /** Drops subtrees without members, in place (what difference() and toJSON() leave out anyway). */
+  prune(): this {
+    for (const [k, c] of this.children) if (c.prune().empty()) this.children.delete(k);
+    return this;
+  }
   clone(): FieldSet {
     const s = new FieldSet();
     s.member = this.member;

@@ -26,6 +26,9 @@ const KNOWN_KEY_DEFAULTS: Record<string, unknown> = { protocol: 'TCP' };
 
 export class TypedError extends Error {}
 
+/** Kinds by resolved schema node (callers never change the Kind they get). */
+const kindCache = new WeakMap<SchemaNode, Kind | null>();
+
 export class Typed {
   constructor(readonly resolve: ResolveRef) {}
 
@@ -34,26 +37,34 @@ export class Typed {
   kind(n: SchemaNode | undefined, v: unknown): Kind {
     const s = this.node(n);
     if (s && !s['x-kubernetes-int-or-string']) {
-      if (s.properties && Object.keys(s.properties).length) return { t: 'struct', atomic: s['x-kubernetes-map-type'] === 'atomic' };
-      if (s.type === 'object' || s.additionalProperties) return { t: 'map', atomic: s['x-kubernetes-map-type'] === 'atomic' };
-      if (s.type === 'array') {
-        const lt = s['x-kubernetes-list-type'];
-        if (lt === 'map') return { t: 'list', rel: 'map', keys: s['x-kubernetes-list-map-keys'] ?? [] };
-        if (lt === 'set') return { t: 'list', rel: 'set', keys: [] };
-        if (lt === 'atomic') return { t: 'list', rel: 'atomic', keys: [] };
-        if (patchStrategies(s).includes('merge')) {
-          const mk = s['x-kubernetes-patch-merge-key'];
-          if (mk) return { t: 'list', rel: 'map', keys: [mk] };
-          const it = this.node(s.items);
-          if (!it || (it.type !== 'object' && it.type !== 'array' && !it.properties)) return { t: 'list', rel: 'set', keys: [] };
-        }
-        return { t: 'list', rel: 'atomic', keys: [] };
-      }
-      if (s.type) return { t: 'scalar' };
+      let k = kindCache.get(s);
+      if (k === undefined) kindCache.set(s, (k = this.schemaKind(s)));
+      if (k) return k;
     }
     if (isObject(v)) return { t: 'map', atomic: false };
     if (Array.isArray(v)) return { t: 'list', rel: 'atomic', keys: [] };
     return { t: 'scalar' };
+  }
+
+  /** The kind a (resolved) schema node says, or null when it says none (then the value decides). */
+  private schemaKind(s: SchemaNode): Kind | null {
+    if (s.properties && Object.keys(s.properties).length) return { t: 'struct', atomic: s['x-kubernetes-map-type'] === 'atomic' };
+    if (s.type === 'object' || s.additionalProperties) return { t: 'map', atomic: s['x-kubernetes-map-type'] === 'atomic' };
+    if (s.type === 'array') {
+      const lt = s['x-kubernetes-list-type'];
+      if (lt === 'map') return { t: 'list', rel: 'map', keys: s['x-kubernetes-list-map-keys'] ?? [] };
+      if (lt === 'set') return { t: 'list', rel: 'set', keys: [] };
+      if (lt === 'atomic') return { t: 'list', rel: 'atomic', keys: [] };
+      if (patchStrategies(s).includes('merge')) {
+        const mk = s['x-kubernetes-patch-merge-key'];
+        if (mk) return { t: 'list', rel: 'map', keys: [mk] };
+        const it = this.node(s.items);
+        if (!it || (it.type !== 'object' && it.type !== 'array' && !it.properties)) return { t: 'list', rel: 'set', keys: [] };
+      }
+      return { t: 'list', rel: 'atomic', keys: [] };
+    }
+    if (s.type) return { t: 'scalar' };
+    return null;
   }
 
   field(n: SchemaNode | undefined, key: string): SchemaNode | undefined { return fieldSchema(n, key, this.resolve); }
@@ -125,6 +136,11 @@ export class Typed {
     const c = { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() };
     this.cmp(lhs, rhs, n, [], c);
     return c;
+  }
+
+  /** compare() into the caller's sets (one set for added and modified gives their union without copying). */
+  compareInto(lhs: unknown, rhs: unknown, n: SchemaNode | undefined, into: { added: FieldSet; modified: FieldSet; removed: FieldSet }): void {
+    this.cmp(lhs, rhs, n, [], into);
   }
 
   private cmp(l: unknown, r: unknown, n: SchemaNode | undefined, path: string[], c: { added: FieldSet; modified: FieldSet; removed: FieldSet }): void {

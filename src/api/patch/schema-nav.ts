@@ -12,7 +12,21 @@ export type ResolveRef = (ref: string) => SchemaNode | undefined;
  * referencing node (patch strategy, list type) win over the target's.
  */
 export function deref(node: SchemaNode | undefined, resolve: ResolveRef): SchemaNode | undefined {
-  let n = node;
+  if (!node) return undefined;
+  // Every write walks the kind's schema (managedFields, patches): resolve each node once.
+  // Schemas are read-only and a resolver gives one node per name, so the result holds.
+  let byNode = derefCache.get(resolve);
+  if (!byNode) derefCache.set(resolve, (byNode = new WeakMap()));
+  const hit = byNode.get(node);
+  if (hit) return hit;
+  const r = derefOnce(node, resolve);
+  if (r) byNode.set(node, r);
+  return r;
+}
+const derefCache = new WeakMap<ResolveRef, WeakMap<SchemaNode, SchemaNode>>();
+
+function derefOnce(node: SchemaNode, resolve: ResolveRef): SchemaNode | undefined {
+  let n: SchemaNode | undefined = node;
   let outer: SchemaNode | undefined;
   for (let i = 0; n && i < 16; i++) {
     const ref = n.$ref ?? (n.allOf?.length === 1 ? n.allOf[0]!.$ref : undefined);
@@ -59,8 +73,13 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A deep copy of a JSON value (a plain walk: structuredClone's fixed cost dominates for the small values patches copy). */
 export function clone<T>(v: T): T {
-  return v === undefined ? v : structuredClone(v);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(clone) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = clone((v as Record<string, unknown>)[k]);
+  return out as T;
 }
 
 export function deepEqual(a: unknown, b: unknown): boolean {
