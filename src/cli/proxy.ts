@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { untilSignal } from './flags.js';
 
-interface Opts { kubeconfig?: string; cleanup: boolean; hostnameOverride?: string; clusterCidr: string; minSyncPeriod: string; proxyMode?: string; iptablesBackend?: string; iptablesChainPrefix: string }
+interface Opts { kubeconfig?: string; cleanup: boolean; hostnameOverride?: string; clusterCidr: string; minSyncPeriod: string; proxyMode?: string; iptablesBackend?: string; iptablesChainPrefix: string; iptablesLocalhostNodeports: boolean }
 
 export function command(): Command {
   return new Command('proxy')
@@ -17,6 +17,7 @@ export function command(): Command {
     .option('--cluster-cidr <cidr>', 'pod network; traffic from outside it to cluster IPs is masqueraded', '10.42.0.0/16')
     .option('--min-sync-period <ms>', 'minimum interval between rule syncs (ms)', '100')
     .option('--iptables-backend <nft|legacy>', 'iptables mode\'s backend (default: what `iptables` on this host uses)')
+    .option('--iptables-localhost-nodeports', 'iptables mode: NodePorts on 127.0.0.1 too (sets net.ipv4.conf.all.route_localnet=1)', false)
     .action(async (o: Opts) => {
       const { logger } = await import('../util/log.js');
       const { parseProxyMode, cleanupAllModes } = await import('../proxy/mode.js');
@@ -38,7 +39,7 @@ export function command(): Command {
       const client = createClientFromKubeconfig(o.kubeconfig, { userAgent: `jotasu-proxy/${VERSION}`, qps: 50, burst: 100 });
       const proxy = await startProxy({
         client, nodeName: (o.hostnameOverride ?? hostname()).toLowerCase(), clusterCIDR: o.clusterCidr,
-        minSyncIntervalMs: Number(o.minSyncPeriod), mode, backend, chainPrefix: o.iptablesChainPrefix,
+        minSyncIntervalMs: Number(o.minSyncPeriod), mode, backend, chainPrefix: o.iptablesChainPrefix, localhostNodePorts: o.iptablesLocalhostNodeports,
       });
       await untilSignal();
       await proxy.stop();

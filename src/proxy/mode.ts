@@ -40,7 +40,7 @@ export interface RuleWriter {
   cleanup(): Promise<Record<string, number>>;
 }
 
-export function createRuleWriter(mode: ProxyMode, exec: Exec, o: { chainPrefix?: string; iptablesBackend?: Backend } = {}): RuleWriter {
+export function createRuleWriter(mode: ProxyMode, exec: Exec, o: { chainPrefix?: string; iptablesBackend?: Backend; localhostNodePorts?: boolean } = {}): RuleWriter {
   if (mode === 'nftables') {
     const nft = new Nftables(exec, o.chainPrefix);
     return {
@@ -54,7 +54,7 @@ export function createRuleWriter(mode: ProxyMode, exec: Exec, o: { chainPrefix?:
   return {
     mode,
     write: async (ports, eps, cfg) => {
-      const { chains, bytes } = await ipt.apply(buildRules(ports, eps, { clusterCIDR: cfg.clusterCIDR, chainPrefix: o.chainPrefix }));
+      const { chains, bytes } = await ipt.apply(buildRules(ports, eps, { clusterCIDR: cfg.clusterCIDR, chainPrefix: o.chainPrefix, localhostNodePorts: o.localhostNodePorts }));
       return { changes: chains, bytes };
     },
     invalidate: () => ipt.invalidate(),

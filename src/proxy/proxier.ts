@@ -37,6 +37,13 @@ export interface ProxyOptions {
    * ("<prefix>-proxy"); default JOTASU. One per proxy sharing a host.
    */
   chainPrefix?: string;
+  /**
+   * iptables mode: NodePorts on 127.0.0.1 as well (kube-proxy's
+   * --iptables-localhost-nodeports), setting net.ipv4.conf.all.route_localnet=1 (a
+   * host-wide setting, left set on exit as upstream does). nftables mode has no
+   * localhost NodePorts, as upstream's.
+   */
+  localhostNodePorts?: boolean;
   /** Remove every rule, chain and table on stop (default true). */
   cleanupOnStop?: boolean;
 }
@@ -53,7 +60,13 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const exec = o.exec ?? makeExec();
   const mode = o.mode ?? await defaultProxyMode(exec);
   const log = logger('proxy', { node: o.nodeName, mode, ...(o.chainPrefix ? { chainPrefix: o.chainPrefix } : {}) });
-  const writer = createRuleWriter(mode, exec, { chainPrefix: o.chainPrefix, iptablesBackend: o.backend });
+  const localhostNodePorts = !!o.localhostNodePorts && mode === 'iptables';
+  if (o.localhostNodePorts && !localhostNodePorts) log.warn('NodePorts on localhost exist in iptables mode only; ignored');
+  if (localhostNodePorts) {
+    const r = await exec('sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1']);
+    if (r.code !== 0) throw new Error(`localhost NodePorts: sysctl net.ipv4.conf.all.route_localnet=1: ${r.stderr.trim()}`);
+  }
+  const writer = createRuleWriter(mode, exec, { chainPrefix: o.chainPrefix, iptablesBackend: o.backend, localhostNodePorts });
   try {
     const removed = await cleanupOtherMode(mode, exec, { chainPrefix: o.chainPrefix, iptablesBackend: o.backend });
     if (Object.values(removed).some((n) => n > 0)) log.info(removed, 'removed rules the other proxy mode left behind');

@@ -70,8 +70,11 @@ test('ClusterIP: equal-probability DNAT to every ready endpoint, masquerade from
   assert.ok(rs.nat.get(SERVICES)!.some((r) => r.includes('-d 10.43.0.20/32 -p tcp -m tcp --dport 80 -j ' + svcChain(sp))));
   assert.ok(![...rs.nat.keys()].some((c) => c.includes('10.42.0.9')));
   assert.equal(rs.filter.get('JOTASU-SERVICES')!.length, 0);
-  // The NodePorts jump is last.
-  assert.match(rs.nat.get(SERVICES)!.at(-1)!, /--dst-type LOCAL .* -j JOTASU-NODEPORTS/);
+  // The NodePorts jump is last, not for loopback unless asked for (with the martian filter then).
+  assert.match(rs.nat.get(SERVICES)!.at(-1)!, /--dst-type LOCAL ! -d 127\.0\.0\.0\/8 -j JOTASU-NODEPORTS$/);
+  const lo = buildRules(ports, endpointsMap([], 'n1'), { ...cfg, localhostNodePorts: true });
+  assert.match(lo.nat.get(SERVICES)!.at(-1)!, /--dst-type LOCAL -j JOTASU-NODEPORTS$/);
+  assert.match(lo.filter.get(EXTERNAL_SERVICES)![0]!, /! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 -m conntrack ! --ctstate DNAT -j DROP$/);
 });
 
 test('no endpoints: REJECT in filter, no nat chain; NodePort rejected too', () => {

@@ -94,6 +94,11 @@ export interface RuleConfig {
   masqMark?: string;
   /** This instance's chain prefix (default JOTASU). */
   chainPrefix?: string;
+  /**
+   * NodePorts on 127.0.0.1 too (kube-proxy's --iptables-localhost-nodeports); needs
+   * net.ipv4.conf.all.route_localnet=1, which the proxy then sets (see proxier.ts).
+   */
+  localhostNodePorts?: boolean;
 }
 
 export type Table = 'nat' | 'filter';
@@ -152,6 +157,9 @@ export function buildRules(services: ServicePortInfo[], endpoints: Map<string, E
   ]);
   filter.set(SERVICES, fServices);
   filter.set(EXTERNAL_SERVICES, fExternal);
+  // route_localnet lets packets from outside reach 127/8: drop those not DNATed by us
+  // (upstream's KUBE-FIREWALL rule, CVE-2020-8558). Only new connections come here.
+  if (cfg.localhostNodePorts) fExternal.push(`${comment('block incoming localnet connections')} ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate DNAT -j DROP`);
   filter.set(FORWARD, [
     `-m conntrack --ctstate NEW -j ${SERVICES}`,
     `-m conntrack --ctstate NEW -j ${EXTERNAL_SERVICES}`,
@@ -241,8 +249,9 @@ export function buildRules(services: ServicePortInfo[], endpoints: Map<string, E
       for (const ip of sp.externalIPs) fExternal.push(`${why} -d ${ip}/32 ${dport} ${sp.port} -j ${target}`);
     }
   }
-  // Last: anything to a local address may be a NodePort. Loopback is left out: DNAT
-  // from 127.0.0.1 would need route_localnet, a host-wide setting we do not change.
-  natServices.push(`${comment('jotasu service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j ${NODEPORTS}`);
+  // Last: anything to a local address may be a NodePort. Loopback only when asked for:
+  // DNAT from 127.0.0.1 needs route_localnet, a host-wide setting.
+  const loopback = cfg.localhostNodePorts ? '' : ' ! -d 127.0.0.0/8';
+  natServices.push(`${comment('jotasu service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL${loopback} -j ${NODEPORTS}`);
   return { nat, filter };
 }

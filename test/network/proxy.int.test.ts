@@ -77,7 +77,7 @@ for (const mode of PROXY_MODES) describe(`proxy (${mode} mode) in a network name
       if (topo) {
         // Belt and braces: `jotasu proxy --cleanup` semantics, then the namespaces go
         // (and with the node's namespace every table in it).
-        for (const prefix of [undefined, 'JT2', 'JT3', 'JT4']) await cleanupAllModes(exec(), prefix).catch(() => undefined);
+        for (const prefix of [undefined, 'JT2', 'JT3', 'JT4', 'JT5']) await cleanupAllModes(exec(), prefix).catch(() => undefined);
         topo.destroy();
       }
     }
@@ -291,6 +291,27 @@ for (const mode of PROXY_MODES) describe(`proxy (${mode} mode) in a network name
       await cleanupAllModes(exec(), 'JT3').catch(() => undefined);
     }
     assert.equal(kernelView(mode, topo.node).owns('JT3'), false);
+  });
+
+  test('NodePorts on 127.0.0.1: with --iptables-localhost-nodeports in iptables mode only, as upstream', async () => {
+    const inf5 = createFakeInformers();
+    inf5.put(R.services, service('lo', { type: 'NodePort', clusterIP: '10.43.0.90', ports: [{ port: 80, targetPort: 8080, nodePort: 30090 }] }));
+    inf5.put(R.endpointslices, slice('lo', [{ port: 8080 }], [{ ip: topo.pods[2]!.ip }]));
+    const lo = await startProxy({ client: {} as ApiClient, informers: inf5, nodeName: 'n1', clusterCIDR: '10.42.0.0/16', exec: exec(), minSyncIntervalMs: 50, chainPrefix: 'JT5', mode, localhostNodePorts: true });
+    try {
+      const [viaNodeIP] = await topo.get(topo.node, `http://${topo.nodeIP}:30090/`, 1);
+      assert.ok(viaNodeIP!.ok, JSON.stringify(viaNodeIP));
+      const [r] = await topo.get(topo.node, 'http://127.0.0.1:30090/', 1);
+      if (mode === 'iptables') {
+        assert.ok(r!.ok && r!.body!.startsWith('pod2 '), JSON.stringify(r));
+        assert.ok(r!.body!.endsWith(' 10.42.0.1'), 'masqueraded away from 127.0.0.1');
+      } else {
+        assert.equal(r!.error, 'ECONNREFUSED', JSON.stringify(r));
+      }
+    } finally {
+      await lo.stop();
+      await cleanupAllModes(exec(), 'JT5').catch(() => undefined);
+    }
   });
 
   test('a proxy restarted after a crash adopts what it left: removed services\' rules go, the rest keeps working', async () => {
