@@ -3,13 +3,17 @@
 // bodies both ways without buffering, pools upstream connections (keep-alive),
 // retries requests without a body on connect failure at the next endpoint, passes
 // WebSocket/Upgrade through, and says clearly why it could not proxy (404/502/503).
+// Requests without a body (most of the traffic) take the fast way: front.ts on the
+// client side, upstream.ts on the backend side; the rest goes through node:http.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { route, tlsSecretFor, type Backend, type RouteTable } from './routes.js';
 import type { Logger } from '../util/log.js';
-import { UpstreamPool, type UpstreamRequest } from './upstream.js';
+import { UpstreamPool, type Exchange, type UpstreamRequest } from './upstream.js';
+import { FrontServer, MAX_REQUESTS_PER_CONNECTION, type FrontConn, type Responder, type ResponderClient } from './front.js';
+import { HOP_BY_HOP, droppedFromRequest } from './headers.js';
 
 export interface IngressProxyOptions {
   log: Logger;
@@ -21,18 +25,17 @@ export interface IngressProxyOptions {
   connectTimeoutMs?: number;
 }
 
-// Hop-by-hop headers are never forwarded (RFC 9110 7.6.1).
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'CONNECT_TIMEOUT']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export class IngressProxy {
   private table: RouteTable = { hosts: new Map(), wildcards: new Map(), tls: new Map(), tlsWildcards: new Map() };
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
-  private readonly pool: UpstreamPool;
+  readonly pool: UpstreamPool;
   /** Requests (and upgrades) received, for worker statistics. */
   requests = 0;
   readonly servers: net.Server[] = [];
+  private readonly fronts: FrontServer[] = [];
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly o: IngressProxyOptions) {
@@ -45,6 +48,8 @@ export class IngressProxy {
     const h = http.createServer({ keepAlive: true } as http.ServerOptions, (req, res) => this.handle(req, res, false));
     h.on('upgrade', (req, sock, head) => this.upgrade(req, sock as net.Socket, head, false));
     h.keepAliveTimeout = 65_000;
+    h.maxRequestsPerSocket = MAX_REQUESTS_PER_CONNECTION;
+    this.fronts.push(new FrontServer(h, false, this.serveFront));
     this.track(h);
     const out: { http: number; https?: number } = { http: await listenOn(h, host, httpPort) };
     this.servers.push(h);
@@ -58,6 +63,8 @@ export class IngressProxy {
       }, (req, res) => this.handle(req, res, true));
       s.on('upgrade', (req, sock, head) => this.upgrade(req, sock as net.Socket, head, true));
       s.keepAliveTimeout = 65_000;
+      s.maxRequestsPerSocket = MAX_REQUESTS_PER_CONNECTION;
+      this.fronts.push(new FrontServer(s, true, this.serveFront));
       this.track(s);
       out.https = await listenOn(s, host, httpsPort);
       this.servers.push(s);
@@ -71,13 +78,15 @@ export class IngressProxy {
       const hs = s as http.Server;
       const closed = new Promise<void>((r) => s.close(() => r()));
       hs.closeIdleConnections();
+      for (const f of this.fronts) f.closeIdle();
       // Upgraded and stuck connections are not in the server's own lists: destroy ours.
       const timer = setTimeout(() => { hs.closeAllConnections(); for (const c of this.sockets) c.destroy(); }, graceMs);
-      const idle = setInterval(() => hs.closeIdleConnections(), 100);
+      const idle = setInterval(() => { hs.closeIdleConnections(); for (const f of this.fronts) f.closeIdle(); }, 100);
       await closed;
       clearTimeout(timer);
       clearInterval(idle);
     }));
+    for (const f of this.fronts) f.stop();
     this.agent.destroy();
     this.pool.destroy();
   }
@@ -89,11 +98,17 @@ export class IngressProxy {
     });
   }
 
-  private pick(b: Backend): { host: string; port: number } {
-    const t = b.targets[b.next % b.targets.length]!;
-    b.next = (b.next + 1) % 1_000_000_007;
-    return t;
-  }
+  /** A request without a body, from the front end. */
+  private readonly serveFront = (res: FrontConn, method: string, url: string, host: string, upstreamHead: string): void => {
+    this.requests++;
+    const q = url.indexOf('?');
+    const b = route(this.table, hostOnly(host), q < 0 ? url : url.slice(0, q));
+    if (!b) return res.reply(404, NOT_FOUND);
+    if (!b.targets.length) return res.reply(503, unavailable(b));
+    const f = new Forward(this, res, b, upstreamHead, method === 'HEAD', IDEMPOTENT.has(method) ? 3 : 1);
+    res.client = f;
+    f.send();
+  };
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
     this.requests++;
@@ -103,14 +118,14 @@ export class IngressProxy {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const b = route(this.table, hostOnly(f.host), q < 0 ? url : url.slice(0, q));
-    if (!b) return reply(res, 404, 'default backend - 404\n');
-    if (!b.targets.length) return reply(res, 503, `503 Service Unavailable: ${b.problem ?? 'no endpoints'}\n`);
+    if (!b) return reply(res, 404, NOT_FOUND);
+    if (!b.targets.length) return reply(res, 503, unavailable(b));
     // A request without a body can be replayed on another endpoint if the connection fails.
     const canRetry = f.bodyless && IDEMPOTENT.has(req.method ?? 'GET');
     let attempts = canRetry ? 3 : 1;
-    if (f.bodyless) return this.fast(req, res, b, url, f.headers, canRetry, attempts);
+    if (f.bodyless) return this.fast(req, res, b, url, f.headers, attempts);
     const tryOnce = (): void => {
-      const t = this.pick(b);
+      const t = pick(b);
       let connected = false;
       let timer: NodeJS.Timeout | undefined;
       // Flat header array: no per-header setHeader validation in http.request.
@@ -146,35 +161,21 @@ export class IngressProxy {
     tryOnce();
   }
 
-  /** Requests without a body: our own keep-alive pool and response parser (upstream.ts). */
-  private fast(req: http.IncomingMessage, res: http.ServerResponse, b: Backend, url: string, headers: string[], canRetry: boolean, attempts: number): void {
+  /** Requests without a body that came through node:http: its response, our upstream pool (upstream.ts). */
+  private fast(req: http.IncomingMessage, res: http.ServerResponse, b: Backend, url: string, headers: string[], attempts: number): void {
     let head = `${req.method} ${url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     head += '\r\n';
-    const noBody = req.method === 'HEAD';
-    let up: UpstreamRequest | undefined;
-    const resume = (): void => up?.resume();
-    const tryOnce = (): void => {
-      const t = this.pick(b);
-      up = this.pool.request(t.host, t.port, head, noBody, {
-        onHead: (status, reason, raw) => { res.writeHead(status, reason, stripHop(raw)); },
-        onBody: (c) => {
-          if (res.write(c)) return true;
-          res.once('drain', resume);
-          return false;
-        },
-        onEnd: () => { up = undefined; res.end(); },
-        onError: (e, retryable) => {
-          up = undefined;
-          if (res.headersSent) { res.destroy(); return; }
-          if (canRetry && retryable && --attempts > 0) return tryOnce();
-          this.o.log.debug({ backend: b.id, target: `${t.host}:${t.port}`, err: e.code ?? e.message }, 'upstream failed');
-          reply(res, 502, `502 Bad Gateway: backend ${b.id} at ${t.host}:${t.port} failed: ${e.code ?? e.message}\n`);
-        },
-      });
-    };
-    res.on('close', () => { if (!res.writableFinished) up?.abort(); });
-    tryOnce();
+    const out = new NodeResponder(res);
+    const f = new Forward(this, out, b, head, req.method === 'HEAD', attempts);
+    out.client = f;
+    f.send();
+  }
+
+  /** An upstream exchange failed for good: logged at debug, a 502 naming the backend and the reason. */
+  failed(out: Responder, b: Backend, t: { host: string; port: number }, e: NodeJS.ErrnoException): void {
+    this.o.log.debug({ backend: b.id, target: `${t.host}:${t.port}`, err: e.code ?? e.message }, 'upstream failed');
+    out.reply(502, `502 Bad Gateway: backend ${b.id} at ${t.host}:${t.port} failed: ${e.code ?? e.message}\n`);
   }
 
   private upgrade(req: http.IncomingMessage, sock: net.Socket, head: Buffer, secure: boolean): void {
@@ -189,7 +190,7 @@ export class IngressProxy {
       sock.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
-    const t = this.pick(b);
+    const t = pick(b);
     const up = net.connect(t.port, t.host);
     up.on('error', () => {
       if (!sock.destroyed) sock.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
@@ -214,6 +215,71 @@ export class IngressProxy {
     sock.on('end', finish(up));
     up.on('end', finish(sock));
   }
+}
+
+const NOT_FOUND = 'default backend - 404\n';
+const unavailable = (b: Backend): string => `503 Service Unavailable: ${b.problem ?? 'no endpoints'}\n`;
+
+/** The next target of a backend, round-robin. */
+function pick(b: Backend): { host: string; port: number } {
+  const t = b.targets[b.next % b.targets.length]!;
+  b.next = (b.next + 1) % 1_000_000_007;
+  return t;
+}
+
+/**
+ * One request without a body on its way to a backend through the upstream pool: tries
+ * up to `attempts` targets while the failure is retryable, relays the response to `out`.
+ */
+class Forward implements Exchange, ResponderClient {
+  private up: UpstreamRequest | undefined;
+  private target: { host: string; port: number } | undefined;
+
+  constructor(private readonly p: IngressProxy, private readonly out: Responder, private readonly b: Backend,
+    private readonly head: string, private readonly noBody: boolean, private attempts: number) {}
+
+  send(): void {
+    const t = (this.target = pick(this.b));
+    this.up = this.p.pool.request(t.host, t.port, this.head, this.noBody, this);
+  }
+
+  onHead(status: number, reason: string, headers: string[], length: number, hasDate: boolean): void { this.out.head(status, reason, headers, length, hasDate); }
+  onBody(chunk: Buffer): boolean { return this.out.body(chunk); }
+  onEnd(): void { this.up = undefined; this.out.end(); }
+  onError(e: NodeJS.ErrnoException, retryable: boolean): void {
+    this.up = undefined;
+    if (this.out.headSent) return this.out.abort();
+    if (retryable && --this.attempts > 0) return this.send();
+    this.p.failed(this.out, this.b, this.target!, e);
+  }
+
+  resume(): void { this.up?.resume(this); }
+  abort(): void {
+    const up = this.up;
+    this.up = undefined;
+    up?.abort(this);
+  }
+}
+
+/** A node:http response as a Responder (requests without a body on connections the front end handed over). */
+class NodeResponder implements Responder {
+  client: ResponderClient | undefined;
+
+  constructor(private readonly res: http.ServerResponse) {
+    res.on('close', () => { if (!res.writableFinished) this.client?.abort(); });
+  }
+
+  get headSent(): boolean { return this.res.headersSent; }
+  // Content-Length is among the headers when the backend sent one; node:http picks the framing.
+  head(status: number, reason: string, headers: string[]): void { this.res.writeHead(status, reason, headers); }
+  body(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', () => this.client?.resume());
+    return false;
+  }
+  end(): void { this.res.end(); }
+  reply(status: number, text: string): void { reply(this.res, status, text); }
+  abort(): void { this.res.destroy(); }
 }
 
 function listenOn(s: net.Server, host: string, port: number): Promise<number> {
@@ -243,7 +309,7 @@ function scanHeaders(req: http.IncomingMessage, secure: boolean): Scanned {
     if (k === 'host') host ??= raw[i + 1]!;
     else if (k === 'content-length') { if (raw[i + 1] !== '0') bodyless = false; }
     else if (k === 'transfer-encoding') bodyless = false;
-    if (HOP.has(k) || k.startsWith('x-forwarded-') || k === 'x-real-ip') continue;
+    if (droppedFromRequest(k)) continue;
     headers.push(name, raw[i + 1]!);
   }
   host ??= '';
@@ -259,7 +325,7 @@ const FWD = Symbol('forwarded');
 
 function stripHop(raw: string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
   return out;
 }
 

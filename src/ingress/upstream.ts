@@ -6,10 +6,16 @@
 // http.request (see proxy.ts). The response head is parsed strictly: anything
 // malformed is a 502 and the connection is dropped, never reused.
 import net from 'node:net';
+import { FORBIDDEN_IN_HEAD, HOP_BY_HOP, TOKEN } from './headers.js';
 
 export interface Exchange {
-  /** Response head; headers as a flat [name, value, ...] array as received. */
-  onHead(status: number, reason: string, headers: string[]): void;
+  /**
+   * Response head: the end-to-end headers as a flat [name, value, ...] array as received
+   * (hop-by-hop ones, Transfer-Encoding among them, removed); `length`: the body's
+   * Content-Length, -1 when it is chunked or runs until the connection closes;
+   * `hasDate`: a Date header is among them.
+   */
+  onHead(status: number, reason: string, headers: string[], length: number, hasDate: boolean): void;
   /** A piece of the (de-chunked) body; false: the consumer is full, wait for resume(). */
   onBody(chunk: Buffer): boolean;
   onEnd(): void;
@@ -25,13 +31,16 @@ const IDLE_MS = 60_000;
 const MAX_IDLE_PER_TARGET = 256;
 const CONNECT_RETRYABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'CONNECT_TIMEOUT']);
 
+// Header names worth lower-casing, by length: hop-by-hop ones, Content-Length, Date.
+const NOTABLE_LENGTH = new Set([...HOP_BY_HOP, 'content-length', 'date'].map((n) => n.length));
+
 const enum S { Idle, Head, Length, ChunkSize, ChunkData, ChunkCrlf, Trailers, UntilClose }
 
 function err(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
 }
 
-class Conn {
+class Conn implements UpstreamRequest {
   readonly sock: net.Socket;
   x: Exchange | undefined;
   state = S.Idle;
@@ -177,10 +186,11 @@ class Conn {
     if (!this.x!.onBody(piece)) this.sock.pause();
   }
 
-  resume(): void { this.sock.resume(); }
+  resume(x: Exchange): void { if (this.x === x) this.sock.resume(); }
 
   /** Parses the status line and headers; sets up body framing. False: failed (handled). */
   private parseHead(text: string): boolean {
+    if (FORBIDDEN_IN_HEAD.test(text)) { this.fail(err('EPROTO', 'malformed upstream response head')); return false; }
     const lines = text.split('\r\n');
     const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
     if (!m) { this.fail(err('EPROTO', 'malformed upstream status line')); return false; }
@@ -190,14 +200,15 @@ class Conn {
     let chunked = false;
     let te = false;
     let conn = '';
+    let hasDate = false;
     for (let i = 1; i < lines.length; i++) {
       const l = lines[i]!;
       const c = l.indexOf(':');
-      // No obs-fold, no whitespace before the colon (RFC 9112 5.1, 5.2).
-      if (c <= 0 || l.charCodeAt(0) === 32 || l.charCodeAt(0) === 9 || l.charCodeAt(c - 1) === 32) { this.fail(err('EPROTO', 'malformed upstream header')); return false; }
       const name = l.slice(0, c);
+      // A token: no obs-fold, no whitespace before the colon (RFC 9112 5.1, 5.2).
+      if (!TOKEN.test(name)) { this.fail(err('EPROTO', 'malformed upstream header')); return false; }
       const value = l.slice(c + 1).trim();
-      const k = name.length === 14 || name.length === 17 || name.length === 10 ? name.toLowerCase() : '';
+      const k = NOTABLE_LENGTH.has(name.length) ? name.toLowerCase() : '';
       if (k === 'content-length') {
         if (!/^\d{1,15}$/.test(value) || (length >= 0 && length !== Number(value))) { this.fail(err('EPROTO', 'bad upstream Content-Length')); return false; }
         length = Number(value);
@@ -205,6 +216,8 @@ class Conn {
         te = true;
         chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
       } else if (k === 'connection') conn = value.toLowerCase();
+      else if (k === 'date') hasDate = true;
+      if (k && HOP_BY_HOP.has(k)) continue;
       headers.push(name, value);
     }
     if (m[1] === '0' ? !/\bkeep-alive\b/.test(conn) : /\bclose\b/.test(conn)) this.keepAlive = false;
@@ -213,7 +226,9 @@ class Conn {
       if (status === 101) { this.fail(err('EPROTO', 'unexpected 101 from upstream')); return false; }
       return true;
     }
-    this.x!.onHead(status, m[3] ?? '', headers);
+    // Transfer-Encoding overrides Content-Length (RFC 9112 6.3): do not pass on a length the body will not have.
+    if (te && length >= 0) for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i]!.toLowerCase() === 'content-length') headers.splice(i, 2);
+    this.x!.onHead(status, m[3] ?? '', headers, te ? -1 : length, hasDate);
     if (!this.x) return false;
     if (this.noBody || status === 204 || status === 304) { this.finish(true); return false; }
     if (te) {
@@ -230,13 +245,15 @@ class Conn {
   }
 
   /** Abandons the exchange (the client went away): the connection cannot be reused. */
-  abort(): void {
+  abort(x: Exchange): void {
+    if (this.x !== x) return;
     this.x = undefined;
     this.sock.destroy();
   }
 }
 
-export interface UpstreamRequest { abort(): void; resume(): void }
+/** An exchange under way; both calls are no-ops once it is over. */
+export interface UpstreamRequest { abort(x: Exchange): void; resume(x: Exchange): void }
 
 /** Keep-alive connections per "host:port", most recently used first. */
 export class UpstreamPool {
@@ -262,9 +279,8 @@ export class UpstreamPool {
       c = new Conn(this, key, host, port, this.connectTimeoutMs);
       this.all.add(c);
     }
-    const conn = c;
-    conn.start(x, head, noBody);
-    return { abort: () => { if (conn.x === x) conn.abort(); }, resume: () => { if (conn.x === x) conn.resume(); } };
+    c.start(x, head, noBody);
+    return c;
   }
 
   release(c: Conn): void {

@@ -21,6 +21,8 @@ import { createFakeInformers } from './fake-informers.js';
 
 for (const workers of [0, 2]) suite(workers);
 
+const BIG = Buffer.alloc(8 * 1024 * 1024, 'abcdefgh');
+
 function suite(workers: number): void {
 const inf = createFakeInformers();
 const backends: http.Server[] = [];
@@ -55,6 +57,19 @@ function get(path: string, host: string, opts: { method?: string; body?: string 
   });
 }
 
+/** Writes `payload` on one connection and returns everything received until the ingress closes it. */
+function raw(payload: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(ctl.httpPort, '127.0.0.1');
+    let buf = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => { buf += d; });
+    sock.on('end', () => resolve(buf));
+    sock.on('error', reject);
+    sock.write(payload);
+  });
+}
+
 describe(`ingress controller (${workers ? `${workers} worker processes` : 'in process'})`, () => {
   before(async () => {
     // One port on three loopback addresses: three "pods".
@@ -65,6 +80,9 @@ describe(`ingress controller (${workers ? `${workers} worker processes` : 'in pr
     for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
       const s = http.createServer((req, res) => {
         if (req.url === '/slow') { setTimeout(() => res.end(`slow ${ip}`), 600); return; }
+        // No Content-Length: node:http sends this chunked.
+        if (req.url === '/chunked') { res.write('ab'); setImmediate(() => res.end('cd')); return; }
+        if (req.url === '/big') { res.setHeader('content-length', BIG.length); res.end(BIG); return; }
         if (req.method === 'POST') {
           let n = 0;
           req.on('data', (d: Buffer) => { n += d.length; });
@@ -143,6 +161,84 @@ describe(`ingress controller (${workers ? `${workers} worker processes` : 'in pr
     const statuses = new Set<number>();
     for (let i = 0; i < 6; i++) statuses.add((await get('/', 'half.example.com', { method: 'POST', body: 'x' })).status);
     assert.deepEqual([...statuses].sort(), [200, 502]);
+  });
+
+  test('keep-alive: pipelined requests are answered in order, HEAD without a body, Connection: close honoured', async () => {
+    const req = (path: string, method = 'GET', extra = '') => `${method} ${path} HTTP/1.1\r\nHost: mywebapp.example.com\r\n${extra}\r\n`;
+    const out = parseResponses(await raw(req('/a') + req('/b', 'HEAD') + req('/c') + req('/d', 'GET', 'Connection: close\r\n') + req('/never')), ['GET', 'HEAD', 'GET', 'GET']);
+    assert.deepEqual(out.map((r) => r.status), [200, 200, 200, 200]);
+    assert.equal(JSON.parse(out[0]!.body).url, '/a');
+    // No body after the HEAD's head (the responses after it parse), none announced either.
+    assert.equal(out[1]!.body, '');
+    assert.equal(out[1]!.headers['transfer-encoding'], undefined);
+    assert.equal(JSON.parse(out[2]!.body).url, '/c');
+    assert.equal(JSON.parse(out[3]!.body).url, '/d');
+    assert.equal(out[3]!.headers.connection, 'close');
+    assert.equal(out[0]!.headers.connection, 'keep-alive');
+    assert.ok(out[0]!.headers.date, 'Date header');
+  });
+
+  test('a request with a body, a malformed one, or an Upgrade mid-connection is served by node:http, pipelined requests after it too', async () => {
+    const body = 'x'.repeat(1000);
+    const text = await raw(
+      'GET /first HTTP/1.1\r\nHost: mywebapp.example.com\r\n\r\n'
+      + `POST /post HTTP/1.1\r\nHost: mywebapp.example.com\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      + 'GET /after HTTP/1.1\r\nHost: mywebapp.example.com\r\nConnection: close\r\n\r\n');
+    const out = parseResponses(text, ['GET', 'POST', 'GET']);
+    assert.deepEqual(out.map((r) => r.status), [200, 200, 200]);
+    assert.equal(JSON.parse(out[0]!.body).url, '/first');
+    assert.match(out[1]!.body, /^got 1000 at /);
+    assert.equal(JSON.parse(out[2]!.body).url, '/after');
+    // A header name with a space before the colon is no header to guess at: node:http's 400.
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: mywebapp.example.com\r\nX-Bad : 1\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    // Content-Length plus Transfer-Encoding: node:http's 400, nothing reaches a backend.
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: mywebapp.example.com\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    // HTTP/1.1 without Host: 400.
+    assert.match(await raw('GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  });
+
+  test('a chunked backend response is re-chunked for HTTP/1.1 clients and close-delimited for HTTP/1.0', async () => {
+    const v11 = parseResponses(await raw('GET /chunked HTTP/1.1\r\nHost: mywebapp.example.com\r\nConnection: close\r\n\r\n'), ['GET']);
+    assert.equal(v11[0]!.headers['transfer-encoding'], 'chunked');
+    assert.equal(v11[0]!.body, 'abcd');
+    const v10 = await raw('GET /chunked HTTP/1.0\r\nHost: mywebapp.example.com\r\nConnection: keep-alive\r\n\r\n');
+    assert.match(v10, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(v10, /transfer-encoding/i);
+    assert.match(v10, /\r\nConnection: close\r\n/);
+    assert.ok(v10.endsWith('\r\n\r\nabcd'), JSON.stringify(v10));
+    // HTTP/1.0 asking for keep-alive with a known length keeps the connection.
+    const ka = parseResponses(await raw('GET /x HTTP/1.0\r\nHost: mywebapp.example.com\r\nConnection: keep-alive\r\n\r\nGET /y HTTP/1.0\r\nHost: mywebapp.example.com\r\n\r\n'), ['GET', 'GET']);
+    assert.deepEqual(ka.map((r) => JSON.parse(r.body).url), ['/x', '/y']);
+    assert.equal(ka[1]!.headers.connection, 'close');
+  });
+
+  test('a keep-alive connection is closed after 1000 requests, with Connection: close on the last answer', async () => {
+    const one = 'GET /n HTTP/1.1\r\nHost: mywebapp.example.com\r\n\r\n';
+    const out = parseResponses(await raw(one.repeat(1001)), Array(1000).fill('GET'));
+    assert.equal(out.length, 1000);
+    assert.ok(out.every((r) => r.status === 200));
+    assert.equal(out[998]!.headers.connection, 'keep-alive');
+    assert.equal(out[999]!.headers.connection, 'close');
+  });
+
+  test('large responses reach a slow client whole; a client leaving mid-response does not disturb others', async () => {
+    const read = (pauseMs: number) => new Promise<Buffer>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: ctl.httpPort, path: '/big', headers: { host: 'mywebapp.example.com' }, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.pause();
+        setTimeout(() => res.resume(), pauseMs); // the ingress must wait, not buffer without end or drop
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const gone = net.connect(ctl.httpPort, '127.0.0.1');
+    gone.on('error', () => {});
+    gone.write('GET /big HTTP/1.1\r\nHost: mywebapp.example.com\r\n\r\n');
+    gone.once('data', () => gone.destroy());
+    const [a, b] = await Promise.all([read(300), read(0)]);
+    assert.ok(a.equals(BIG) && b.equals(BIG), `got ${a.length} and ${b.length} bytes`);
+    assert.equal((await get('/', 'mywebapp.example.com')).status, 200);
   });
 
   test('large request bodies stream through', async () => {
@@ -240,6 +336,40 @@ describe(`ingress controller (${workers ? `${workers} worker processes` : 'in pr
     assert.equal((await get('/', 'everywhere.example.com')).status, 200);
   });
 });
+}
+
+interface RawResponse { status: number; headers: Record<string, string>; body: string }
+
+/** Splits a stream of HTTP/1.1 responses (to requests of `methods`, in order); the last one may run to the end. */
+function parseResponses(text: string, methods: string[]): RawResponse[] {
+  const out: RawResponse[] = [];
+  let off = 0;
+  for (const method of methods) {
+    const end = text.indexOf('\r\n\r\n', off);
+    assert.ok(end >= 0, `response ${out.length + 1} of ${methods.length} missing in ${JSON.stringify(text.slice(off, off + 200))}`);
+    const [statusLine, ...lines] = text.slice(off, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const l of lines) { const c = l.indexOf(':'); headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim(); }
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine!)?.[1]);
+    off = end + 4;
+    let body = '';
+    if (method === 'HEAD' || status === 204 || status === 304) { /* no body */ } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const nl = text.indexOf('\r\n', off);
+        const n = parseInt(text.slice(off, nl), 16);
+        off = nl + 2;
+        if (n === 0) { off += 2; break; }
+        body += text.slice(off, off + n);
+        off += n + 2;
+      }
+    } else if (headers['content-length'] !== undefined) {
+      body = text.slice(off, off + Number(headers['content-length']));
+      off += body.length;
+    } else { body = text.slice(off); off = text.length; }
+    out.push({ status, headers, body });
+  }
+  assert.equal(off, text.length, `unexpected bytes after the responses: ${JSON.stringify(text.slice(off, off + 200))}`);
+  return out;
 }
 
 function alive(pid: number): boolean {
