@@ -22,8 +22,9 @@ export function forwardedLines(clientIp: string, secure: boolean, localPort: num
   };
 }
 
-/** Bytes in a header section that HTTP/1.1 forbids: controls other than HTAB, and CR or LF outside a CRLF pair. */
-export const FORBIDDEN_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
-
-/** An RFC 9110 token (header names, methods). */
-export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * A well-formed header line (RFC 9112 5): a token, the colon right after it, a value of
+ * visible characters, spaces, tabs and obs-text, nothing else: no control characters,
+ * no CR or LF (so no line hidden inside another), no whitespace before the colon.
+ */
+export const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;

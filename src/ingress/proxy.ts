@@ -273,7 +273,7 @@ class NodeResponder implements Responder {
   // Content-Length is among the headers when the backend sent one; node:http picks the framing.
   head(status: number, reason: string, headers: string[]): void { this.res.writeHead(status, reason, headers); }
   body(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
+    if (this.res.write(Buffer.from(chunk))) return true; // a copy: chunk is the pool's read buffer
     this.res.once('drain', () => this.client?.resume());
     return false;
   }

@@ -193,6 +193,8 @@ describe(`ingress controller (${workers ? `${workers} worker processes` : 'in pr
     assert.match(await raw('GET / HTTP/1.1\r\nHost: mywebapp.example.com\r\nX-Bad : 1\r\n\r\n'), /^HTTP\/1\.1 400 /);
     // Content-Length plus Transfer-Encoding: node:http's 400, nothing reaches a backend.
     assert.match(await raw('GET / HTTP/1.1\r\nHost: mywebapp.example.com\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    // A control character in a value: 400, not forwarded.
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: mywebapp.example.com\r\nX-A: a\x01b\r\n\r\n'), /^HTTP\/1\.1 400 /);
     // HTTP/1.1 without Host: 400.
     assert.match(await raw('GET / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
   });
