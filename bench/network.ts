@@ -1,9 +1,10 @@
 // npm run bench:network — service networking figures, one wrk run each, side by side.
-//  1. Ingress: jotasu's ingress controller vs nginx (Debian) as a reverse proxy to the
-//     same three backends (nginx serving a small page on 127.0.0.2-4), req/s and p99,
-//     at 1 process each and at N each (nginx workers = ingress worker processes,
-//     BENCH_INGRESS_WORKERS, default the CPU count). BENCH_ROUNDS > 1: interleaved
-//     rounds, medians printed (the host may be shared and noisy).
+//  1. Ingress: jotasu's ingress controller (compiled) vs nginx (Debian) as a reverse
+//     proxy to the same three backends (nginx serving a small page on 127.0.0.2-4),
+//     req/s, p99 and CPU per request, at 1 process each and at N each (nginx workers =
+//     ingress worker processes, BENCH_INGRESS_WORKERS, default the CPU count);
+//     BENCH_ROUNDS rounds (default 5), each pair back to back in alternating order, the
+//     median of the per-round ratios printed (the host may be shared and noisy).
 //  2. ClusterIP vs pod IP: wrk from a client namespace to a backend in a "pod"
 //     namespace, directly and through the proxy's rules, in each proxy mode (test
 //     topology of test/network/netns.ts, needs root).
@@ -12,11 +13,12 @@
 //     the host's iptables backend, iptables-legacy, nftables), wall time and CPU-seconds
 //     (this process and the iptables-restore/nft it runs).
 // Backends are local nginx processes (not real pods), in namespaces for part 2.
-// BENCH_NETWORK=proxy runs parts 2 and 3 only, BENCH_NETWORK=sync part 3 only.
+// BENCH_NETWORK=proxy runs parts 2 and 3 only, BENCH_NETWORK=sync part 3 only,
+// BENCH_NETWORK=ingress part 1 only.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import net from 'node:net';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
@@ -29,6 +31,8 @@ import { cleanupAllModes, PROXY_MODES, type ProxyMode } from '../src/proxy/mode.
 import { nftAvailable } from '../src/proxy/nftables.js';
 import { createFakeInformers } from '../test/network/fake-informers.js';
 import { createTopology, type Topology } from '../test/network/netns.js';
+import { buildCompiled } from './lib/compiled.js';
+import { cpuMsOf } from './lib/proc.js';
 
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNS = process.env.BENCH_CONNECTIONS ?? '64';
@@ -93,57 +97,115 @@ function fmt(name: string, r: WrkResult, base?: WrkResult): string {
   return `  ${name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   errors ${r.errors}${rel}`;
 }
 
+// --- Ingress ---------------------------------------------------------------------
+
+/** A process and its descendants, as `pid comm` pairs (from /proc/PID/task/PID/children). */
+function processTree(pid: number): { pid: number; comm: string }[] {
+  const out: { pid: number; comm: string }[] = [];
+  const walk = (p: number): void => {
+    let comm = '';
+    try { comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { return; }
+    out.push({ pid: p, comm });
+    let kids = '';
+    try { kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8'); } catch { /* gone */ }
+    for (const k of kids.split(' ').filter(Boolean)) walk(Number(k));
+  };
+  walk(pid);
+  return out;
+}
+
+interface ProxyRun extends WrkResult { cpuUsPerReq: number; workerShares: number[] }
+
+/** One wrk run against a proxy; its CPU (the whole process tree) per request and how its worker processes shared it. */
+function measureProxy(url: string, host: string, rootPid: number): ProxyRun {
+  // tsx's esbuild service sits in the ingress' tree: not part of the proxy.
+  const procs = processTree(rootPid).filter((p) => p.comm !== 'esbuild');
+  const before = procs.map((p) => cpuMsOf(p.pid));
+  const t0 = process.hrtime.bigint();
+  const r = wrk(url, { host });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const used = procs.map((p, i) => cpuMsOf(p.pid) - before[i]!);
+  const total = used.reduce((a, b) => a + b, 0);
+  // Workers: the children of the master (nginx) or of the controller (ingress); in-process: the one process.
+  const workers = procs.length > 1 ? used.slice(1) : used;
+  const wsum = workers.reduce((a, b) => a + b, 0);
+  return { ...r, cpuUsPerReq: (total * 1000) / (r.rps * secs), workerShares: workers.map((w) => (wsum ? w / wsum : 0)) };
+}
+
+const median = (xs: number[]): number => { const l = [...xs].sort((a, b) => a - b); return l.length % 2 ? l[l.length >> 1]! : (l[l.length / 2 - 1]! + l[l.length / 2]!) / 2; };
+
 async function ingressBench(): Promise<void> {
   const port = 18080;
   const backends = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
   nginx('backends', backendBlock(backends.map((ip) => `${ip}:${port}`)), '1');
   for (const ip of backends) await waitPort(ip, port);
   const upstream = `upstream be { ${backends.map((ip) => `server ${ip}:${port};`).join(' ')} keepalive 128; }`;
-  const proxyLoc = (p: number) => `server { listen 127.0.0.1:${p}; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering off; } }`;
+  // reuseport as ingress-nginx configures it (reuse-port: true): a listening socket per worker, the
+  // kernel spreads connections. Without it one worker often took all 64 of wrk's connections.
+  const proxyLoc = (p: number) => `server { listen 127.0.0.1:${p} reuseport; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering off; } }`;
   // Same number of processes on both sides: nginx workers = ingress worker processes.
   const n = Number(process.env.BENCH_INGRESS_WORKERS ?? cpus().length);
-  nginx('proxy1', `${upstream} ${proxyLoc(18081)}`, '1');
-  nginx('proxyn', `${upstream} ${proxyLoc(18082)}`, String(n));
+  const nginx1 = nginx('proxy1', `${upstream} ${proxyLoc(18081)}`, '1');
+  const nginxN = nginx('proxyn', `${upstream} ${proxyLoc(18082)}`, String(n));
   await waitPort('127.0.0.1', 18081);
   await waitPort('127.0.0.1', 18082);
 
-  // The ingress in its own process, like inside `jotasu server` (the bench driver stays out of its event loop):
-  // once serving in that process (0 workers), once with n worker processes.
+  // The ingress compiled, as users run it, in its own process like inside `jotasu server` (the bench
+  // driver stays out of its event loop): once serving in that process (0 workers), once with n workers.
+  const controller = join(dirname(dirname(await buildCompiled('network'))), 'ingress', 'controller.js');
   const child = (listen: number, workers: number) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', new URL('./network-ingress-child.ts', import.meta.url).pathname, String(port), String(listen), String(workers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, LOG_LEVEL: 'error' } });
+    const c = spawn(process.execPath, ['--import', 'tsx', new URL('./network-ingress-child.ts', import.meta.url).pathname, String(port), String(listen), String(workers)],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, LOG_LEVEL: 'error', INGRESS_CONTROLLER_MODULE: controller } });
     children.push(c);
     return c;
   };
-  child(18083, 0);
-  child(18084, n);
+  const ingress1 = child(18083, 0);
+  const ingressN = child(18084, n);
   await waitPort('127.0.0.1', 18083);
   await waitPort('127.0.0.1', 18084);
 
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
-  console.log(`\nIngress vs nginx reverse proxy (3 backends: nginx on 127.0.0.2-4, keep-alive to them on both sides, wrk -c ${CONNS} -d ${DURATION}, ${cpus().length} CPUs shared by wrk, proxies and backends${rounds > 1 ? `, median of ${rounds} interleaved rounds` : ''})`);
-  const runs: Record<string, WrkResult[]> = {};
-  const cases: [string, string, string?][] = [
-    ['backend directly (reference)', `http://127.0.0.2:${port}/`],
-    ['nginx, 1 worker', 'http://127.0.0.1:18081/', 'bench.example.com'],
-    ['jotasu ingress, in process (1 thread)', 'http://127.0.0.1:18083/', 'bench.example.com'],
-    [`nginx, ${n} workers`, 'http://127.0.0.1:18082/', 'bench.example.com'],
-    [`jotasu ingress, ${n} worker processes`, 'http://127.0.0.1:18084/', 'bench.example.com'],
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const host = 'bench.example.com';
+  interface Case { name: string; url: string; pid: number }
+  const pairs: [Case, Case][] = [
+    [{ name: 'nginx, 1 worker', url: 'http://127.0.0.1:18081/', pid: nginx1.pid! }, { name: 'jotasu ingress, in process (1 thread)', url: 'http://127.0.0.1:18083/', pid: ingress1.pid! }],
+    [{ name: `nginx, ${n} workers (reuseport)`, url: 'http://127.0.0.1:18082/', pid: nginxN.pid! }, { name: `jotasu ingress, ${n} worker processes`, url: 'http://127.0.0.1:18084/', pid: ingressN.pid! }],
   ];
+  const load0 = loadavg()[0]!;
+  console.log(`\nIngress vs nginx reverse proxy (3 backends: nginx on 127.0.0.2-4, keep-alive to them on both sides, wrk -c ${CONNS} -d ${DURATION}, ${cpus().length} CPUs shared by wrk, proxies and backends; ${rounds} rounds, each pair back to back in alternating order; medians)`);
+  // Warm-up: JIT, upstream pools.
+  for (const pair of pairs) for (const c of pair) execFileSync('wrk', ['-t', '2', '-c', CONNS, '-d', '2s', '-H', `Host: ${host}`, c.url], { stdio: 'ignore' });
+  const direct: WrkResult[] = [];
+  const runs = new Map<Case, ProxyRun[]>();
+  const ratios: { rps: number; p99: number; cpu: number }[][] = pairs.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (const [name, url, host] of cases) {
-      const res = wrk(url, { host });
-      (runs[name] ??= []).push(res);
-      if (rounds > 1) console.log(fmt(`  round ${r + 1}: ${name}`, res));
-    }
+    direct.push(wrk(`http://127.0.0.2:${port}/`));
+    pairs.forEach((pair, i) => {
+      // Alternating order: neither side always runs first (load on a shared host drifts).
+      const [a, b] = r % 2 ? [pair[1], pair[0]] : pair;
+      const ra = measureProxy(a.url, host, a.pid);
+      const rb = measureProxy(b.url, host, b.pid);
+      const [ng, jo] = r % 2 ? [rb, ra] : [ra, rb];
+      runs.set(pair[0], [...runs.get(pair[0]) ?? [], ng]);
+      runs.set(pair[1], [...runs.get(pair[1]) ?? [], jo]);
+      ratios[i]!.push({ rps: jo.rps / ng.rps, p99: jo.p99 / ng.p99, cpu: jo.cpuUsPerReq / ng.cpuUsPerReq });
+      if (rounds > 1) console.log(`    round ${r + 1}: ${pair[0].name} ${ng.rps.toFixed(0)} req/s p99 ${ng.p99.toFixed(2)} ms; ${pair[1].name} ${jo.rps.toFixed(0)} req/s p99 ${jo.p99.toFixed(2)} ms -> ${(100 * jo.rps / ng.rps).toFixed(0)} %`);
+    });
   }
-  const med = (name: string): WrkResult => { const l = [...runs[name]!].sort((a, b) => a.rps - b.rps); return l[(l.length - 1) >> 1]!; };
-  const [direct, n1, j1, nn, jn] = cases.map(([name]) => med(name)) as [WrkResult, WrkResult, WrkResult, WrkResult, WrkResult];
-  console.log(fmt(cases[0]![0], direct));
-  console.log(fmt(cases[1]![0], n1));
-  console.log(fmt(cases[2]![0], j1, n1));
-  console.log(fmt(cases[3]![0], nn));
-  console.log(fmt(cases[4]![0], jn, nn));
-  console.log(`  target: >= 70 % of nginx's req/s with p99 <= 2x at the same worker count -> ${n} workers: ${((jn.rps / nn.rps) * 100).toFixed(0)} %, p99 ${(jn.p99 / nn.p99).toFixed(2)}x`);
+  const med = (rs: WrkResult[]): WrkResult => ({ rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), errors: rs.reduce((a, x) => a + x.errors, 0) });
+  const cpuOf = (rs: ProxyRun[]): string => {
+    const shares = rs[0]!.workerShares.length > 1 ? `, worker CPU split ${rs.map((x) => x.workerShares.map((s) => (100 * s).toFixed(0)).join('/')).join(' ')}` : '';
+    return `   ${median(rs.map((x) => x.cpuUsPerReq)).toFixed(1).padStart(5)} µs CPU/req${shares}`;
+  };
+  console.log(fmt('backend directly (reference)', med(direct)));
+  pairs.forEach(([ng, jo], i) => {
+    const rr = ratios[i]!;
+    console.log(fmt(ng.name, med(runs.get(ng)!)) + cpuOf(runs.get(ng)!));
+    console.log(fmt(jo.name, med(runs.get(jo)!)) + cpuOf(runs.get(jo)!));
+    console.log(`    ${jo.name} / ${ng.name}: median ${(100 * median(rr.map((x) => x.rps))).toFixed(0)} % of req/s (rounds ${rr.map((x) => (100 * x.rps).toFixed(0)).join(', ')}), p99 ${median(rr.map((x) => x.p99)).toFixed(2)}x, CPU per request ${median(rr.map((x) => x.cpu)).toFixed(2)}x`);
+  });
+  const rn = ratios[1]!;
+  console.log(`  target: >= 70 % of nginx's req/s with p99 <= 2x at the same worker count -> ${n} workers: ${(100 * median(rn.map((x) => x.rps))).toFixed(0)} %, p99 ${median(rn.map((x) => x.p99)).toFixed(2)}x (load average ${load0.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end)`);
 }
 
 const modesHere = async (): Promise<ProxyMode[]> => (await nftAvailable(makeExec())) ? [...PROXY_MODES] : ['iptables'];
@@ -244,13 +306,13 @@ async function proxySyncBench(): Promise<void> {
 
 const part = process.env.BENCH_NETWORK ?? 'all';
 try {
-  if (part === 'all') {
+  if (part === 'all' || part === 'ingress') {
     await ingressBench();
     for (const c of children.splice(0)) try { c.kill('SIGTERM'); } catch { /* gone */ }
     await sleep(300);
   }
   if (part === 'all' || part === 'proxy') await clusterIPBench();
-  await proxySyncBench();
+  if (part !== 'ingress') await proxySyncBench();
 } finally {
   for (const c of children) try { c.kill('SIGTERM'); } catch { /* gone */ }
   await sleep(300);
