@@ -108,14 +108,15 @@ test('port-forward over WebSocket channels (v4.channel.k8s.io, base64, as client
   // Two ports: 8080 (echo) on channels 0/1, 9999 (nobody listens) on channels 2/3.
   const c = await portForwardSocket('wsecho', 'ports=8080,9999', ['v4.channel.k8s.io']);
   assert.equal(c.ws.protocol, 'v4.channel.k8s.io');
+  // Sent at once, while the kubelet is still connecting to the pod: kept for the connection.
+  const payload = randomBytes(2 << 20);
+  for (let off = 0; off < payload.length; off += 32768) c.ws.send(Buffer.concat([Buffer.of(0), payload.subarray(off, off + 32768)]));
   for (const [ch, port] of [[0, 8080], [1, 8080], [2, 9999], [3, 9999]] as const) {
     const m = await c.next((x) => x[0] === ch);
     assert.ok(m.subarray(1).equals(le(port)), `channel ${ch} opens with port ${port}`);
   }
   const err = await c.next((x) => x[0] === 3);
   assert.match(err.subarray(1).toString(), /^error forwarding port 9999 to pod wsecho, uid .*: /);
-  const payload = randomBytes(2 << 20);
-  for (let off = 0; off < payload.length; off += 32768) c.ws.send(Buffer.concat([Buffer.of(0), payload.subarray(off, off + 32768)]));
   const back: Buffer[] = [];
   let n = 0;
   while (n < payload.length) { const m = await c.next((x) => x[0] === 0); back.push(m.subarray(1)); n += m.length - 1; }
@@ -125,8 +126,8 @@ test('port-forward over WebSocket channels (v4.channel.k8s.io, base64, as client
   // Base64 text frames: the channel as a digit, the data in base64.
   const t = await portForwardSocket('wsecho', 'ports=8080', ['v4.base64.channel.k8s.io']);
   assert.equal(t.ws.protocol, 'v4.base64.channel.k8s.io');
-  assert.equal((await t.next((x) => x[0] === 0x30)).toString(), `0${le(8080).toString('base64')}`);
   t.ws.send(`0${Buffer.from('hello over base64').toString('base64')}`);
+  assert.equal((await t.next((x) => x[0] === 0x30)).toString(), `0${le(8080).toString('base64')}`);
   let text = '';
   while (!text.includes('hello over base64')) text += Buffer.from((await t.next((x) => x[0] === 0x30)).subarray(1).toString(), 'base64').toString();
   t.ws.close();

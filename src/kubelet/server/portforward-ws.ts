@@ -42,6 +42,8 @@ export function choosePortForwardProtocol(offered: string[]): string | undefined
   return [PORTFORWARD_BINARY_PROTOCOL, PORTFORWARD_BASE64_PROTOCOL].find((p) => offered.includes(p));
 }
 
+/** Client data held for connections being dialled before the WebSocket is paused. */
+const PENDING_LIMIT = 1024 * 1024;
 /** Base64 output waits for the socket beyond this much queued. */
 const BASE64_HIGH_WATER = 1024 * 1024;
 
@@ -50,6 +52,10 @@ type Target = { netns?: string; ip?: string; pod: string; uid: string };
 export function serveChannelPortForward(ws: WebSocket, ports: number[], target: Target, dialer: PodDialer): void {
   const base64 = ws.protocol === PORTFORWARD_BASE64_PROTOCOL;
   const conns: (Duplex | undefined)[] = ports.map(() => undefined);
+  /** Client data for connections still being dialled (undefined once dialled or failed). */
+  const pending: (Buffer[] | undefined)[] = ports.map(() => []);
+  let pendingBytes = 0;
+  let pendingPaused = false;
   let open = ports.length;
   let paused = 0;
 
@@ -66,12 +72,24 @@ export function serveChannelPortForward(ws: WebSocket, ports: number[], target: 
     if (!msg.length) return;
     const channel = base64 ? msg[0]! - 48 : msg[0]!;
     const i = channel / 2;
-    const conn = conns[i];
-    // Odd channels (errors) are ours to write; data before the pod connection is up is
-    // not expected (clients wait for the port prefix) and has nowhere to go.
-    if (!Number.isInteger(i) || !conn || conn.writableEnded) return;
+    // Odd channels (errors) are ours to write.
+    if (!Number.isInteger(i) || i >= ports.length) return;
     const body = base64 ? Buffer.from(msg.subarray(1).toString(), 'base64') : msg.subarray(1);
-    if (body.length && !conn.write(body)) {
+    if (!body.length) return;
+    const conn = conns[i];
+    if (!conn) {
+      // Sent before the pod connection is up (the port prefix goes out first): kept for it.
+      const p = pending[i];
+      if (!p) return;
+      p.push(body);
+      if ((pendingBytes += body.length) > PENDING_LIMIT && !pendingPaused) {
+        pendingPaused = true;
+        if (paused++ === 0) ws.pause();
+      }
+      return;
+    }
+    if (conn.writableEnded) return;
+    if (!conn.write(body)) {
       // The pod reads slower than the client sends: stop reading the WebSocket meanwhile.
       if (paused++ === 0) ws.pause();
       conn.once('drain', () => { if (--paused === 0) ws.resume(); });
@@ -95,9 +113,19 @@ export function serveChannelPortForward(ws: WebSocket, ports: number[], target: 
       }
       portDone();
     };
+    const flushPending = (conn?: Duplex) => {
+      const p = pending[i] ?? [];
+      pending[i] = undefined;
+      for (const b of p) { pendingBytes -= b.length; conn?.write(b); }
+      if (pendingPaused && pendingBytes <= PENDING_LIMIT) {
+        pendingPaused = false;
+        if (--paused === 0) ws.resume();
+      }
+    };
     dialer.dial(target.netns, port, target.ip).then((conn) => {
       if (ws.readyState !== ws.OPEN) { conn.destroy(); return; }
       conns[i] = conn;
+      flushPending(conn);
       conn.on('error', (e: Error) => finish(e));
       if (base64) {
         conn.on('data', (d: Buffer) => {
@@ -113,6 +141,6 @@ export function serveChannelPortForward(ws: WebSocket, ports: number[], target: 
         out.on('finish', () => finish());
         conn.pipe(out);
       }
-    }, (e: Error) => finish(e));
+    }, (e: Error) => { flushPending(); finish(e); });
   });
 }
