@@ -7,12 +7,12 @@
 // (WebSocket, or SPDY for older clients): after our checks the upgrade request is sent on
 // to the kubelet and then bytes are piped both ways untouched, as upstream's
 // UpgradeAwareHandler does. The kubelet speaks the streaming protocols end to end with
-// the client, so nothing is decoded or re-framed here.
+// the client, so nothing is decoded or re-framed here (relay.ts).
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { OnReadOpts } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Pod, Node } from 'kubernetes-types/core/v1.js';
 import type { Status } from 'kubernetes-types/meta/v1.js';
 import { errors, isStatusError, statusError } from '../../api/errors.js';
@@ -23,7 +23,7 @@ import type { KeyPair } from '../tls.js';
 import { statusOf, writeError } from '../http.js';
 import { validateContainer, checkContainerState, kubeletLocation, type KubeletLocation } from './location.js';
 import { logger } from '../../util/log.js';
-import { BufferPool } from '../../util/buffer-pool.js';
+import { relayBothWays, relayOnRead } from './relay.js';
 
 const log = logger('apiserver-proxy');
 
@@ -74,63 +74,6 @@ function requestInfo(t: Target, method: string | undefined, path: string): Resou
 }
 
 const HOP_BY_HOP = new Set(['host', 'authorization', 'proxy-authorization', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'impersonate-user', 'impersonate-group']);
-
-const RELAY_HIGH_WATER = 256 * 1024;
-
-/**
- * Writes what arrives in one tick as one batch: a TLS socket hands over its records one
- * by one (16 KiB each), and writing each on its own costs a TLS record and a syscall
- * apiece on the way out.
- */
-function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => void {
-  let corked = false;
-  const uncork = () => { corked = false; to.uncork(); };
-  return (d, cb) => {
-    if (!corked) { corked = true; to.cork(); process.nextTick(uncork); }
-    to.write(d, cb);
-  };
-}
-
-/** Copies `from` into `to` like pipe(), in batches (batchedWriter). */
-export function relay(from: Duplex | Readable, to: Writable): void {
-  const write = batchedWriter(to);
-  from.on('data', (d: Buffer) => {
-    write(d);
-    // Sockets' high-water mark is one record (16 KiB): pausing at write() === false
-    // would end every batch after its first chunk. Allow a little more in flight.
-    if (to.writableLength >= RELAY_HIGH_WATER) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.on('end', () => to.end());
-}
-
-/** Plaintext TLS records (at most 16 KiB) from kubelets, read straight into reused buffers. */
-const recordPool = new BufferPool(16 * 1024, 64);
-
-/**
- * `onread` options for the kubelet connection, relaying into `to`: each TLS record is read
- * into a pooled buffer that is written on as it is and returned once written, so the
- * download direction allocates nothing per record (see BufferPool). Pair with
- * relayOnReadEnd() for back-pressure and the end.
- */
-export function relayOnRead(to: Writable): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
-  const write = batchedWriter(to);
-  return {
-    buffer: () => recordPool.take(),
-    callback: (n, buf) => {
-      write(buf.subarray(0, n), () => recordPool.give(buf));
-      // false stops reading until 'drain' (relayOnReadEnd resumes).
-      return to.writableLength < RELAY_HIGH_WATER;
-    },
-  };
-}
-
-/** The rest of relayOnRead: resume on drain, end `to` when `from` ends. */
-export function relayOnReadEnd(from: Readable, to: Writable): void {
-  to.on('drain', () => from.resume());
-  from.on('end', () => to.end());
-  from.resume();
-}
 
 /** A Status as an HTTP response written on a raw socket (before any upgrade happened). */
 function socketStatus(socket: Duplex, st: Status): void {
@@ -250,6 +193,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       const where = await locate(t, url.searchParams, true);
       if (!where) throw errors.badRequest('nothing to connect to');
       const cert = await clientCert();
+      // The kubelet's records are read into pooled buffers and written to the client as they are.
       const up: TLSSocket = tlsConnect({
         host: where.loc.host, port: where.loc.port, ca: o.ca, cert: cert.certPem, key: cert.keyPem,
         servername: /^[\d.]+$|:/.test(where.loc.host) ? undefined : where.loc.host, ALPNProtocols: ['http/1.1'],
@@ -271,8 +215,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       up.setNoDelay(true);
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
       // From here on: bytes both ways; either side closing closes the other.
-      relay(socket, up);
-      relayOnReadEnd(up, socket);
+      relayBothWays(socket, up);
       const close = () => { socket.destroy(); up.destroy(); };
       up.on('error', close);
       socket.on('error', close);

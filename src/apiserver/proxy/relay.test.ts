@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
-import { relay } from './index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import * as tls from 'node:tls';
+import { ensureClusterTLS, issueCert, type KeyPair } from '../tls.js';
+import { relay, relayOnRead, relayOnReadEnd, readIntoBuffers } from './relay.js';
 
 test('relay: chunks that arrive in one tick leave in one write (one TLS write, one syscall)', async () => {
   const from = new Readable({ read() { /* pushed below */ } });
@@ -22,37 +28,59 @@ test('relay: chunks that arrive in one tick leave in one write (one TLS write, o
   assert.equal(Buffer.concat(got).length, 4 * 16384 + 1);
 });
 
-test('relayOnRead: TLS records read into pooled buffers reach a slow writer intact (no reuse before the write is done)', async () => {
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createHash, randomBytes } = await import('node:crypto');
-  const tls = await import('node:tls');
-  const { ensureClusterTLS, issueCert } = await import('../tls.js');
-  const { relayOnRead, relayOnReadEnd } = await import('./index.js');
+/** A cluster CA and a serving certificate for 127.0.0.1, for the test's duration. */
+async function withCerts(fn: (ca: KeyPair, serving: KeyPair) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'jotasu-relay-test-'));
   try {
     const { ca } = await ensureClusterTLS(dir);
-    const serving = await issueCert(ca, { cn: 'kubelet', ips: ['127.0.0.1'], server: true });
-    const payload = randomBytes(6 * 1024 * 1024 + 123);
-    const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => { s.end(payload); });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    // Takes its time over each write, and only then looks at the bytes.
-    const hash = createHash('sha256');
-    let n = 0;
-    const sink = new Writable({
-      highWaterMark: 16384,
-      write(c: Buffer, _e, cb) { setImmediate(() => { hash.update(c); n += c.length; cb(); }); },
-    });
-    const up = tls.connect({ host: '127.0.0.1', port, ca: ca.certPem, onread: relayOnRead(sink) } as never);
-    relayOnReadEnd(up, sink);
-    await new Promise((r) => sink.on('finish', r));
-    up.destroy();
-    server.close();
-    assert.equal(n, payload.length);
-    assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+    await fn(ca, await issueCert(ca, { cn: 'test', ips: ['127.0.0.1'], server: true }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
+
+/** A writer that takes its time over each chunk and only then looks at its bytes (hash and count). */
+function slowSink(): { sink: Writable; finished: Promise<{ n: number; sha: string }> } {
+  const hash = createHash('sha256');
+  let n = 0;
+  const sink = new Writable({
+    highWaterMark: 16384,
+    write(c: Buffer, _e, cb) { setImmediate(() => { hash.update(c); n += c.length; cb(); }); },
+  });
+  return { sink, finished: new Promise((r) => sink.on('finish', () => r({ n, sha: hash.digest('hex') }))) };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('relayOnRead: TLS records read into pooled buffers reach a slow writer intact (no reuse before the write is done)', () => withCerts(async (ca, serving) => {
+  const payload = randomBytes(6 * 1024 * 1024 + 123);
+  const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => { s.end(payload); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { sink, finished } = slowSink();
+  const up = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem, onread: relayOnRead(sink) } as tls.ConnectionOptions);
+  relayOnReadEnd(up, sink);
+  const got = await finished;
+  up.destroy();
+  server.close();
+  assert.equal(got.n, payload.length);
+  assert.equal(got.sha, sha(payload));
+}));
+
+test('readIntoBuffers: an accepted TLS socket switched to pooled reads (what it had read already first) relays intact', () => withCerts(async (ca, serving) => {
+  const payload = randomBytes(6 * 1024 * 1024 + 77);
+  const { sink, finished } = slowSink();
+  let switched: boolean | undefined;
+  const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => {
+    // As after an upgrade: the client's first bytes are already in the socket's buffer.
+    setTimeout(() => { switched = readIntoBuffers(s, relayOnRead(sink)); relayOnReadEnd(s, sink); }, 100);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem });
+  c.end(payload);
+  const got = await finished;
+  c.destroy();
+  server.close();
+  assert.equal(switched, true, 'this Node lets an accepted socket read into our buffers (else the relay falls back to data events, at a CPU cost)');
+  assert.equal(got.n, payload.length);
+  assert.equal(got.sha, sha(payload));
+}));

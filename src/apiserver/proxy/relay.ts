@@ -1,0 +1,108 @@
+// The bytes of an upgraded connection (exec, attach, port-forward), client <-> kubelet,
+// as cheaply per byte as Node allows: both sides are TLS, and each record arrives on its
+// own (16 KiB at most).
+//
+// - Records are read into pooled buffers (util/buffer-pool.ts) and written on as they
+//   are, the buffer returned once written: no allocation per record. A fresh Buffer per
+//   record (Node's default) is external memory to V8, and at hundreds of MB/s it made the
+//   API server run a mark-compact every ~30 MB.
+// - What arrives in one tick leaves in one write (cork until the next tick): writing each
+//   record on its own costs a TLS record and a syscall apiece on the way out.
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { BufferPool } from '../../util/buffer-pool.js';
+
+/** Queued toward one side before the other side's reading pauses. */
+const RELAY_HIGH_WATER = 256 * 1024;
+
+/** Plaintext TLS records (at most 16 KiB) read straight into reused buffers. */
+const recordPool = new BufferPool(16 * 1024, 64);
+
+/** A socket's `onread` options (net.connect, tls.connect). */
+export interface ReadIntoBuffers { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean }
+
+/** Writes to `to`, batching what is written in one tick into one write. */
+function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => void {
+  let corked = false;
+  const uncork = () => { corked = false; to.uncork(); };
+  return (d, cb) => {
+    if (!corked) { corked = true; to.cork(); process.nextTick(uncork); }
+    to.write(d, cb);
+  };
+}
+
+/** Copies `from` into `to` like pipe(), in batches; for sockets that cannot read into our buffers. */
+export function relay(from: Duplex | Readable, to: Writable): void {
+  const write = batchedWriter(to);
+  from.on('data', (d: Buffer) => {
+    write(d);
+    // Sockets' high-water mark is one record (16 KiB): pausing at write() === false
+    // would end every batch after its first chunk. Allow a little more in flight.
+    if (to.writableLength >= RELAY_HIGH_WATER) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}
+
+/**
+ * `onread` options relaying into `to`: each read lands in a pooled buffer that is written
+ * on as it is and returned once written. Pair with relayOnReadEnd().
+ */
+export function relayOnRead(to: Writable): ReadIntoBuffers {
+  const write = batchedWriter(to);
+  return {
+    buffer: () => recordPool.take(),
+    callback: (n, buf) => {
+      write(buf.subarray(0, n), () => recordPool.give(buf));
+      // false stops reading until 'drain' (relayOnReadEnd resumes).
+      return to.writableLength < RELAY_HIGH_WATER;
+    },
+  };
+}
+
+/** The rest of relayOnRead: resume on drain, end `to` when `from` ends. */
+export function relayOnReadEnd(from: Readable, to: Writable): void {
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+  from.resume();
+}
+
+/**
+ * Gives an accepted socket what `onread` gives a socket Node creates for a client: reads
+ * into our buffers. Node has the machinery for every socket (the kBuffer slots of
+ * net.Socket, StreamBase's useUserBuffer) but an option to reach it only in net.connect and
+ * tls.connect. false when this Node lacks them; the caller then relays 'data' events.
+ * Whatever the socket had already read is handed to the callback first.
+ */
+export function readIntoBuffers(sock: Duplex, o: ReadIntoBuffers): boolean {
+  const symbols = Object.getOwnPropertySymbols(sock);
+  const sym = (d: string) => symbols.find((s) => s.description === d);
+  const kBuffer = sym('kBuffer'), kBufferCb = sym('kBufferCb'), kBufferGen = sym('kBufferGen');
+  const handle = (sock as Duplex & { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+  if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function') return false;
+  for (let c = sock.read() as Buffer | null; c; c = sock.read() as Buffer | null) {
+    for (let off = 0; off < c.length;) {
+      const b = o.buffer();
+      const n = c.copy(b, 0, off);
+      off += n;
+      o.callback(n, b);
+    }
+  }
+  const slots = sock as unknown as Record<symbol, unknown>;
+  const first = o.buffer();
+  slots[kBuffer] = first;
+  slots[kBufferGen] = o.buffer;
+  slots[kBufferCb] = o.callback;
+  handle.useUserBuffer(first);
+  return true;
+}
+
+/**
+ * Relays an upgraded client connection and the kubelet connection both ways: the kubelet
+ * socket was opened with relayOnRead(client) as its onread; the client's socket is switched
+ * to pooled reads when possible.
+ */
+export function relayBothWays(client: Duplex, kubelet: Duplex): void {
+  if (readIntoBuffers(client, relayOnRead(kubelet))) relayOnReadEnd(client, kubelet);
+  else relay(client, kubelet);
+  relayOnReadEnd(kubelet, client);
+}
