@@ -22,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import * as zlib from 'node:zlib';
 import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
 import { BufferPool } from '../../util/buffer-pool.js';
+import type { BufferIntake } from '../../util/read-into-buffers.js';
 
 const VERSION = 3;
 const SYN_STREAM = 1, SYN_REPLY = 2, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7, HEADERS = 8, WINDOW_UPDATE = 9;
@@ -133,6 +134,23 @@ export class SpdyStream extends Duplex {
     if (!this.destroyed) this.session.sendControl(RST_STREAM, 0, Buffer.concat([u32be(this.id), u32be(RST_CANCEL)]));
     this.session.forget(this.id);
     this.destroy();
+  }
+
+  /**
+   * Reading a socket straight into this stream's DATA frames (util/read-into-buffers.ts):
+   * each read lands after room for the frame header, which is then filled in: no copy.
+   */
+  intake(): BufferIntake {
+    let resume: (() => void) | undefined;
+    return {
+      buffer: () => framePool.take().subarray(8),
+      callback: (n, view) => {
+        const f = Buffer.from(view.buffer, view.byteOffset - 8, 8 + n);
+        if (this.destroyed || this.writableEnded) { framePool.give(f); return true; }
+        return this.session.sendDataFrame(this.id, f, () => resume?.());
+      },
+      onResume: (fn) => { resume = fn; },
+    };
   }
 
   override _read(): void { this.session.resume(this); }
@@ -312,6 +330,20 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.transport.send(f.subarray(0, 8 + n), () => { framePool.give(f); this.written(); });
       off += n;
     } while (off < data.length);
+  }
+
+  /**
+   * Sends a pooled DATA frame whose payload is in place after 8 free bytes (intake());
+   * false when the transport is full: `onRoom` is called once it has room again.
+   */
+  sendDataFrame(id: number, f: Buffer, onRoom: () => void): boolean {
+    if (this.closed) { framePool.give(f); return true; }
+    f.writeUInt32BE(id & 0x7fffffff, 0);
+    f.writeUInt32BE((f.length - 8) >>> 0, 4);
+    this.transport.send(f, () => { framePool.give(f); this.written(); });
+    if (this.transport.queued <= HIGH_WATER) return true;
+    this.waiting.push(onRoom);
+    return false;
   }
 
   /** Calls back once the transport has room again (back-pressure for stream writers). */

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 import { ensureClusterTLS, issueCert, type KeyPair } from '../tls.js';
-import { relay, relayOnRead, relayOnReadEnd, readIntoBuffers } from './relay.js';
+import { relay, relayOnRead, relayOnReadEnd } from './relay.js';
+import { readIntoBuffers } from '../../util/read-into-buffers.js';
 
 test('relay: chunks that arrive in one tick leave in one write (one TLS write, one syscall)', async () => {
   const from = new Readable({ read() { /* pushed below */ } });

@@ -10,6 +10,7 @@
 //   record on its own costs a TLS record and a syscall apiece on the way out.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { BufferPool } from '../../util/buffer-pool.js';
+import { readIntoBuffers, type ReadIntoBuffers } from '../../util/read-into-buffers.js';
 
 /** Queued toward one side before the other side's reading pauses. */
 const RELAY_HIGH_WATER = 256 * 1024;
@@ -17,8 +18,6 @@ const RELAY_HIGH_WATER = 256 * 1024;
 /** Plaintext TLS records (at most 16 KiB) read straight into reused buffers. */
 const recordPool = new BufferPool(16 * 1024, 64);
 
-/** A socket's `onread` options (net.connect, tls.connect). */
-export interface ReadIntoBuffers { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean }
 
 /** Writes to `to`, batching what is written in one tick into one write. */
 function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => void {
@@ -64,36 +63,6 @@ export function relayOnReadEnd(from: Readable, to: Writable): void {
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());
   from.resume();
-}
-
-/**
- * Gives an accepted socket what `onread` gives a socket Node creates for a client: reads
- * into our buffers. Node has the machinery for every socket (the kBuffer slots of
- * net.Socket, StreamBase's useUserBuffer) but an option to reach it only in net.connect and
- * tls.connect. false when this Node lacks them; the caller then relays 'data' events.
- * Whatever the socket had already read is handed to the callback first.
- */
-export function readIntoBuffers(sock: Duplex, o: ReadIntoBuffers): boolean {
-  const symbols = Object.getOwnPropertySymbols(sock);
-  const sym = (d: string) => symbols.find((s) => s.description === d);
-  const kBuffer = sym('kBuffer'), kBufferCb = sym('kBufferCb'), kBufferGen = sym('kBufferGen');
-  const handle = (sock as Duplex & { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
-  if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function') return false;
-  for (let c = sock.read() as Buffer | null; c; c = sock.read() as Buffer | null) {
-    for (let off = 0; off < c.length;) {
-      const b = o.buffer();
-      const n = c.copy(b, 0, off);
-      off += n;
-      o.callback(n, b);
-    }
-  }
-  const slots = sock as unknown as Record<symbol, unknown>;
-  const first = o.buffer();
-  slots[kBuffer] = first;
-  slots[kBufferGen] = o.buffer;
-  slots[kBufferCb] = o.callback;
-  handle.useUserBuffer(first);
-  return true;
 }
 
 /**

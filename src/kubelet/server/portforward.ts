@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { SpdySession, SpdyStream } from '../../api/remotecommand/spdy.js';
 import type { PodDialer } from '../../runtime/streaming/portforward.js';
 import { logger } from '../../util/log.js';
+import { readIntoBuffers } from '../../util/read-into-buffers.js';
 
 const log = logger('kubelet-server');
 
@@ -77,7 +78,14 @@ async function forward(data: SpdyStream, error: SpdyStream, port: number, target
   data.on('close', () => { if (!conn.writableEnded) conn.end(); });
   // Client → pod; the client's FIN half-closes the pod connection.
   data.pipe(conn);
-  // Pod → client; the pod's EOF ends the data stream and the error stream.
-  conn.on('data', (d: Buffer) => { if (!data.write(d)) { conn.pause(); data.once('drain', () => conn.resume()); } });
+  // Pod → client, read straight into DATA frames when the connection is a socket; the
+  // pod's EOF ends the data stream and the error stream.
+  const intake = data.intake();
+  if (readIntoBuffers(conn, intake)) {
+    intake.onResume(() => conn.resume());
+    conn.resume();
+  } else {
+    conn.on('data', (d: Buffer) => { if (!data.write(d)) { conn.pause(); data.once('drain', () => conn.resume()); } });
+  }
   conn.on('end', finish);
 }

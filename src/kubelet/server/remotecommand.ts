@@ -10,11 +10,13 @@ import {
 } from '../../api/remotecommand/protocol.js';
 import { logger } from '../../util/log.js';
 import { BufferPool } from '../../util/buffer-pool.js';
+import type { BufferIntake } from '../../util/read-into-buffers.js';
 
 const log = logger('kubelet-server');
 
-/** Pauses writers while this much is queued on the socket. */
+/** Pauses writers while this much is queued on the socket (intake readers until LOW_WATER). */
 const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
 /** Output is sent in messages of at most this much (a pipe read is at most 64 KiB). */
 const MAX_MESSAGE = 64 * 1024;
 /**
@@ -30,8 +32,8 @@ export interface StreamFlags { stdin: boolean; stdout: boolean; stderr: boolean;
 
 export interface RemoteCommandSession {
   stdin?: PassThrough;
-  stdout?: Writable;
-  stderr?: Writable;
+  stdout?: ChannelWriter;
+  stderr?: ChannelWriter;
   /** Terminal size changes (channel 4); sizes sent before a listener exists are replayed. */
   onResize(fn: (s: TerminalSize) => void): void;
   signal: AbortSignal;
@@ -39,9 +41,12 @@ export interface RemoteCommandSession {
   finish(status: Status): void;
 }
 
+/** Output toward the client: a Writable, and an intake to read a pipe or socket straight into messages. */
+export type ChannelWriter = Writable & { intake: BufferIntake };
+
 /** A Writable whose chunks go out as messages on `channel` (pooled, with back-pressure). */
-export function channelWriter(ws: WebSocket, channel: number): Writable {
-  return new Writable({
+export function channelWriter(ws: WebSocket, channel: number): ChannelWriter {
+  const w = new Writable({
     write(chunk: Buffer, _enc, cb) {
       if (ws.readyState !== ws.OPEN) { cb(); return; }
       let off = 0;
@@ -57,7 +62,27 @@ export function channelWriter(ws: WebSocket, channel: number): Writable {
         if (off === chunk.length && !wait) cb();
       } while (off < chunk.length);
     },
-  });
+  }) as ChannelWriter;
+  // Reads land one byte into a pooled buffer; the channel byte goes in front: no copy.
+  let resume: (() => void) | undefined;
+  let stopped = false;
+  w.intake = {
+    buffer: () => messagePool.take().subarray(1),
+    callback: (n, view) => {
+      const m = Buffer.from(view.buffer, view.byteOffset - 1, 1 + n);
+      if (ws.readyState !== ws.OPEN) { messagePool.give(m); return true; }
+      m[0] = channel;
+      ws.send(m, () => {
+        messagePool.give(m);
+        if (stopped && ws.bufferedAmount <= LOW_WATER) { stopped = false; resume?.(); }
+      });
+      if (ws.bufferedAmount <= HIGH_WATER) return true;
+      stopped = true;
+      return false;
+    },
+    onResume: (fn) => { resume = fn; },
+  };
+  return w;
 }
 
 /** Sets up the channels on an accepted WebSocket. */

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { TerminalSize } from '../../api/remotecommand/protocol.js';
 import { logger } from '../../util/log.js';
+import { pipeInto, type BufferIntake } from '../../util/read-into-buffers.js';
 
 const log = logger('streaming');
 
@@ -26,9 +27,10 @@ export interface ExecOptions {
   cmd: string[];
   tty: boolean;
   stdin?: Readable;
-  stdout?: Writable;
+  /** With an intake (kubelet/server's channel writers), the pipe is read straight into its buffers. */
+  stdout?: Writable & { intake?: BufferIntake };
   /** Ignored with a tty (the terminal merges both). */
-  stderr?: Writable;
+  stderr?: Writable & { intake?: BufferIntake };
   /** Initial size (tty). */
   size?: TerminalSize;
   /** Aborting kills the process (the client went away). */
@@ -62,9 +64,10 @@ function execPipes(runc: RuncLocation, args: string[], pidFile: string, o: ExecO
     o.stdin.pipe(child.stdin);
     child.stdin.on('error', () => { /* the process exited before reading all of stdin */ });
   }
-  if (o.stdout) child.stdout!.pipe(o.stdout, { end: false }); else child.stdout!.resume();
+  // Output is read straight into the writer's buffers when it offers them (pipeInto).
+  if (o.stdout) pipeInto(child.stdout!, o.stdout); else child.stdout!.resume();
   // runc's own errors (exec failed) come on stderr as well: the client sees them.
-  if (o.stderr) child.stderr!.pipe(o.stderr, { end: false }); else child.stderr!.resume();
+  if (o.stderr) pipeInto(child.stderr!, o.stderr); else child.stderr!.resume();
   const onAbort = () => { void killFromPidFile(pidFile); child.kill('SIGKILL'); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const done = new Promise<number>((resolve, reject) => {
