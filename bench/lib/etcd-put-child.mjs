@@ -1,13 +1,15 @@
 // The etcdctl-level baseline of bench:datastore: a separate process (as etcdctl is)
 // that keeps one connection to etcd and times sequential Put RPCs over loopback.
-// Plain ESM (no tsx). Two clients, alternating batch by batch:
-//   lean:    the API server's own gRPC transport (src/datastore/etcd-rpc.ts, compiled),
-//            one HTTP/2 stream per call like Go's client in etcdctl: the baseline;
-//   grpc-js: etcd3's generated KV stub (@grpc/grpc-js) without a retry wrapper, for reference.
+// Plain ESM (no tsx). Both clients speak gRPC through @grpc/grpc-js, the library the
+// API server uses too; they alternate batch by batch:
+//   grpc-js: the API server's own etcd client module (src/datastore/etcd-rpc.ts,
+//            compiled): the same library with the same channel options: the baseline;
+//   etcd3:   the `etcd3` package's KV stub (grpc-js under etcd3's wrapper, its default
+//            options, no retry policy), for reference.
 //
 // Protocol (lines on stdin/stdout, JSON):
 //   in:  {"endpoint": "...", "value": "<bytes to put>", "rpcModule": "<path of compiled etcd-rpc.js>"}   once, first
-//   in:  {"n": 200, "prefix": "/raw/pair/", "client": "lean" | "grpc-js"}                                a batch
+//   in:  {"n": 200, "prefix": "/raw/pair/", "client": "grpc-js" | "etcd3"}                               a batch
 //   out: {"lat": [ms, ...], "cpuMs": <this process's CPU for the batch>}
 import { createInterface } from 'node:readline';
 import { Etcd3 } from 'etcd3';
@@ -23,11 +25,11 @@ for await (const line of rl) {
   const msg = JSON.parse(line);
   if (msg.endpoint) {
     const { EtcdRpc, RPC } = await import(msg.rpcModule);
-    const lean = new EtcdRpc({ endpoints: [msg.endpoint] });
-    const grpcjs = new Etcd3({ hosts: [msg.endpoint], faultHandling: { global: noRetry, host: () => noRetry } });
-    clients.lean = (key) => lean.unary(RPC.put, { key, value });
-    clients['grpc-js'] = (key) => grpcjs.kv.put({ key, value });
-    closeAll = () => { lean.close(); grpcjs.close(); };
+    const rpc = new EtcdRpc({ endpoints: [msg.endpoint] });
+    const etcd3 = new Etcd3({ hosts: [msg.endpoint], faultHandling: { global: noRetry, host: () => noRetry } });
+    clients['grpc-js'] = (key) => rpc.unary(RPC.put, { key, value });
+    clients.etcd3 = (key) => etcd3.kv.put({ key, value });
+    closeAll = () => { rpc.close(); etcd3.close(); };
     value = Buffer.from(msg.value);
     for (const put of Object.values(clients)) await put(Buffer.from('/raw/warm')); // connect before timing
     process.stdout.write('{"ready":true}\n');

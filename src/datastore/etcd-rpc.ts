@@ -1,22 +1,21 @@
-// A lean gRPC client for the few etcd v3 calls the datastore makes (KV Range/Txn/
-// Compact, Lease Grant/Revoke, the Watch stream), straight over node:http2 with
-// protobufjs and the .proto files that the `etcd3` package ships.
+// The etcd v3 calls the datastore makes (KV Range/Txn/Compact, Lease Grant/Revoke, the
+// Watch stream) through @grpc/grpc-js, with etcd's .proto files (as the `etcd3`
+// package ships them) compiled by protobufjs.
 //
-// Why not @grpc/grpc-js (through etcd3): every unary call there passes through
-// resolving, retrying, load-balancing and subchannel call layers, interceptors,
-// metadata and promise-based call credentials. Measured on this machine (bench:datastore,
-// sequential 1.6 KB puts over loopback) that costs ~0.25 ms of CPU and ~0.15 ms of
-// latency per call more than the same call as one HTTP/2 stream here: as much as
-// the rest of the API server's create path. gRPC over HTTP/2 is small: a request is
-// a POST of length-prefixed protobuf messages to /package.Service/Method, and the
-// outcome is the grpc-status trailer (gRPC's PROTOCOL-HTTP2 spec).
+// grpc-js is used directly, not through etcd3's wrapper (its pool, retry and
+// circuit-breaker policies, a promise per builder call): one grpc-js Client per etcd
+// member, generic calls by method path with our own (de)serialisers, and channel
+// options that switch off what the datastore does not use (channelz bookkeeping,
+// grpc-js retries: the datastore decides itself which failed writes are safe to retry).
 //
-// Endpoints: one HTTP/2 session per etcd member, opened on demand; calls go to the
-// member that answered last, and move to the next one when a member cannot be
-// reached (it is then skipped for a second). Every session is pinged (keepalive), so
-// a member that died without closing TCP is noticed, and its watch streams end.
-import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type SecureClientSessionOptions } from 'node:http2';
+// Members: calls go to the member that answered last, and move to the next one when a
+// member cannot be reached (it is then skipped for a second). grpc-js keeps each
+// member's connection, reconnects it (with a short backoff: etcd restarts are
+// expected) and pings it while calls or watches are open, so a member that died
+// without closing TCP is noticed and its watch streams end.
 import { createRequire } from 'node:module';
+import * as grpc from '@grpc/grpc-js';
+import type * as etcd from 'etcd3';
 import protobuf from 'protobufjs';
 
 const require = createRequire(import.meta.url);
@@ -24,59 +23,76 @@ const require = createRequire(import.meta.url);
 const root = new protobuf.Root();
 root.loadSync(require.resolve('etcd3/proto/rpc.proto'), { keepCase: true });
 
-/** Decoded like @grpc/proto-loader does for etcd3, so etcd3's request/response typings apply. */
+/** Decoded as @grpc/proto-loader does for etcd3 (int64 as strings: lease ids exceed 2^53), so etcd3's typings apply. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
-export interface RpcMethod {
+export interface RpcMethod<Req = object, Res = unknown> {
   path: string;
-  req: protobuf.Type;
-  res: protobuf.Type;
-  headers: Record<string, string>;
+  /** A Buffer is taken as an already encoded request (messages the datastore sends again and again). */
+  serialize: (req: Req | Buffer) => Buffer;
+  deserialize: (buf: Buffer) => Res;
 }
 
-function method(service: string, name: string, req: string, res: string): RpcMethod {
-  const path = `/etcdserverpb.${service}/${name}`;
+function method<Req extends object, Res>(service: string, name: string, req: string, res: string): RpcMethod<Req, Res> {
+  const reqType = root.lookupType(`etcdserverpb.${req}`);
+  const resType = root.lookupType(`etcdserverpb.${res}`);
   return {
-    path,
-    req: root.lookupType(`etcdserverpb.${req}`),
-    res: root.lookupType(`etcdserverpb.${res}`),
-    headers: { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'jotasu-etcd/1' },
+    path: `/etcdserverpb.${service}/${name}`,
+    serialize: (r) => (Buffer.isBuffer(r) ? r : (reqType.encode(reqType.fromObject(r)).finish() as Buffer)),
+    deserialize: (b) => resType.toObject(resType.decode(b), TO_OBJECT) as Res,
   };
 }
 
 export const RPC = {
-  range: method('KV', 'Range', 'RangeRequest', 'RangeResponse'),
-  txn: method('KV', 'Txn', 'TxnRequest', 'TxnResponse'),
+  range: method<etcd.IRangeRequest, etcd.IRangeResponse>('KV', 'Range', 'RangeRequest', 'RangeResponse'),
+  txn: method<etcd.ITxnRequest, etcd.ITxnResponse>('KV', 'Txn', 'TxnRequest', 'TxnResponse'),
   /** Not used by the datastore (writes are Txns); bench:datastore's baseline is a plain Put. */
-  put: method('KV', 'Put', 'PutRequest', 'PutResponse'),
-  compact: method('KV', 'Compact', 'CompactionRequest', 'CompactionResponse'),
-  leaseGrant: method('Lease', 'LeaseGrant', 'LeaseGrantRequest', 'LeaseGrantResponse'),
-  leaseRevoke: method('Lease', 'LeaseRevoke', 'LeaseRevokeRequest', 'LeaseRevokeResponse'),
-  watch: method('Watch', 'Watch', 'WatchRequest', 'WatchResponse'),
+  put: method<etcd.IPutRequest, etcd.IPutResponse>('KV', 'Put', 'PutRequest', 'PutResponse'),
+  compact: method<etcd.ICompactionRequest, etcd.ICompactionResponse>('KV', 'Compact', 'CompactionRequest', 'CompactionResponse'),
+  leaseGrant: method<etcd.ILeaseGrantRequest, etcd.ILeaseGrantResponse>('Lease', 'LeaseGrant', 'LeaseGrantRequest', 'LeaseGrantResponse'),
+  leaseRevoke: method<etcd.ILeaseRevokeRequest, etcd.ILeaseRevokeResponse>('Lease', 'LeaseRevoke', 'LeaseRevokeRequest', 'LeaseRevokeResponse'),
+  watch: method<etcd.IWatchRequest, etcd.IWatchResponse>('Watch', 'Watch', 'WatchRequest', 'WatchResponse'),
 };
 
-/** gRPC status codes the datastore tells apart. */
-export const GrpcCode = { UNAVAILABLE: 14, DEADLINE_EXCEEDED: 4 } as const;
+/** Encodes a request once, for messages sent unchanged many times (RPC methods take the Buffer as is). */
+export function encode<Req extends object>(m: RpcMethod<Req, unknown>, req: Req): Buffer {
+  return m.serialize(req);
+}
 
-/** A call that reached etcd and got a non-OK grpc-status back. */
+/** gRPC status codes the datastore tells apart. */
+export const GrpcCode = grpc.status;
+
+/** A call that failed with a gRPC status (from etcd, or from grpc-js when the transport broke mid-call). */
 export class GrpcError extends Error {
   override name = 'GrpcError';
-  constructor(readonly code: number, readonly details: string, readonly path: string) {
-    super(`${details} (grpc status ${code} from ${path})`);
+  constructor(readonly code: number, readonly details: string, readonly path: string, readonly endpoint: string) {
+    super(`etcd ${endpoint} ${path}: ${details} (grpc status ${grpc.status[code] ?? code})`);
   }
 }
 
 /**
- * The call failed before etcd could have seen it (no connection, stream refused or
- * beyond the server's GOAWAY): safe to retry even for a write.
+ * The call failed before etcd could have seen it (no connection, stream refused by a
+ * member going away): safe to retry even for a write.
  */
 export class NotSentError extends Error {
   override name = 'NotSentError';
 }
 
-/** Transport trouble after the request may have reached etcd (a write may or may not have applied). */
-export class TransportError extends Error {
-  override name = 'TransportError';
+/**
+ * grpc-js statuses that it produces itself before any byte of the request reached a
+ * server (grpc-js reports no "progress" to callers, so its own messages are the
+ * signal; the datastore also only sends on members whose channel is READY). Anything
+ * else may have reached etcd.
+ */
+const NOT_SENT_DETAILS = [
+  /^No connection established/, // picked while the member's channel is in TRANSIENT_FAILURE
+  /^Failed to start HTTP\/2 stream/, // the session closed between pick and stream
+  /^Channel closed before call started/,
+  /^Stream refused by server/, // REFUSED_STREAM, also streams beyond a GOAWAY's last id
+];
+
+function notSentStatus(err: grpc.ServiceError): boolean {
+  return (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.INTERNAL) && NOT_SENT_DETAILS.some((re) => re.test(err.details ?? ''));
 }
 
 export interface EtcdRpcOptions {
@@ -92,292 +108,162 @@ export interface EtcdRpcOptions {
 
 /** A bidirectional stream of protobuf messages (the Watch service). */
 export interface RpcStream<Req, Res> {
-  write(req: Req): boolean;
+  write(req: Req | Buffer): boolean;
   on(ev: 'data', fn: (res: Res) => void): RpcStream<Req, Res>;
   on(ev: 'error', fn: (err: Error) => void): RpcStream<Req, Res>;
   on(ev: 'end', fn: () => void): RpcStream<Req, Res>;
   cancel(): void;
 }
 
-function frame(m: RpcMethod, req: object): Buffer {
-  const body = m.req.encode(m.req.fromObject(req)).finish();
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0;
-  out.writeUInt32BE(body.length, 1);
-  out.set(body, 5);
-  return out;
+function channelOptions(o: EtcdRpcOptions): grpc.ClientOptions {
+  return {
+    'grpc.enable_channelz': 0,
+    // No transparent or policy retries: a failed call comes back to the datastore, which
+    // knows whether it was a read or a write and which member to try next.
+    'grpc.enable_retries': 0,
+    // Each datastore its own connections (not shared with another client of the same member).
+    'grpc.use_local_subchannel_pool': 1,
+    // Notice a member that died without closing TCP; etcd refuses pings more often than
+    // every 5 s (--grpc-keepalive-min-time) and without streams, so only while calls are open.
+    'grpc.keepalive_time_ms': o.keepaliveMs ?? 10_000,
+    'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 5_000,
+    // An etcd restart takes a second or two: reconnect soon after (grpc-js defaults to 1 s rising to 120 s).
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+    // Lists of 10,000 pods are ~15 MB (etcd's own server limit is math.MaxInt32 for responses).
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+    // ... and should not crawl in 64 KB windows.
+    'grpc-node.flow_control_window': 32 << 20,
+    'grpc.primary_user_agent': 'jotasu-etcd',
+  };
 }
 
-/** Splits length-prefixed gRPC messages out of HTTP/2 DATA chunks. */
-class Deframer {
-  private buf: Buffer | undefined;
-  push(chunk: Buffer, out: (msg: Buffer) => void): void {
-    let b = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
-    while (b.length >= 5) {
-      if (b[0] !== 0) throw new Error('etcd sent a compressed gRPC message, which was not asked for');
-      const len = b.readUInt32BE(1);
-      if (b.length < 5 + len) break;
-      out(b.subarray(5, 5 + len));
-      b = b.subarray(5 + len);
-    }
-    this.buf = b.length ? b : undefined;
-  }
-  get pending(): boolean {
-    return this.buf !== undefined;
-  }
-}
-
-function statusOf(headers: Record<string, unknown>): { code: number; message: string } | undefined {
-  const s = headers['grpc-status'];
-  if (s === undefined) return undefined;
-  const raw = String(headers['grpc-message'] ?? '');
-  let message = raw;
-  try {
-    message = decodeURIComponent(raw);
-  } catch {
-    // not percent-encoded after all
-  }
-  return { code: Number(s), message };
-}
-
-/** Was this stream refused, or beyond the last stream the server said it would process? */
-function refused(stream: ClientHttp2Stream, goawayLastId: number | undefined): boolean {
-  if (stream.rstCode === h2.NGHTTP2_REFUSED_STREAM) return true;
-  return goawayLastId !== undefined && stream.id !== undefined && stream.id > goawayLastId;
-}
-
-class Endpoint {
-  session: ClientHttp2Session | undefined;
-  private dialing: Promise<ClientHttp2Session> | undefined;
+class Member {
+  readonly client: grpc.Client;
   /** Skipped until then after it could not be reached. */
   downUntil = 0;
-  /** Last stream id the server promised to process when it sent GOAWAY. */
-  goawayLastId: number | undefined;
-  /** Streams in flight: the session keeps the process alive only while there are some (as grpc-js does). */
-  active = 0;
-  private pinger: NodeJS.Timeout | undefined;
 
-  constructor(readonly url: string, private readonly opts: EtcdRpcOptions) {}
-
-  get connected(): boolean {
-    const s = this.session;
-    return s !== undefined && !s.closed && !s.destroyed && this.goawayLastId === undefined && !s.connecting;
+  constructor(readonly url: string, opts: EtcdRpcOptions) {
+    const u = new URL(url);
+    const creds = u.protocol === 'https:' ? grpc.credentials.createSsl(opts.ca ?? null, opts.key ?? null, opts.cert ?? null) : grpc.credentials.createInsecure();
+    this.client = new grpc.Client(u.host, creds, channelOptions(opts));
   }
 
-  open(): Promise<ClientHttp2Session> {
-    if (this.connected) return Promise.resolve(this.session!);
-    return (this.dialing ??= this.dial().finally(() => {
-      this.dialing = undefined;
-    }));
+  get ready(): boolean {
+    return this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
   }
 
-  private dial(): Promise<ClientHttp2Session> {
-    const o = this.opts;
-    const tls: SecureClientSessionOptions = this.url.startsWith('https://') ? { ca: o.ca, cert: o.cert, key: o.key, ALPNProtocols: ['h2'] } : {};
+  /** Connects (or waits for grpc-js' reconnect), rejecting with NotSentError after `timeoutMs`. */
+  connect(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const s = connect(this.url, {
-        ...tls,
-        // Large ranges (a list of 10,000 pods is ~15 MB) should not crawl in 64 KB windows.
-        settings: { initialWindowSize: 8 << 20, enablePush: false },
-        maxSessionMemory: 256,
-      });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new NotSentError(`etcd ${this.url}: no connection within ${o.dialTimeoutMs ?? 3000} ms`));
-      }, o.dialTimeoutMs ?? 3000);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.setLocalWindowSize(32 << 20);
-        this.session = s;
-        this.goawayLastId = undefined;
-        this.keepalive(s);
-        resolve(s);
-      });
-      s.on('error', (err) => {
-        clearTimeout(timer);
-        if (s.connecting || this.session !== s) reject(new NotSentError(`etcd ${this.url}: ${err.message}`));
-      });
-      s.on('goaway', (_code, lastStreamId) => {
-        if (this.session === s) this.goawayLastId = lastStreamId;
-      });
-      s.once('close', () => {
-        clearTimeout(timer);
-        if (this.session === s) {
-          this.session = undefined;
-          if (this.pinger) clearInterval(this.pinger);
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
+        if (!err) return resolve();
+        const ch = this.client.getChannel();
+        let state = 'closed';
+        try {
+          state = grpc.connectivityState[ch.getConnectivityState(false)] ?? state;
+        } catch {
+          // closed channel
         }
+        reject(new NotSentError(`etcd ${this.url}: no connection within ${timeoutMs} ms (${state})`));
       });
-      s.unref();
     });
-  }
-
-  private keepalive(s: ClientHttp2Session): void {
-    if (this.pinger) clearInterval(this.pinger);
-    const every = this.opts.keepaliveMs ?? 10_000;
-    const within = this.opts.keepaliveTimeoutMs ?? 5_000;
-    this.pinger = setInterval(() => {
-      if (s.destroyed) return;
-      const dead = setTimeout(() => s.destroy(new Error(`etcd ${this.url}: keepalive ping unanswered for ${within} ms`)), within);
-      dead.unref();
-      const sent = s.ping((err) => {
-        clearTimeout(dead);
-        if (err && !s.destroyed) s.destroy(err);
-      });
-      if (!sent) clearTimeout(dead);
-    }, every);
-    this.pinger.unref();
-  }
-
-  close(): void {
-    if (this.pinger) clearInterval(this.pinger);
-    this.session?.close();
-    this.session?.destroy();
-    this.session = undefined;
   }
 }
 
 export class EtcdRpc {
-  private readonly endpoints: Endpoint[];
+  private readonly members: Member[];
   /** The member calls go to first (the last one that answered). */
   private current = 0;
   private closed = false;
-  /** Open streams, ended on close(). */
-  private readonly streams = new Set<ClientHttp2Stream>();
+  private readonly dialTimeoutMs: number;
+  /** Open streams, cancelled on close(). */
+  private readonly streams = new Set<grpc.ClientDuplexStream<unknown, unknown>>();
 
   constructor(opts: EtcdRpcOptions) {
     if (!opts.endpoints.length) throw new Error('etcd: no endpoints');
-    this.endpoints = opts.endpoints.map((u) => new Endpoint(u, opts));
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? 3000;
+    this.members = opts.endpoints.map((u) => new Member(u, opts));
   }
 
-  /** A connected session: the current member, else the next reachable one. */
-  private async session(): Promise<{ ep: Endpoint; session: ClientHttp2Session }> {
+  /** A connected member: the current one, else the next reachable one. */
+  private async member(): Promise<Member> {
     if (this.closed) throw new NotSentError('etcd client closed');
-    const first = this.endpoints[this.current]!;
-    if (first.connected) return { ep: first, session: first.session! };
     const now = Date.now();
     let lastErr: Error | undefined;
-    for (let i = 0; i < this.endpoints.length; i++) {
-      const idx = (this.current + i) % this.endpoints.length;
-      const ep = this.endpoints[idx]!;
-      if (ep.downUntil > now && this.endpoints.length > 1) continue;
+    for (let i = 0; i < this.members.length; i++) {
+      const idx = (this.current + i) % this.members.length;
+      const m = this.members[idx]!;
+      if (m.downUntil > now && this.members.length > 1) continue;
       try {
-        const session = await ep.open();
+        if (!m.ready) await m.connect(this.dialTimeoutMs);
+        if (this.closed) throw new NotSentError('etcd client closed');
         this.current = idx;
-        return { ep, session };
+        return m;
       } catch (err) {
         lastErr = err as Error;
-        ep.downUntil = Date.now() + 1000;
+        m.downUntil = Date.now() + 1000;
       }
     }
-    throw lastErr ?? new NotSentError(`etcd ${this.endpoints.map((e) => e.url).join(',')}: every member was skipped after failing a moment ago`);
+    throw lastErr ?? new NotSentError(`etcd ${this.members.map((e) => e.url).join(',')}: every member was skipped after failing a moment ago`);
   }
 
-  private request(ep: Endpoint, session: ClientHttp2Session, m: RpcMethod, endStream: boolean): ClientHttp2Stream {
-    try {
-      const stream = session.request(m.headers, { endStream });
-      if (ep.active++ === 0) session.ref();
-      stream.once('close', () => {
-        if (--ep.active === 0 && !session.destroyed) session.unref();
-      });
-      return stream;
-    } catch (err) {
-      // The session closed under us (GOAWAY, destroyed): nothing was sent.
-      ep.session = undefined;
-      throw new NotSentError(`etcd ${ep.url} ${m.path}: ${(err as Error).message}`);
-    }
+  private failure(m: Member, path: string, err: grpc.ServiceError): Error {
+    if (notSentStatus(err)) return new NotSentError(`etcd ${m.url} ${path}: ${err.details}`);
+    return new GrpcError(err.code, err.details, path, m.url);
   }
 
-  /** One unary call. Rejects with GrpcError, NotSentError or TransportError. */
-  async unary<Res>(m: RpcMethod, req: object): Promise<Res> {
-    const { ep, session } = await this.session();
-    const body = frame(m, req);
-    const stream = this.request(ep, session, m, false);
+  /** One unary call. Rejects with GrpcError or NotSentError. */
+  unary<Req extends object, Res>(m: RpcMethod<Req, Res>, req: Req | Buffer): Promise<Res> {
+    const cur = this.members[this.current]!;
+    // The common case without an extra await: the current member is connected.
+    if (!this.closed && cur.ready) return this.call(cur, m, req);
+    return this.member().then((mem) => this.call(mem, m, req));
+  }
+
+  private call<Req extends object, Res>(mem: Member, m: RpcMethod<Req, Res>, req: Req | Buffer): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let status: { code: number; message: string } | undefined;
-      let failed: Error | undefined;
-      stream.on('response', (headers) => {
-        const st = statusOf(headers); // a trailers-only response: the status comes in the headers
-        if (st) status = st;
-        else if (headers[':status'] !== 200) failed = new TransportError(`etcd ${ep.url} ${m.path}: HTTP ${headers[':status']}`);
+      mem.client.makeUnaryRequest<Req | Buffer, Res>(m.path, m.serialize, m.deserialize, req, (err, res) => {
+        if (err) reject(this.failure(mem, m.path, err));
+        else resolve(res!);
       });
-      stream.on('data', (d: Buffer) => chunks.push(d));
-      stream.on('trailers', (t) => {
-        status = statusOf(t) ?? status;
-      });
-      stream.on('error', (err) => {
-        failed ??= refused(stream, ep.goawayLastId) ? new NotSentError(`etcd ${ep.url} ${m.path}: ${err.message}`) : new TransportError(`etcd ${ep.url} ${m.path}: ${err.message}`);
-      });
-      stream.on('close', () => {
-        if (failed) return reject(failed);
-        if (!status) {
-          const msg = `etcd ${ep.url} ${m.path}: stream closed without a grpc-status (rst code ${stream.rstCode})`;
-          return reject(refused(stream, ep.goawayLastId) ? new NotSentError(msg) : new TransportError(msg));
-        }
-        if (status.code !== 0) return reject(new GrpcError(status.code, status.message, m.path));
-        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        if (all.length < 5 || all[0] !== 0 || all.readUInt32BE(1) !== all.length - 5) {
-          return reject(new TransportError(`etcd ${ep.url} ${m.path}: malformed gRPC response (${all.length} bytes)`));
-        }
-        try {
-          resolve(m.res.toObject(m.res.decode(all.subarray(5)), TO_OBJECT) as Res);
-        } catch (err) {
-          reject(new TransportError(`etcd ${ep.url} ${m.path}: undecodable response: ${(err as Error).message}`));
-        }
-      });
-      stream.end(body);
     });
   }
 
-  /** Opens a bidirectional stream (Watch) on the current member. */
-  async stream<Req extends object, Res>(m: RpcMethod): Promise<RpcStream<Req, Res>> {
-    const { ep, session } = await this.session();
-    const stream = this.request(ep, session, m, false);
-    this.streams.add(stream);
-    const deframer = new Deframer();
+  /** Opens a bidirectional stream (Watch) on a reachable member. */
+  async stream<Req extends object, Res>(m: RpcMethod<Req, Res>): Promise<RpcStream<Req, Res>> {
+    const mem = await this.member();
+    const call = mem.client.makeBidiStreamRequest<Req | Buffer, Res>(m.path, m.serialize, m.deserialize);
+    const s = call as grpc.ClientDuplexStream<unknown, unknown>;
+    this.streams.add(s);
+    let done = false;
     const onData: ((res: Res) => void)[] = [];
     const onError: ((err: Error) => void)[] = [];
     const onEnd: (() => void)[] = [];
-    let done = false;
     const finish = (err?: Error): void => {
       if (done) return;
       done = true;
-      this.streams.delete(stream);
+      this.streams.delete(s);
       if (err) for (const f of onError) f(err);
       else for (const f of onEnd) f();
     };
-    stream.on('response', (headers) => {
-      const st = statusOf(headers);
-      if (st && st.code !== 0) finish(new GrpcError(st.code, st.message, m.path));
+    call.on('data', (res: Res) => {
+      if (!done) for (const f of onData) f(res);
     });
-    stream.on('data', (chunk: Buffer) => {
-      if (done) return;
-      try {
-        deframer.push(chunk, (msg) => {
-          const res = m.res.toObject(m.res.decode(msg), TO_OBJECT) as Res;
-          for (const f of onData) f(res);
-        });
-      } catch (err) {
-        stream.close(h2.NGHTTP2_CANCEL);
-        finish(new TransportError(`etcd ${ep.url} ${m.path}: ${(err as Error).message}`));
-      }
-    });
-    stream.on('trailers', (t) => {
-      const st = statusOf(t);
-      if (st && st.code !== 0) finish(new GrpcError(st.code, st.message, m.path));
-    });
-    stream.on('error', (err) => finish(new TransportError(`etcd ${ep.url} ${m.path}: ${err.message}`)));
-    stream.on('close', () => finish());
+    call.on('error', (err: grpc.ServiceError) => finish(this.failure(mem, m.path, err)));
+    // The server closed the stream with status OK (etcd does not, but a proxy could).
+    call.on('end', () => finish());
     const api: RpcStream<Req, Res> = {
-      write: (req) => (done ? false : stream.write(frame(m, req))),
+      write: (req) => (done ? false : call.write(req)),
       on(ev: 'data' | 'error' | 'end', fn: never) {
         (ev === 'data' ? onData : ev === 'error' ? onError : onEnd).push(fn);
         return api;
       },
       cancel: () => {
         done = true;
-        this.streams.delete(stream);
-        if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
+        this.streams.delete(s);
+        call.cancel();
       },
     };
     return api;
@@ -385,8 +271,8 @@ export class EtcdRpc {
 
   close(): void {
     this.closed = true;
-    for (const s of this.streams) if (!s.closed) s.close(h2.NGHTTP2_CANCEL);
+    for (const s of this.streams) s.cancel();
     this.streams.clear();
-    for (const ep of this.endpoints) ep.close();
+    for (const m of this.members) m.client.close();
   }
 }

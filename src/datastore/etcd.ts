@@ -1,4 +1,4 @@
-// The real-etcd datastore (etcd v3 API over a lean gRPC client: etcd-rpc.ts).
+// The real-etcd datastore (etcd v3 API through @grpc/grpc-js: etcd-rpc.ts).
 //
 // Writes are single transactions, as kube-apiserver does them:
 //   create: txn(create_revision(key) == 0 → put, else → get)
@@ -15,9 +15,7 @@
 // revision + 1; events at or below it are dropped, so nothing arrives twice or out of order.
 import { readFileSync } from 'node:fs';
 import type {
-  ICompactionResponse,
   IKeyValue,
-  ILeaseGrantResponse,
   IRangeRequest,
   IRangeResponse,
   IRequestOp,
@@ -27,7 +25,7 @@ import type {
   IWatchResponse,
 } from 'etcd3';
 import { logger } from '../util/log.js';
-import { EtcdRpc, GrpcCode, GrpcError, NotSentError, RPC, TransportError, type RpcStream } from './etcd-rpc.js';
+import { EtcdRpc, encode, GrpcCode, GrpcError, NotSentError, RPC, type RpcStream } from './etcd-rpc.js';
 import { prefixEndBytes } from './keys.js';
 import {
   CompactedError,
@@ -70,10 +68,23 @@ function notSent(err: unknown): boolean {
   return err instanceof NotSentError;
 }
 
-/** Errors worth retrying for a read: etcd unreachable or unavailable for now. */
+/**
+ * Errors worth retrying for a read: etcd unreachable or unavailable for now (grpc-js
+ * reports a dropped connection as UNAVAILABLE, a stream reset as INTERNAL "Received
+ * RST_STREAM ...").
+ */
 function transient(err: unknown): boolean {
-  if (err instanceof NotSentError || err instanceof TransportError) return true;
-  return err instanceof GrpcError && (err.code === GrpcCode.UNAVAILABLE || err.code === GrpcCode.DEADLINE_EXCEEDED);
+  if (err instanceof NotSentError) return true;
+  if (!(err instanceof GrpcError)) return false;
+  if (err.code === GrpcCode.UNAVAILABLE || err.code === GrpcCode.DEADLINE_EXCEEDED) return true;
+  return err.code === GrpcCode.INTERNAL && err.details.startsWith('Received RST_STREAM');
+}
+
+/** What a failed write's error means for its outcome, for the message the API server reports. */
+function writeOutcome(err: unknown): string {
+  if (notSent(err)) return ' (not sent: no etcd member could be reached)';
+  if (err instanceof GrpcError && !transient(err) && err.code !== GrpcCode.UNKNOWN && err.code !== GrpcCode.CANCELLED) return ' (refused by etcd)';
+  return ' (the write may have reached etcd)';
 }
 
 function isCompacted(err: unknown): boolean {
@@ -88,6 +99,9 @@ function pem(v: string | Buffer | undefined): Buffer | undefined {
   if (Buffer.isBuffer(v)) return v;
   return v.includes('-----BEGIN') ? Buffer.from(v) : readFileSync(v);
 }
+
+/** The watch stream's progress request (always the same message). */
+const PROGRESS_REQUEST = encode(RPC.watch, { progress_request: {} });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,6 +118,9 @@ export class EtcdDatastore implements Datastore {
   private readonly prefix: string;
   private readonly prefixBuf: Buffer;
   private readonly compactKey: Buffer;
+  /** Range requests sent again and again (revision probes, compact_rev_key reads), encoded once. */
+  private readonly countCompactKeyReq: Buffer;
+  private readonly getCompactKeyReq: Buffer;
   private readonly retryMs: number;
   readonly watchRetryMs: number;
   private closed = false;
@@ -117,6 +134,8 @@ export class EtcdDatastore implements Datastore {
     this.prefix = opts.prefix ?? '';
     this.prefixBuf = Buffer.from(this.prefix);
     this.compactKey = Buffer.from(this.prefix + 'compact_rev_key');
+    this.countCompactKeyReq = encode(RPC.range, { key: this.compactKey, count_only: true });
+    this.getCompactKeyReq = encode(RPC.range, { key: this.compactKey });
     this.retryMs = opts.retryMs ?? 10_000;
     this.watchRetryMs = opts.watchRetryMs ?? 5 * 60_000;
     this.rpc = new EtcdRpc({
@@ -166,7 +185,7 @@ export class EtcdDatastore implements Datastore {
         const retriable = write ? notSent(err) : transient(err);
         if (!retriable || Date.now() + delay > deadline) {
           if (isCompacted(err) || isFuture(err)) throw err;
-          throw new Error(`etcd ${what}: ${(err as Error).message}`, { cause: err });
+          throw new Error(`etcd ${what}: ${(err as Error).message}${write ? writeOutcome(err) : ''}`, { cause: err });
         }
         await sleep(delay);
         delay = Math.min(delay * 2, 1000);
@@ -175,12 +194,12 @@ export class EtcdDatastore implements Datastore {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.call('current revision', false, () => this.range_({ key: this.compactKey, count_only: true }));
+    const res = await this.call('current revision', false, () => this.range_(this.countCompactKeyReq));
     return Number(res.header.revision);
   }
 
   private async readCompactKey(): Promise<{ value: number; modRevision: number; revision: number }> {
-    const res = await this.call('read compact_rev_key', false, () => this.range_({ key: this.compactKey }));
+    const res = await this.call('read compact_rev_key', false, () => this.range_(this.getCompactKeyReq));
     const kv = res.kvs[0];
     return {
       value: kv ? Number(kv.value.toString()) || 0 : 0,
@@ -250,7 +269,7 @@ export class EtcdDatastore implements Datastore {
       ttl,
       grantedAt: now,
       leaseTtl,
-      id: this.call(`grant lease of ${leaseTtl}s`, true, () => this.rpc.unary<ILeaseGrantResponse>(RPC.leaseGrant, { TTL: leaseTtl })).then((r) => {
+      id: this.call(`grant lease of ${leaseTtl}s`, true, () => this.rpc.unary(RPC.leaseGrant, { TTL: leaseTtl })).then((r) => {
         this.leaseTtls.set(r.ID, { ttl, expires: now + leaseTtl * 1000 });
         return r.ID;
       }),
@@ -262,12 +281,12 @@ export class EtcdDatastore implements Datastore {
     return entry.id;
   }
 
-  private range_(req: IRangeRequest): Promise<IRangeResponse> {
-    return this.rpc.unary<IRangeResponse>(RPC.range, req);
+  private range_(req: IRangeRequest | Buffer): Promise<IRangeResponse> {
+    return this.rpc.unary(RPC.range, req);
   }
 
   private txn_(req: ITxnRequest): Promise<ITxnResponse> {
-    return this.rpc.unary<ITxnResponse>(RPC.txn, req);
+    return this.rpc.unary(RPC.txn, req);
   }
 
   private async txn(what: string, compare: ITxnRequest['compare'], success: IRequestOp[], key: Buffer): Promise<ITxnResponse> {
@@ -355,7 +374,7 @@ export class EtcdDatastore implements Datastore {
       );
       if (!res.succeeded) continue;
       try {
-        await this.call(`compact ${revision}`, false, () => this.rpc.unary<ICompactionResponse>(RPC.compact, { revision }));
+        await this.call(`compact ${revision}`, false, () => this.rpc.unary(RPC.compact, { revision }));
       } catch (err) {
         if (!isCompacted(err) && !isCompacted((err as Error).cause)) throw err;
       }
@@ -366,7 +385,7 @@ export class EtcdDatastore implements Datastore {
 
   /** Opens a watch stream on a reachable member (see the header for why one per watch). */
   openWatchStream(): Promise<WatchStream> {
-    return this.rpc.stream<IWatchRequest, IWatchResponse>(RPC.watch);
+    return this.rpc.stream(RPC.watch);
   }
 
   watch(key: string, opts: WatchOptions): Watch {
@@ -448,7 +467,7 @@ class EtcdWatch implements Watch {
 
   requestProgress(): void {
     // etcd answers with a progress notification (no events) once the watch is in sync.
-    if (this.stream && !this.closed && this.nextRev > 0) this.stream.write({ progress_request: {} });
+    if (this.stream && !this.closed && this.nextRev > 0) this.stream.write(PROGRESS_REQUEST);
   }
 
   private onData(stream: WatchStream, res: IWatchResponse): void {
