@@ -285,6 +285,29 @@ describe(`ingress controller (${workers ? `${workers} worker processes` : 'in pr
     assert.equal(d.status, 200);
   });
 
+  test('HTTPS keep-alive: GETs, then a POST and a GET on the same TLS connection', async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    const ports = new Set<number>();
+    const one = (method: string, path: string, body?: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: ctl.httpsPort, servername: 'mywebapp.example.com', method, path, headers: { host: 'mywebapp.example.com' }, agent }, (res) => {
+        ports.add(res.socket.localPort!);
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    try {
+      assert.equal(JSON.parse((await one('GET', '/1')).body).headers['x-forwarded-proto'], 'https');
+      assert.equal(JSON.parse((await one('GET', '/2')).body).url, '/2');
+      assert.match((await one('POST', '/3', 'x'.repeat(5000))).body, /^got 5000 at /);
+      const last = await one('GET', '/4');
+      assert.equal(JSON.parse(last.body).url, '/4');
+      assert.equal(ports.size, 1, 'one TLS connection for all four');
+    } finally { agent.destroy(); }
+  });
+
   test('configuration changes apply within 1 s without dropping in-flight requests', async () => {
     const slow = get('/slow', 'mywebapp.example.com');
     await new Promise((r) => setTimeout(r, 100));
