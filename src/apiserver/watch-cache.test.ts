@@ -28,4 +28,27 @@ describe('watch cache', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('hands out the ring\'s events after a revision, and none once the ring no longer holds them all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jotasu-watchcache-'));
+    const ds = await openSqliteDatastore(dir);
+    const cache = new WatchCache(ds, '/registry/configmaps/', noAttrs, 8);
+    try {
+      await cache.ready();
+      const revs: number[] = [];
+      for (let i = 0; i < 6; i++) revs.push((await ds.create(`/registry/configmaps/ns/c${i}`, '{"metadata":{}}')).revision);
+      assert.equal(await cache.waitFor(revs[5]!, 2000), true);
+      assert.deepEqual(cache.eventsAfter(revs[2]!)!.map((e) => e.rv), revs.slice(3));
+      assert.deepEqual(cache.eventsAfter(revs[5]!), []);
+      for (let i = 6; i < 12; i++) revs.push((await ds.create(`/registry/configmaps/ns/c${i}`, '{"metadata":{}}')).revision);
+      assert.equal(await cache.waitFor(revs[11]!, 2000), true);
+      // 12 events through a ring of 8: the first 4 are gone, so a resume from before them fails.
+      assert.equal(cache.eventsAfter(revs[2]!), undefined);
+      assert.deepEqual(cache.eventsAfter(revs[3]!)!.map((e) => e.rv), revs.slice(4));
+    } finally {
+      cache.close();
+      await ds.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

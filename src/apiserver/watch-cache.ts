@@ -235,22 +235,38 @@ export class WatchCache {
       // As etcd refuses a watch starting at or below its compaction (start = fromRV + 1).
       throw new WatchCacheError(`too old resource version: ${fromRV} (${this.compactedRevision})`);
     } else if (fromRV !== undefined && fromRV < this.revision) {
-      const oldest = this.ringLen ? this.ring[this.ringStart]!.rv : this.revision + 1;
-      // Events after fromRV must all be in the ring: fromRV+1 >= oldest held, or nothing happened since the base.
-      if (fromRV < this.baseRevision) {
-        throw new WatchCacheError(`too old resource version: ${fromRV} (${this.baseRevision})`);
-      }
-      if (this.ringLen === this.capacity && fromRV + 1 < oldest) {
-        throw new WatchCacheError(`too old resource version: ${fromRV} (${oldest - 1})`);
-      }
-      for (let i = 0; i < this.ringLen; i++) {
-        const ev = this.ring[(this.ringStart + i) % this.capacity]!;
-        if (ev.rv > fromRV) replay.push(ev);
-      }
+      const evs = this.eventsAfter(fromRV);
+      if (!evs) throw new WatchCacheError(`too old resource version: ${fromRV} (${this.oldestResumable()})`);
+      replay = evs;
     }
     this.watchers.add(w);
     // Replay synchronously through the same filter as live events.
     return { initialEntries, replay, revision: this.revision };
+  }
+
+  /** The oldest revision a watch can resume from (every later event is in the ring). */
+  private oldestResumable(): number {
+    const full = this.ringLen === this.capacity;
+    return Math.max(this.baseRevision, full ? this.ring[this.ringStart]!.rv - 1 : 0);
+  }
+
+  /**
+   * The ring's events after revision `rv`, oldest first; undefined when some of them are no
+   * longer held (the ring overflowed past `rv`, or `rv` is before the cache's base).
+   * A watcher that fell behind catches up from here instead of buffering bytes.
+   */
+  eventsAfter(rv: number): CacheEvent[] | undefined {
+    if (rv >= this.revision) return [];
+    if (rv < this.oldestResumable()) return undefined;
+    // Binary search: the ring is ordered by revision.
+    let lo = 0, hi = this.ringLen;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (this.ring[(this.ringStart + m) % this.capacity]!.rv <= rv) lo = m + 1; else hi = m;
+    }
+    const out: CacheEvent[] = [];
+    for (let i = lo; i < this.ringLen; i++) out.push(this.ring[(this.ringStart + i) % this.capacity]!);
+    return out;
   }
 
   /** Delivers replayed events through the watcher's filter. */

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { errors, statusError } from '../../api/errors.js';
 import { compileSelectors } from '../selectors.js';
-import { WatchCacheError, eventLine, lineFor, type CacheWatcher, type CacheEvent, type EventType } from '../watch-cache.js';
+import { WatchCacheError, eventLine, lineFor, type CacheEntry, type CacheWatcher, type CacheEvent, type EventType } from '../watch-cache.js';
 import { tableFor, partialMeta, type HandlerContext } from './context.js';
 import type { Obj } from '../objects.js';
 
@@ -14,8 +14,17 @@ export function setBookmarkInterval(ms: number): void { BOOKMARK_INTERVAL_MS = m
 // coming, at once after a quiet spell. At hundreds of events a second, one TLS write per
 // event and watcher was the server's biggest cost (writev: a TLS record and a loopback
 // send each), while 20 ms of coalescing is small next to the 100 ms a watcher may take.
-const MAX_BUFFERED = 32 * 1024 * 1024;
 const FLUSH_MS = 20;
+// Flow control: a watcher whose connection holds more than this many unsent bytes stops
+// taking events; when the socket drains it catches up from the watch cache's ring of
+// recent events, which all watchers share. So a slow client costs at most this much
+// buffered output, not a copy of every event it has not read yet. One that falls so far
+// behind that the ring no longer holds its next event is closed (upstream also ends
+// unresponsive watchers); its client resumes from the last resourceVersion it saw, or
+// relists on 410.
+const MAX_BUFFERED = 64 * 1024;
+// Catch-up (initial events and ring replays) writes in pieces of this size.
+const CATCH_UP_WRITE = 32 * 1024;
 
 export async function serveWatch(ctx: HandlerContext): Promise<void> {
   const { store, query, res, req, info } = ctx;
@@ -53,6 +62,11 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   let ended = false;
   let lastRV = fromRV ?? 0;
   let tableHeaderSent = false;
+  /** Over MAX_BUFFERED: live events are skipped, to be caught up from the ring on 'drain'. */
+  let behind = false;
+  /** Initial events (sendInitialEvents / no resourceVersion) not written yet, sent before anything live. */
+  let initialLeft: CacheEntry[] = [];
+  let initialEndBookmark = false;
 
   let lastFlush = 0;
   const flush = (): void => {
@@ -61,7 +75,7 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
     if (ended || !pending) return;
     res.write(pending);
     pending = '';
-    if (res.writableLength > MAX_BUFFERED) finish('watcher too slow');
+    if (res.writableLength > MAX_BUFFERED) behind = true;
   };
   const send = (line: string): void => {
     pending += line;
@@ -95,13 +109,21 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   const keyPrefix = info.namespace && store.info.namespaced ? store.listPrefix(info.namespace) : '';
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
+  let replaying = false;
+  let catchUpScheduled = false;
   const watcher: CacheWatcher = {
     filter,
     keyPrefix,
     onEvent(type, ev) {
       if (ev.rv <= lastRV) return;
+      if (behind && !replaying) {
+        // Normally 'drain' resumes it; this covers a socket that emptied without one.
+        if (!catchUpScheduled && res.writableLength <= MAX_BUFFERED / 2) { catchUpScheduled = true; setImmediate(catchUp); }
+        return;
+      }
       lastRV = ev.rv;
-      sendEntry(type, ev.cur.raw, ev);
+      // Replayed events are not memoized on the ring's entries (the ring keeps no lines).
+      sendEntry(type, ev.cur.raw, replaying ? undefined : ev);
     },
     onBookmark() { /* periodic bookmarks are timer-driven */ },
     terminate(reason) {
@@ -111,6 +133,47 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
       finish(reason);
     },
   };
+
+  /** Writes what catch-up gathered; false when the socket is full again (wait for 'drain'). */
+  const writeCaughtUp = (): boolean => {
+    if (pending) { res.write(pending); pending = ''; }
+    return res.writableLength <= MAX_BUFFERED;
+  };
+
+  /**
+   * Sends what this watcher has not got yet, in order: the initial events left, the
+   * initial-events-end bookmark, then the ring's events after lastRV, then live again.
+   * Stops (still behind) when the socket fills up; 'drain' calls it again.
+   */
+  function catchUp(): void {
+    catchUpScheduled = false;
+    if (ended) return;
+    behind = true;
+    while (initialLeft.length) {
+      const batch = initialLeft.splice(0, 256);
+      for (const e of batch) sendEntry('ADDED', e.raw);
+      if (pending.length >= CATCH_UP_WRITE && !writeCaughtUp()) return;
+    }
+    if (initialEndBookmark) { initialEndBookmark = false; bookmark(lastRV, { 'k8s.io/initial-events-end': 'true' }); }
+    for (;;) {
+      const evs = cache.eventsAfter(lastRV);
+      if (!evs) { writeCaughtUp(); finish('watcher too slow: fell behind the watch cache'); return; }
+      if (!evs.length) break;
+      replaying = true;
+      try {
+        for (const ev of evs) {
+          cache.replayTo(watcher, [ev]);
+          // Filtered-out events still move this watcher on.
+          lastRV = Math.max(lastRV, ev.rv);
+          if (pending.length >= CATCH_UP_WRITE && !writeCaughtUp()) return;
+        }
+      } finally {
+        replaying = false;
+      }
+    }
+    if (!writeCaughtUp()) return;
+    behind = false;
+  }
 
   function finish(_why: string): void {
     if (ended) return;
@@ -144,16 +207,19 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   startHeaders();
   req.on('close', () => finish('client closed'));
   res.on('error', () => finish('write error'));
+  res.on('drain', () => { if (behind) catchUp(); });
   if (initial) {
-    for (const e of reg.initialEntries) sendEntry('ADDED', e.raw);
+    initialLeft = reg.initialEntries;
     lastRV = Math.max(lastRV, reg.revision);
-    if (sendInitial === 'true') bookmark(reg.revision, { 'k8s.io/initial-events-end': 'true' });
+    initialEndBookmark = sendInitial === 'true';
+    catchUp();
   } else {
-    const from = lastRV;
-    lastRV = from;
-    cache.replayTo(watcher, reg.replay);
+    // From the requested revision (reg.replay: the ring's events after it), or from now.
+    if (fromRV === undefined) lastRV = reg.revision;
+    catchUp();
   }
-  if (bookmarks) bookmarkTimer = setInterval(() => { if (cache.revision > 0) bookmark(Math.max(lastRV, cache.revision)); }, BOOKMARK_INTERVAL_MS);
+  // A bookmark promises every event up to its revision was sent: not while behind.
+  if (bookmarks) bookmarkTimer = setInterval(() => { if (cache.revision > 0 && !behind) bookmark(Math.max(lastRV, cache.revision)); }, BOOKMARK_INTERVAL_MS);
   timeoutTimer = setTimeout(() => finish('timeout'), timeoutSec * 1000);
   if (pending) flush();
 }
