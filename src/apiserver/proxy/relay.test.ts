@@ -1,33 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 import { ensureClusterTLS, issueCert, type KeyPair } from '../tls.js';
-import { relay, relayOnRead, relayOnReadEnd } from './relay.js';
+import { relayOnRead, relayOnReadEnd } from './relay.js';
 import { readIntoBuffers } from '../../util/read-into-buffers.js';
-
-test('relay: chunks that arrive in one tick leave in one write (one TLS write, one syscall)', async () => {
-  const from = new Readable({ read() { /* pushed below */ } });
-  const calls: number[] = [];
-  const got: Buffer[] = [];
-  const to = new Writable({
-    write(c: Buffer, _e, cb) { calls.push(1); got.push(c); cb(); },
-    writev(cs, cb) { calls.push(cs.length); for (const c of cs) got.push(c.chunk as Buffer); cb(); },
-  });
-  relay(from, to);
-  // A TLS socket emits one 'data' per 16 KiB record, several in one read.
-  for (let i = 0; i < 4; i++) from.push(Buffer.alloc(16384, i));
-  await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, [4]);
-  from.push(Buffer.from('x'));
-  from.push(null);
-  await new Promise((r) => to.on('finish', r));
-  assert.equal(Buffer.concat(got).length, 4 * 16384 + 1);
-});
 
 /** A cluster CA and a serving certificate for 127.0.0.1, for the test's duration. */
 async function withCerts(fn: (ca: KeyPair, serving: KeyPair) => Promise<void>): Promise<void> {

@@ -6,41 +6,17 @@
 //   are, the buffer returned once written: no allocation per record. A fresh Buffer per
 //   record (Node's default) is external memory to V8, and at hundreds of MB/s it made the
 //   API server run a mark-compact every ~30 MB.
-// - What arrives in one tick leaves in one write (cork until the next tick): writing each
-//   record on its own costs a TLS record and a syscall apiece on the way out.
+// - What arrives in one tick leaves in one write (util/batched-pipe.ts).
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { BufferPool } from '../../util/buffer-pool.js';
 import { readIntoBuffers, type ReadIntoBuffers } from '../../util/read-into-buffers.js';
+import { batchedPipe, batchedWriter } from '../../util/batched-pipe.js';
 
 /** Queued toward one side before the other side's reading pauses. */
 const RELAY_HIGH_WATER = 256 * 1024;
 
 /** Plaintext TLS records (at most 16 KiB) read straight into reused buffers. */
 const recordPool = new BufferPool(16 * 1024, 64);
-
-
-/** Writes to `to`, batching what is written in one tick into one write. */
-function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => void {
-  let corked = false;
-  const uncork = () => { corked = false; to.uncork(); };
-  return (d, cb) => {
-    if (!corked) { corked = true; to.cork(); process.nextTick(uncork); }
-    to.write(d, cb);
-  };
-}
-
-/** Copies `from` into `to` like pipe(), in batches; for sockets that cannot read into our buffers. */
-export function relay(from: Duplex | Readable, to: Writable): void {
-  const write = batchedWriter(to);
-  from.on('data', (d: Buffer) => {
-    write(d);
-    // Sockets' high-water mark is one record (16 KiB): pausing at write() === false
-    // would end every batch after its first chunk. Allow a little more in flight.
-    if (to.writableLength >= RELAY_HIGH_WATER) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.on('end', () => to.end());
-}
 
 /**
  * `onread` options relaying into `to`: each read lands in a pooled buffer that is written
@@ -72,6 +48,6 @@ export function relayOnReadEnd(from: Readable, to: Writable): void {
  */
 export function relayBothWays(client: Duplex, kubelet: Duplex): void {
   if (readIntoBuffers(client, relayOnRead(kubelet))) relayOnReadEnd(client, kubelet);
-  else relay(client, kubelet);
+  else batchedPipe(client, kubelet);
   relayOnReadEnd(kubelet, client);
 }

@@ -8,6 +8,7 @@ import type { SpdySession, SpdyStream } from '../../api/remotecommand/spdy.js';
 import type { PodDialer } from '../../runtime/streaming/portforward.js';
 import { logger } from '../../util/log.js';
 import { readIntoBuffers } from '../../util/read-into-buffers.js';
+import { batchedPipe } from '../../util/batched-pipe.js';
 
 const log = logger('kubelet-server');
 
@@ -76,8 +77,8 @@ async function forward(data: SpdyStream, error: SpdyStream, port: number, target
   conn.on('error', (e: Error) => fail(e));
   data.on('error', () => conn.destroy());
   data.on('close', () => { if (!conn.writableEnded) conn.end(); });
-  // Client → pod; the client's FIN half-closes the pod connection.
-  data.pipe(conn);
+  // Client → pod, the frames of one read in one write; the client's FIN half-closes the pod connection.
+  batchedPipe(data, conn);
   // Pod → client, read straight into DATA frames when the connection is a socket; the
   // pod's EOF ends the data stream and the error stream.
   const intake = data.intake();

@@ -16,6 +16,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { TerminalSize } from '../../api/remotecommand/protocol.js';
 import { logger } from '../../util/log.js';
 import { pipeInto, type BufferIntake } from '../../util/read-into-buffers.js';
+import { batchedPipe } from '../../util/batched-pipe.js';
 
 const log = logger('streaming');
 
@@ -61,7 +62,8 @@ export function execInContainer(runc: RuncLocation, o: ExecOptions): ExecHandle 
 function execPipes(runc: RuncLocation, args: string[], pidFile: string, o: ExecOptions): ExecHandle {
   const child = spawn(runc.bin, args, { stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   if (o.stdin && child.stdin) {
-    o.stdin.pipe(child.stdin);
+    // The messages of one read in one write to the pipe.
+    batchedPipe(o.stdin, child.stdin);
     child.stdin.on('error', () => { /* the process exited before reading all of stdin */ });
   }
   // Output is read straight into the writer's buffers when it offers them (pipeInto).
