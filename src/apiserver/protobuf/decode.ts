@@ -3,8 +3,9 @@
 // fall back to JSON, so the server must read it. Responses are always JSON (clients
 // accept it). The message layouts come from descriptors.json (see generate.ts).
 import protobuf from 'protobufjs';
-import { readFileSync } from 'node:fs';
 import { errors } from '../../api/errors.js';
+// Imported (not read from disk next to the module) so that tsc copies it into dist/.
+import descriptors from './descriptors.json' with { type: 'json' };
 
 // Non-pointer Go fields with omitempty that protobuf carries even when zero; their JSON omits them.
 const omitZero = new Set([
@@ -20,8 +21,8 @@ const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
 let root: protobuf.Root | undefined;
 function types(): protobuf.Root {
-  // Loaded on the first protobuf request only: keeps startup fast.
-  return (root ??= protobuf.Root.fromJSON(JSON.parse(readFileSync(new URL('./descriptors.json', import.meta.url), 'utf8')) as protobuf.INamespace));
+  // Built on the first protobuf request only: keeps startup fast.
+  return (root ??= protobuf.Root.fromJSON(descriptors as protobuf.INamespace));
 }
 
 const groupPackages: Record<string, string> = {
