@@ -79,7 +79,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const lookup: ObjectLookup = async (resource, namespace, name, uid) => {
     const store = registry.store('', resource)!;
     const e = store.cache.items.get(store.key(namespace, name));
-    if (e && e.obj.metadata?.uid === uid) return e.obj;
+    const cached = e?.obj;
+    if (cached && cached.metadata?.uid === uid) return cached;
     const kv = await store.getKV(namespace, name);
     return kv ? (JSON.parse(kv.value) as Obj) : undefined;
   };

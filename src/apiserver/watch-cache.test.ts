@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openSqliteDatastore } from '../datastore/sqlite.js';
-import { WatchCache } from './watch-cache.js';
+import { CacheEntry, WatchCache } from './watch-cache.js';
 
 const noAttrs = (): { labels: Record<string, string>; fields: Record<string, string> } => ({ labels: {}, fields: {} });
 
@@ -50,5 +50,18 @@ describe('watch cache', () => {
       await ds.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('keeps one representation per object: obj is a fresh parse each time, attrs are kept', () => {
+    let parses = 0;
+    const entry = new CacheEntry('/registry/pods/ns/a', JSON.stringify({ metadata: { name: 'a', labels: { app: 'x' } } }), 5, (o) => { parses++; return { labels: o.metadata!.labels, fields: {} }; });
+    const first = entry.obj;
+    first.metadata!.labels.app = 'changed';
+    // A caller's change to its copy does not reach the cache (before, the parsed object was shared and kept).
+    assert.equal(entry.obj.metadata!.labels.app, 'x');
+    assert.notEqual(entry.obj, entry.obj);
+    assert.deepEqual(entry.attrs.labels, { app: 'x' });
+    assert.equal(entry.attrs, entry.attrs);
+    assert.equal(parses, 1);
   });
 });

@@ -14,17 +14,21 @@ export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 /** Labels and selectable fields of one object, computed once per stored version. */
 export interface Attrs { labels: Record<string, string>; fields: Record<string, string> }
 
+/**
+ * One stored object in the cache: its serialized JSON (what lists and watches send) and,
+ * once a selector asked, its labels and selectable fields. The parsed object is not kept:
+ * a parsed pod takes several times the bytes of its JSON, and kept for every object a
+ * caller once looked at (token lookups, namespace checks) it would double the cache.
+ */
 export class CacheEntry {
-  private parsed?: Obj;
   private attrsMemo?: Attrs;
   constructor(readonly key: string, readonly raw: string, readonly rv: number, private readonly attrsOf: (o: Obj) => Attrs) {}
+  /** A fresh parse of the stored JSON on every call (the caller's own copy). */
   get obj(): Obj {
-    // Callers must not mutate: shared by all readers.
-    return (this.parsed ??= JSON.parse(this.raw) as Obj);
+    return JSON.parse(this.raw) as Obj;
   }
   get attrs(): Attrs {
-    if (!this.attrsMemo) { this.attrsMemo = this.attrsOf(this.obj); this.parsed = undefined; }
-    return this.attrsMemo;
+    return (this.attrsMemo ??= this.attrsOf(this.obj));
   }
 }
 
