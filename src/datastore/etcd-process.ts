@@ -30,7 +30,8 @@ export interface EtcdProcess {
 
 export const ETCD_BIN = process.env.JOTASU_ETCD_BIN ?? '/usr/bin/etcd';
 
-async function freePort(): Promise<number> {
+/** A loopback TCP port that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();

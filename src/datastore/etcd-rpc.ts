@@ -156,20 +156,30 @@ class Member {
     return this.channel.getConnectivityState(false) === grpc.connectivityState.READY;
   }
 
-  /** Connects (or waits for grpc-js' reconnect), rejecting with NotSentError after `timeoutMs`. */
-  connect(timeoutMs: number): Promise<void> {
+  /**
+   * Connects (or waits for grpc-js' reconnect): true once READY, false as soon as the
+   * attempt failed (TRANSIENT_FAILURE: refused, TLS handshake failed...); rejects with
+   * NotSentError if neither happened within `timeoutMs` (a member that does not answer).
+   */
+  connect(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        if (!err) return resolve();
-        const ch = this.client.getChannel();
-        let state = 'closed';
+      const check = (): void => {
+        let state: grpc.connectivityState;
         try {
-          state = grpc.connectivityState[ch.getConnectivityState(false)] ?? state;
+          state = this.channel.getConnectivityState(true);
         } catch {
-          // closed channel
+          return reject(new NotSentError(`etcd ${this.url}: client closed`));
         }
-        reject(new NotSentError(`etcd ${this.url}: no connection within ${timeoutMs} ms (${state})`));
-      });
+        if (state === grpc.connectivityState.READY) return resolve(true);
+        if (state === grpc.connectivityState.TRANSIENT_FAILURE) return resolve(false);
+        if (state === grpc.connectivityState.SHUTDOWN) return reject(new NotSentError(`etcd ${this.url}: client closed`));
+        this.channel.watchConnectivityState(state, deadline, (err) => {
+          if (err) reject(new NotSentError(`etcd ${this.url}: no connection within ${timeoutMs} ms (${grpc.connectivityState[state]})`));
+          else check();
+        });
+      };
+      check();
     });
   }
 }
@@ -189,25 +199,33 @@ export class EtcdRpc {
     this.members = opts.endpoints.map((u) => new Member(u, opts));
   }
 
-  /** A connected member: the current one, else the next reachable one. */
+  /**
+   * A connected member: the current one, else the next reachable one. If none is
+   * reachable, one whose connection attempt failed: grpc-js fails calls there at once,
+   * with the reason ("No connection established. Last error: ..."), as not sent.
+   */
   private async member(): Promise<Member> {
     if (this.closed) throw new NotSentError('etcd client closed');
     const now = Date.now();
     let lastErr: Error | undefined;
+    let failed: Member | undefined;
     for (let i = 0; i < this.members.length; i++) {
       const idx = (this.current + i) % this.members.length;
       const m = this.members[idx]!;
       if (m.downUntil > now && this.members.length > 1) continue;
       try {
-        if (!m.ready) await m.connect(this.dialTimeoutMs);
-        if (this.closed) throw new NotSentError('etcd client closed');
-        this.current = idx;
-        return m;
+        if (m.ready || (await m.connect(this.dialTimeoutMs))) {
+          if (this.closed) throw new NotSentError('etcd client closed');
+          this.current = idx;
+          return m;
+        }
+        failed ??= m;
       } catch (err) {
         lastErr = err as Error;
-        m.downUntil = Date.now() + 1000;
       }
+      m.downUntil = Date.now() + 1000;
     }
+    if (failed && !this.closed) return failed;
     throw lastErr ?? new NotSentError(`etcd ${this.members.map((e) => e.url).join(',')}: every member was skipped after failing a moment ago`);
   }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCert, newCA } from '../apiserver/tls.js';
 import { openEtcdDatastore } from './etcd.js';
-import { startEtcd } from './etcd-process.js';
+import { freePort, startEtcd } from './etcd-process.js';
 import { openDatastore } from './index.js';
 
 runDatastoreSuite(
@@ -118,6 +118,58 @@ describe('etcd datastore', () => {
         }
       } finally {
         await a.close();
+      }
+    } finally {
+      await etcd.stop();
+    }
+  });
+
+  it('moves to the next member when one cannot be reached, for calls and watches', { timeout: 60_000 }, async () => {
+    const etcd = await startEtcd();
+    try {
+      const dead = `http://127.0.0.1:${await freePort()}`;
+      const ds = await openEtcdDatastore({ endpoints: [dead, etcd.endpoint] });
+      try {
+        const col = new Collector();
+        const w = ds.watch('/registry/fo/', { ...col.opts, prefix: true });
+        try {
+          await new Promise((r) => setTimeout(r, 200));
+          const c = await ds.create('/registry/fo/a', 'v1');
+          assert.ok(c.succeeded);
+          assert.equal((await ds.get('/registry/fo/a'))?.value, 'v1');
+          await col.count(1);
+          assert.equal(col.events[0]!.kv.modRevision, c.revision);
+        } finally {
+          w.close();
+        }
+      } finally {
+        await ds.close();
+      }
+    } finally {
+      await etcd.stop();
+    }
+  });
+
+  it('says a write was not sent while etcd is unreachable, and writes again once it is back', { timeout: 60_000 }, async () => {
+    const etcd = await startEtcd();
+    try {
+      const ds = await openEtcdDatastore({ endpoints: [etcd.endpoint], retryMs: 1000 });
+      try {
+        assert.ok((await ds.create('/registry/ns/a', '1')).succeeded);
+        await etcd.kill();
+        await assert.rejects(ds.create('/registry/ns/b', '2'), (err: Error) => {
+          assert.match(err.message, /create \/registry\/ns\/b/);
+          assert.match(err.message, /not sent/);
+          assert.ok(err.message.includes(etcd.endpoint), err.message);
+          return true;
+        });
+        await etcd.restart();
+        // Retried by the datastore while the connection comes back (a write that surely was not sent).
+        const b = await ds.create('/registry/ns/b', '2');
+        assert.ok(b.succeeded);
+        assert.deepEqual((await ds.range('/registry/ns/', { prefix: true })).kvs.map((kv) => kv.key), ['/registry/ns/a', '/registry/ns/b']);
+      } finally {
+        await ds.close();
       }
     } finally {
       await etcd.stop();
