@@ -45,10 +45,22 @@ export class Allocators {
   /** 10.43.0.10: reserved for cluster DNS (only handed out when asked for). */
   get dnsServiceIP(): string { return this.serviceCIDR.nth(10); }
 
+  /**
+   * Claims a requested IP or port: also true when the owner holds it already (a retried
+   * write, an update that keeps it).
+   */
   private async claim(key: string, owner: string): Promise<boolean> {
     const r = await this.ds.create(key, owner);
     if (r.succeeded) return true;
-    return r.current?.value === owner; // already ours (retried write)
+    return r.current?.value === owner;
+  }
+
+  /**
+   * Claims a candidate of a search for a free one: only a new key counts. One the owner
+   * holds already may be its own other port (a Service's second NodePort), not free.
+   */
+  private async claimFree(key: string, owner: string): Promise<boolean> {
+    return (await this.ds.create(key, owner)).succeeded;
   }
 
   async release(key: string): Promise<void> {
@@ -75,11 +87,11 @@ export class Allocators {
     for (let i = 0; i < 64; i++) {
       const n = low + randomInt(usable - low) + 1;
       const cand = this.serviceCIDR.nth(n);
-      if (await this.claim(this.ipKey(cand), owner)) return cand;
+      if (await this.claimFree(this.ipKey(cand), owner)) return cand;
     }
     for (let n = low + 1; n <= usable; n++) {
       const cand = this.serviceCIDR.nth(n);
-      if (await this.claim(this.ipKey(cand), owner)) return cand;
+      if (await this.claimFree(this.ipKey(cand), owner)) return cand;
     }
     throw errors.internal(`failed to allocate a serviceIP: range is full`);
   }
@@ -93,9 +105,9 @@ export class Allocators {
     }
     for (let i = 0; i < 64; i++) {
       const p = lo + randomInt(hi - lo + 1);
-      if (await this.claim(this.portKey(p), owner)) return p;
+      if (await this.claimFree(this.portKey(p), owner)) return p;
     }
-    for (let p = lo; p <= hi; p++) if (await this.claim(this.portKey(p), owner)) return p;
+    for (let p = lo; p <= hi; p++) if (await this.claimFree(this.portKey(p), owner)) return p;
     throw errors.internal('failed to allocate a nodePort: range is full');
   }
 }
