@@ -88,19 +88,38 @@ export function formatLabels(m: Record<string, string> | undefined): string {
   return keys.length ? keys.map((k) => `${k}=${m![k]}`).join(',') : NONE;
 }
 
-/** metav1.FormatLabelSelector. */
-export function formatLabelSelector(s: LabelSelector | undefined | null): string {
-  if (!s) return NONE;
-  const parts: string[] = [];
-  for (const k of Object.keys(s.matchLabels ?? {}).sort()) parts.push(`${k}=${s.matchLabels![k]}`);
+/**
+ * metav1.LabelSelectorAsSelector(s).String(): requirements sorted by key, set values
+ * sorted; "" for a nil or empty selector.
+ */
+export function labelSelectorString(s: LabelSelector | undefined | null): string {
+  if (!s) return '';
+  const reqs: [string, string][] = [];
+  for (const [k, v] of Object.entries(s.matchLabels ?? {})) reqs.push([k, `${k}=${v}`]);
   for (const e of s.matchExpressions ?? []) {
-    const op = e.operator === 'In' ? 'in' : e.operator === 'NotIn' ? 'notin' : e.operator;
-    if (op === 'Exists') parts.push(e.key);
-    else if (op === 'DoesNotExist') parts.push(`!${e.key}`);
-    else parts.push(`${e.key} ${op} (${[...(e.values ?? [])].sort().join(',')})`);
+    const values = `(${[...(e.values ?? [])].sort().join(',')})`;
+    if (e.operator === 'In') reqs.push([e.key, `${e.key} in ${values}`]);
+    else if (e.operator === 'NotIn') reqs.push([e.key, `${e.key} notin ${values}`]);
+    else if (e.operator === 'Exists') reqs.push([e.key, e.key]);
+    else if (e.operator === 'DoesNotExist') reqs.push([e.key, `!${e.key}`]);
   }
-  const out = parts.join(',');
-  return out.length === 0 ? NONE : out;
+  return reqs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((r) => r[1]).join(',');
+}
+
+/** metav1.FormatLabelSelector: the selector string, "<none>" when empty. */
+export function formatLabelSelector(s: LabelSelector | undefined | null): string {
+  return labelSelectorString(s) || NONE;
+}
+
+/** upstream's "a,b,c + N more..." lists (endpoint slices, ingress hosts). */
+function listWithMore(list: string[], max: number, count: number): string {
+  const shown = list.slice(0, max).join(',');
+  return count > max ? `${shown} + ${count - max} more...` : shown;
+}
+
+/** Load-balancer ingress points as a sorted set (sets.String.List()): IP, else hostname. */
+function loadBalancerPoints(ingress: { ip?: string; hostname?: string }[] | undefined): string[] {
+  return [...new Set((ingress ?? []).map((i) => i.ip || i.hostname || '').filter(Boolean))].sort();
 }
 
 interface Printer {
@@ -117,6 +136,8 @@ export function podRow(pod: Pod, now: Date): { cells: unknown[]; conditions?: Ta
   const spec = pod.spec ?? { containers: [] };
   const status = pod.status ?? {};
   let restarts = 0;
+  let sidecarRestarts = 0;
+  let lastSidecarRestart = 0;
   let totalContainers = (spec.containers ?? []).length;
   let readyContainers = 0;
   let lastRestart = 0;
@@ -127,16 +148,18 @@ export function podRow(pod: Pod, now: Date): { cells: unknown[]; conditions?: Ta
   for (const c of status.conditions ?? []) {
     if (c.type === 'PodScheduled' && c.reason === 'SchedulingGated') reason = 'SchedulingGated';
   }
-  const noteRestart = (finishedAt: string | undefined) => {
-    const t = finishedAt ? Date.parse(finishedAt) : NaN;
-    if (!Number.isNaN(t) && t > lastRestart) lastRestart = t;
-  };
+  const finished = (at: string | undefined): number => { const t = at ? Date.parse(at) : NaN; return Number.isNaN(t) ? 0 : t; };
+  const noteRestart = (finishedAt: string | undefined) => { lastRestart = Math.max(lastRestart, finished(finishedAt)); };
   let initializing = false;
   const inits = status.initContainerStatuses ?? [];
   for (let i = 0; i < inits.length; i++) {
     const c = inits[i]!;
     restarts += c.restartCount ?? 0;
     noteRestart(c.lastState?.terminated?.finishedAt);
+    if (restartableInit(initContainers.get(c.name))) {
+      sidecarRestarts += c.restartCount ?? 0;
+      lastSidecarRestart = Math.max(lastSidecarRestart, finished(c.lastState?.terminated?.finishedAt));
+    }
     const term = c.state?.terminated;
     const waiting = c.state?.waiting;
     if (term && term.exitCode === 0) continue;
@@ -156,7 +179,9 @@ export function podRow(pod: Pod, now: Date): { cells: unknown[]; conditions?: Ta
   }
   const initializedTrue = (status.conditions ?? []).some((c) => c.type === 'Initialized' && c.status === 'True');
   if (!initializing || initializedTrue) {
-    restarts = 0;
+    // Sidecars (restartable init containers) keep their restarts; the others' are history.
+    restarts = sidecarRestarts;
+    lastRestart = lastSidecarRestart;
     let hasRunning = false;
     const cs = status.containerStatuses ?? [];
     for (let i = cs.length - 1; i >= 0; i--) {
@@ -177,7 +202,7 @@ export function podRow(pod: Pod, now: Date): { cells: unknown[]; conditions?: Ta
   else if (pod.metadata?.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed') reason = 'Terminating';
 
   const restartsText = restarts !== 0 && lastRestart > 0 ? `${restarts} (${humanDuration(now.getTime() - lastRestart)} ago)` : String(restarts);
-  const ip = status.podIPs?.[0]?.ip || status.podIP || NONE;
+  const ip = status.podIPs?.[0]?.ip || NONE;
   const gates = spec.readinessGates ?? [];
   let gatesText = NONE;
   if (gates.length) {
@@ -221,8 +246,7 @@ function serviceExternalIP(s: Service): string {
     case undefined:
       return ext.length ? ext.join(',') : NONE;
     case 'LoadBalancer': {
-      const lb = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip || i.hostname || '').filter(Boolean);
-      const all = [...lb, ...ext];
+      const all = [...loadBalancerPoints(s.status?.loadBalancer?.ingress), ...ext];
       return all.length ? all.join(',') : '<pending>';
     }
     case 'ExternalName':
@@ -249,24 +273,27 @@ const servicePrinter: Printer = {
     col('Selector', 'string', 'Route service traffic to pods with label keys and values matching this selector. If empty or not present, the service is assumed to have an external process managing its endpoints, which Kubernetes will not modify.', 1),
   ],
   row: (s: Service, now) => ({
-    cells: [s.metadata?.name ?? '', s.spec?.type ?? '', s.spec?.clusterIPs?.[0] ?? s.spec?.clusterIP ?? NONE, serviceExternalIP(s), servicePorts(s), age(s.metadata?.creationTimestamp, now), formatLabels(s.spec?.selector)],
+    cells: [s.metadata?.name ?? '', s.spec?.type ?? '', s.spec?.clusterIPs?.[0] || NONE, serviceExternalIP(s), servicePorts(s), age(s.metadata?.creationTimestamp, now), formatLabels(s.spec?.selector)],
   }),
 };
 
+/** net.JoinHostPort: IPv6 addresses in brackets. */
+const joinHostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
 function formatEndpoints(e: Endpoints): string {
+  if (!e.subsets?.length) return NONE;
   const all: string[] = [];
   let count = 0;
-  for (const ss of e.subsets ?? []) {
+  for (const ss of e.subsets) {
     const ports = ss.ports?.length ? ss.ports : [undefined];
     for (const port of ports) {
       for (const a of ss.addresses ?? []) {
         count++;
-        if (all.length < 3) all.push(port ? `${a.ip}:${port.port}` : a.ip);
+        if (all.length < 3) all.push(port ? joinHostPort(a.ip, port.port) : a.ip);
       }
     }
   }
-  if (count === 0) return NONE;
-  return all.join(',') + (count > 3 ? ` + ${count - 3} more...` : '');
+  return listWithMore(all, 3, count);
 }
 
 const endpointsPrinter: Printer = {
@@ -275,10 +302,16 @@ const endpointsPrinter: Printer = {
 };
 
 function ingressHosts(i: Ingress): string {
-  const hosts = (i.spec?.rules ?? []).map((r) => r.host).filter((h): h is string => !!h);
-  if (!hosts.length) return '*';
-  const shown = hosts.slice(0, 4).join(',');
-  return hosts.length > 4 ? `${shown} + ${hosts.length - 4} more...` : shown;
+  const rules = i.spec?.rules ?? [];
+  const list: string[] = [];
+  let more = false;
+  for (const r of rules) {
+    if (list.length === 3) more = true;
+    if (!more && r.host) list.push(r.host);
+  }
+  if (!list.length) return '*';
+  // As upstream, the count left over is of rules, hosts or not.
+  return more ? `${list.join(',')} + ${rules.length - 3} more...` : list.join(',');
 }
 
 const ingressPrinter: Printer = {
@@ -293,7 +326,7 @@ const ingressPrinter: Printer = {
   row: (i: Ingress, now) => ({
     cells: [
       i.metadata?.name ?? '', i.spec?.ingressClassName || NONE, ingressHosts(i),
-      (i.status?.loadBalancer?.ingress ?? []).map((x) => x.ip || x.hostname || '').filter(Boolean).join(','),
+      loadBalancerPoints(i.status?.loadBalancer?.ingress).join(','),
       i.spec?.tls?.length ? '80, 443' : '80', age(i.metadata?.creationTimestamp, now),
     ],
   }),
@@ -322,10 +355,10 @@ const endpointSlicePrinter: Printer = {
     AGE(),
   ],
   row: (e: EndpointSlice, now) => {
-    const ports = (e.ports ?? []).map((p) => (p.port === undefined || p.port === null ? '' : String(p.port)));
+    const ports = (e.ports ?? []).map((p) => (p.port !== undefined && p.port !== null ? String(p.port) : p.name ?? '*'));
     const addrs = (e.endpoints ?? []).flatMap((x) => x.addresses ?? []);
-    const portText = ports.length === 0 ? '<unset>' : ports.length > 3 ? `${ports.slice(0, 3).join(',')} + ${ports.length - 3} more...` : ports.join(',');
-    const epText = addrs.length === 0 ? '<unset>' : addrs.length > 3 ? `${addrs.slice(0, 3).join(',')} + ${addrs.length - 3} more...` : addrs.join(',');
+    const portText = listWithMore(ports, 3, ports.length) || '<unset>';
+    const epText = listWithMore(addrs, 3, addrs.length) || '<unset>';
     return { cells: [e.metadata?.name ?? '', e.addressType ?? '', portText, epText, age(e.metadata?.creationTimestamp, now)] };
   },
 };
@@ -415,7 +448,7 @@ const deploymentPrinter: Printer = {
     const [names, images] = containersAndImages(d.spec?.template?.spec?.containers);
     return {
       cells: [d.metadata?.name ?? '', `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`, d.status?.updatedReplicas ?? 0, d.status?.availableReplicas ?? 0,
-        age(d.metadata?.creationTimestamp, now), names, images, formatLabelSelector(d.spec?.selector)],
+        age(d.metadata?.creationTimestamp, now), names, images, labelSelectorString(d.spec?.selector)],
     };
   },
 };
@@ -462,11 +495,17 @@ function eventRow(e: Event, now: Date): { cells: unknown[] } {
   if (e.series?.lastObservedTime) last = age(e.series.lastObservedTime, now);
   else if (e.lastTimestamp) last = age(e.lastTimestamp, now);
   else last = first;
-  const count = e.series ? e.series.count ?? 0 : e.count ?? 0;
-  const source = [e.source?.component ?? e.reportingComponent ?? '', e.source?.host ?? ''].filter(Boolean).join(', ');
+  // Singleton events of the events.k8s.io API have no count: they happened once.
+  const count = e.series ? e.series.count ?? 0 : e.count || 1;
+  // formatEventSource: component (else the reporting controller), then ", host" (else instance) when there is one.
+  const component = e.source?.component || e.reportingComponent || '';
+  const instance = e.source?.host || e.reportingInstance || '';
+  const source = instance ? `${component}, ${instance}` : component;
   const obj = e.involvedObject;
+  const kind = (obj?.kind ?? '').toLowerCase();
+  const target = obj?.name ? `${kind}/${obj.name}` : kind;
   return {
-    cells: [last, e.type ?? '', e.reason ?? '', `${(obj?.kind ?? '').toLowerCase()}/${obj?.name ?? ''}`, obj?.fieldPath ?? '', source, (e.message ?? '').trim(), first, count, e.metadata?.name ?? ''],
+    cells: [last, e.type ?? '', e.reason ?? '', target, obj?.fieldPath ?? '', source, (e.message ?? '').trim(), first, count, e.metadata?.name ?? ''],
   };
 }
 
@@ -478,7 +517,7 @@ const eventV1Printer: Printer = {
   row: (e: EventV1, now) => eventRow({
     metadata: e.metadata ?? {}, involvedObject: e.regarding ?? {}, reason: e.reason, message: e.note, type: e.type,
     eventTime: e.eventTime, firstTimestamp: e.deprecatedFirstTimestamp, lastTimestamp: e.deprecatedLastTimestamp,
-    count: e.deprecatedCount, source: e.deprecatedSource, reportingComponent: e.reportingController,
+    count: e.deprecatedCount, source: e.deprecatedSource, reportingComponent: e.reportingController, reportingInstance: e.reportingInstance,
     series: e.series ? { count: e.series.count, lastObservedTime: e.series.lastObservedTime } : undefined,
   }, now),
 };
