@@ -76,6 +76,8 @@ export const errors = {
   methodNotSupported(ref: ResourceRef, verb: string): StatusError {
     return statusError(405, 'MethodNotAllowed', `${verb} is not supported on resources of kind "${qualified(ref)}"`, details(ref));
   },
+  /** A verb the resource does not serve at all (upstream registers no route for it). */
+  methodNotAllowed(): StatusError { return statusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'); },
   unsupportedMediaType(contentType: string): StatusError {
     return statusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`);
   },

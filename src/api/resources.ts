@@ -15,6 +15,8 @@ export interface ResourceInfo {
   categories?: string[];
   /** Subresources served under /<resource>/<name>/<sub>. */
   subresources: string[];
+  /** Verbs when not the usual eight (verbsOf): namespaces have no deletecollection upstream. */
+  verbs?: readonly string[];
   /** Key prefix under the datastore root, as kube-apiserver lays out etcd (e.g. 'minions' for nodes). */
   storagePrefix: string;
   /** Objects expire this many seconds after their last write (Events). */
@@ -31,7 +33,8 @@ const all = ['all'];
 
 export const builtinResources: readonly ResourceInfo[] = [
   // core/v1
-  { group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'], storagePrefix: 'namespaces' },
+  { group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'], storagePrefix: 'namespaces',
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] },
   { group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: all, subresources: ['status', 'binding', 'eviction', 'log', 'exec', 'attach', 'portforward', 'proxy', 'ephemeralcontainers'], storagePrefix: 'pods' },
   { group: '', version: 'v1', kind: 'Service', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: all, subresources: ['status', 'proxy'], storagePrefix: 'services/specs' },
   { group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'], subresources: [], storagePrefix: 'configmaps' },
@@ -65,6 +68,14 @@ export const builtinResources: readonly ResourceInfo[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', resource: 'rolebindings', singular: 'rolebinding', namespaced: true, subresources: [], storagePrefix: 'rolebindings' },
   { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', resource: 'roles', singular: 'role', namespaced: true, subresources: [], storagePrefix: 'roles' },
 ];
+
+const storedVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
+const createOnly = ['create'] as const;
+
+/** The verbs a resource serves (discovery, OpenAPI, and the 405 for any other). */
+export function verbsOf(r: ResourceInfo): readonly string[] {
+  return r.verbs ?? (r.virtual ? createOnly : storedVerbs);
+}
 
 /** Resources with storage (list, watch, get...): every built-in one but the create-only reviews. */
 export const storedResources: readonly ResourceInfo[] = builtinResources.filter((r) => !r.virtual);

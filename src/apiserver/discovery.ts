@@ -2,11 +2,7 @@
 // aggregated discovery (apidiscovery.k8s.io/v2) kubectl 1.32 asks for first. Built
 // once from the resource table and cached as serialized bytes.
 import { createHash } from 'node:crypto';
-import { builtinResources, apiVersionOf, type ResourceInfo } from '../api/resources.js';
-
-const mainVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-const createOnly = ['create'];
-const verbsOf = (r: ResourceInfo): string[] => (r.virtual ? createOnly : mainVerbs);
+import { builtinResources, apiVersionOf, verbsOf, type ResourceInfo } from '../api/resources.js';
 
 interface SubInfo { verbs: string[]; kind: string; group: string; version: string }
 

@@ -14,7 +14,7 @@ import {
   anonymous, authenticate, authorize, forbiddenMessage, privilegedGroups, x509Authenticator, tokenFileAuthenticator,
   type Authenticator, type Authorizer,
 } from './auth.js';
-import { findResource } from '../api/resources.js';
+import { findResource, verbsOf } from '../api/resources.js';
 import { handleReview } from './handlers/reviews.js';
 import { PolicyCache, RBAC_GROUP } from './rbac/policy-cache.js';
 import { rbacAuthorizer } from './rbac/authorizer.js';
@@ -201,6 +201,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     // Scope checks: namespaced resources by name need a namespace; cluster-scoped ones must not have one.
     if (store.info.namespaced && !info.namespace && (info.name || info.verb === 'create' || info.verb === 'deletecollection' && false)) throw notFoundPath();
     if (!store.info.namespaced && info.namespace && info.resource !== 'namespaces') throw notFoundPath();
+    if (info.verb === 'deletecollection' && !info.subresource && !verbsOf(store.info).includes('deletecollection')) throw errors.methodNotAllowed();
     const ctx: HandlerContext = {
       req, res, query, info: info.resource === 'namespaces' ? { ...info, namespace: '' } : info,
       user, registry, store, out: negotiateOutput(req.headers.accept), warnings: [], serviceAccountTokens,

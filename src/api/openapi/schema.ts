@@ -4,7 +4,7 @@
 // them on nearly every command.
 import { createHash } from 'node:crypto';
 import type { SchemaNode } from './types.js';
-import { builtinResources, type ResourceInfo } from '../resources.js';
+import { builtinResources, verbsOf, type ResourceInfo } from '../resources.js';
 import { KUBE_VERSION } from '../../util/version.js';
 
 import definitionsJson from './definitions.json' with { type: 'json' };
@@ -133,7 +133,7 @@ function pathsFor(r: ResourceInfo): Record<string, Op[]> {
     [coll]: [
       { method: 'get', action: 'list', opId: `list${id}${ns}${k}`, gvk, response: listName, params: LIST_PARAMS, description: `list or watch objects of kind ${k}` },
       { method: 'post', action: 'post', opId: `create${id}${ns}${k}`, gvk, body: defName, response: defName, params: WRITE_PARAMS, description: `create ${article(k)} ${k}` },
-      { method: 'delete', action: 'deletecollection', opId: `deletecollection${id}${ns}${k}`, gvk, body: `${META}.DeleteOptions`, response: `${META}.Status`, params: DELETE_COLLECTION_PARAMS, description: `delete collection of ${k}` },
+      ...(verbsOf(r).includes('deletecollection') ? [{ method: 'delete', action: 'deletecollection', opId: `deletecollection${id}${ns}${k}`, gvk, body: `${META}.DeleteOptions`, response: `${META}.Status`, params: DELETE_COLLECTION_PARAMS, description: `delete collection of ${k}` } satisfies Op] : []),
     ],
     [item]: [
       { method: 'get', action: 'get', opId: `read${id}${ns}${k}`, gvk, response: defName, params: [], description: `read the specified ${k}` },

@@ -1,0 +1,42 @@
+// Everyday kubectl workflows against a server with scheduled, Running pods (simulated
+// nodes), checked against what kubectl prints against kube-apiserver: each assertion
+// here is a place where the two once differed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, type Cluster } from '../lib/cluster.js';
+import { createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/rest.js';
+import { startSimNodes, type SimNodes } from '../../src/sim/nodes.js';
+
+let c: Cluster;
+let client: JotasuApiClient;
+let nodes: SimNodes;
+
+before(async () => {
+  c = await startCluster();
+  client = createClientFromKubeconfig(c.kubeconfig, { qps: 0 });
+  nodes = await startSimNodes({ client, count: 2, renewIntervalMs: 1000 });
+});
+after(async () => {
+  await nodes?.stop().catch(() => undefined);
+  client?.close();
+  await c?.stop();
+});
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, { input });
+  assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+async function fails(args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, { input });
+  assert.notEqual(r.code, 0, `kubectl ${args.join(' ')} should fail:\n${r.stdout}`);
+  return r.stderr;
+}
+
+test('namespaces have no deletecollection: discovery omits it and DELETE on the collection is 405', async () => {
+  assert.match(await ok(['api-resources', '-o', 'wide']), /^namespaces\s+ns\s+v1\s+false\s+Namespace\s+create,delete,get,list,patch,update,watch\s*$/m);
+  await ok(['create', 'namespace', 'kept']);
+  assert.match(await fails(['delete', '--raw', '/api/v1/namespaces']), /Error from server \(MethodNotAllowed\): the server does not allow this method on the requested resource/);
+  assert.match(await ok(['get', 'ns', 'kept', '-o', 'jsonpath={.status.phase}']), /^Active$/);
+  assert.match(await ok(['delete', 'namespace', 'kept', '--wait=false']), /namespace "kept" deleted/);
+});
