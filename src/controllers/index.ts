@@ -74,7 +74,8 @@ async function runControllers(client: ApiClient, options: ControllerOptions, ide
     client, informers, options, log, signal,
     recorder(component: string): Recorder {
       let r = recorders.get(component);
-      if (!r) recorders.set(component, (r = createEventRecorder(client, { component, host: identity })));
+      // No host: kube-controller-manager's events name the controller only (source.component).
+      if (!r) recorders.set(component, (r = createEventRecorder(client, { component })));
       return r;
     },
     newQueue(name: string) {

@@ -40,3 +40,12 @@ test('namespaces have no deletecollection: discovery omits it and DELETE on the 
   assert.match(await ok(['get', 'ns', 'kept', '-o', 'jsonpath={.status.phase}']), /^Active$/);
   assert.match(await ok(['delete', 'namespace', 'kept', '--wait=false']), /namespace "kept" deleted/);
 });
+
+test('controller events name the controller alone as their source, as kube-controller-manager\'s', async () => {
+  await ok(['create', 'deployment', 'evsrc', '--image=nginx:1.27', '--replicas=1']);
+  await ok(['rollout', 'status', 'deployment/evsrc', '--timeout=60s']);
+  const wide = await ok(['get', 'events', '-o', 'wide', '--field-selector', 'involvedObject.kind=Deployment,involvedObject.name=evsrc']);
+  assert.match(wide, /^\S+\s+Normal\s+ScalingReplicaSet\s+deployment\/evsrc\s+deployment-controller\s+Scaled up replica set evsrc-\w+ from 0 to 1\s/m);
+  assert.match(await ok(['describe', 'deployment', 'evsrc']), /Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+Scaled up replica set/);
+  await ok(['delete', 'deployment', 'evsrc']);
+});
