@@ -86,9 +86,17 @@ test('the seed pod runs, is Ready, has its ConfigMap env, containers talk over l
   assert.equal(del.code, 0, del.stderr);
   assert.ok(Date.now() - t0 < 30_000);
   await assert.rejects(env.client.resource<Pod>(R.pods).get('webapp-with-db', { namespace: 'default' }));
-  const events = await env.cluster.kubectl(['get', 'events', '-o', 'json']);
-  const reasons = (JSON.parse(events.stdout) as { items: { reason: string }[] }).items.map((e) => e.reason);
-  for (const r of ['Scheduled', 'Pulling', 'Pulled', 'Created', 'Started', 'Killing']) assert.ok(reasons.includes(r), `event ${r} in ${reasons.join(',')}`);
+  // The recorder sends events asynchronously (batched, rate-limited as upstream's): the
+  // kubelet's last one, Killing, may still be on its way when the pod is gone.
+  const want = ['Scheduled', 'Pulling', 'Pulled', 'Created', 'Started', 'Killing'];
+  let reasons: string[] = [];
+  for (const until = Date.now() + 15_000; ;) {
+    const events = await env.cluster.kubectl(['get', 'events', '-o', 'json']);
+    reasons = (JSON.parse(events.stdout) as { items: { reason: string }[] }).items.map((e) => e.reason);
+    if (want.every((r) => reasons.includes(r)) || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  for (const r of want) assert.ok(reasons.includes(r), `event ${r} in ${reasons.join(',')}`);
   // Nothing of the pod left on the host (the bridge itself stays until the agent drains).
   const left = env.leftovers().filter((l) => !l.startsWith('cgroup:') && !l.startsWith('links: ' + env.bridge + '\n'));
   const veths = left.filter((l) => l.startsWith('links:') && l.replace(env.bridge, '').replace('links:', '').replace(/,/g, '').trim());
