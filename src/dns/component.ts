@@ -43,10 +43,13 @@ export async function startClusterDns(o: ClusterDnsOptions): Promise<{ port: num
   return { port: server.port, async stop() { await server.stop(); informers.stop(); } };
 }
 
+const DNS_SERVICE_LABELS = { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' };
+
 async function publish(client: ApiClient, clusterIP: string, address: string, port: number, log: ReturnType<typeof logger>): Promise<void> {
   const svc: Service = {
     apiVersion: 'v1', kind: 'Service',
-    metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' } },
+    // kubernetes.io/cluster-service lists the service in `kubectl cluster-info`, as k3s' CoreDNS.
+    metadata: { name: 'kube-dns', namespace: 'kube-system', labels: DNS_SERVICE_LABELS },
     spec: {
       clusterIP,
       ports: [
@@ -60,6 +63,9 @@ async function publish(client: ApiClient, clusterIP: string, address: string, po
     await services.create(svc, { namespace: 'kube-system' });
   } catch (e) {
     if (!isStatusError(e, 'AlreadyExists')) log.warn({ err: (e as Error).message }, 'could not create the kube-dns service');
+    // A service published by an older server: give it today's labels.
+    else await services.patch('kube-dns', 'merge', { metadata: { labels: DNS_SERVICE_LABELS } }, { namespace: 'kube-system' })
+      .catch((err: Error) => log.warn({ err: err.message }, 'could not label the kube-dns service'));
   }
   const slice: EndpointSlice = {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',

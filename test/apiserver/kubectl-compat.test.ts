@@ -49,3 +49,10 @@ test('controller events name the controller alone as their source, as kube-contr
   assert.match(await ok(['describe', 'deployment', 'evsrc']), /Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+Scaled up replica set/);
   await ok(['delete', 'deployment', 'evsrc']);
 });
+
+test('cluster-info lists the cluster DNS service, as against k3s', async () => {
+  await ok(['wait', '--for=create', 'service/kube-dns', '-n', 'kube-system', '--timeout=30s']);
+  const out = await ok(['cluster-info']);
+  assert.match(out, /Kubernetes control plane is running at https:\/\/127\.0\.0\.1:\d+\n/);
+  assert.match(out, /CoreDNS is running at https:\/\/127\.0\.0\.1:\d+\/api\/v1\/namespaces\/kube-system\/services\/kube-dns:dns\/proxy\n/);
+});
