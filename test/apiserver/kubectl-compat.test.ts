@@ -56,3 +56,10 @@ test('cluster-info lists the cluster DNS service, as against k3s', async () => {
   assert.match(out, /Kubernetes control plane is running at https:\/\/127\.0\.0\.1:\d+\n/);
   assert.match(out, /CoreDNS is running at https:\/\/127\.0\.0\.1:\d+\/api\/v1\/namespaces\/kube-system\/services\/kube-dns:dns\/proxy\n/);
 });
+
+test('kubectl create ingress (a protobuf body with inline-embedded rule values)', async () => {
+  assert.match(await ok(['create', 'ingress', 'simple', '--rule=foo.com/bar=svc1:8080,tls=my-cert']), /^ingress.networking.k8s.io\/simple created\n$/);
+  assert.match(await ok(['get', 'ingress', 'simple']), /^NAME\s+CLASS\s+HOSTS\s+ADDRESS\s+PORTS\s+AGE\nsimple\s+<none>\s+foo\.com\s+(\S+\s+)?80, 443\s+\d+s\n$/);
+  assert.equal(await ok(['get', 'ingress', 'simple', '-o', 'jsonpath={.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].path}:{.spec.tls[0].secretName}']), 'svc1:/bar:my-cert');
+  await ok(['delete', 'ingress', 'simple']);
+});

@@ -4,6 +4,7 @@
 // accept it). The message layouts come from descriptors.json (see generate.ts).
 import protobuf from 'protobufjs';
 import { errors } from '../../api/errors.js';
+import { resolveRef } from '../../api/openapi/schema.js';
 // Imported (not read from disk next to the module) so that tsc copies it into dist/.
 import descriptors from './descriptors.json' with { type: 'json' };
 
@@ -40,6 +41,25 @@ function typeFor(apiVersion: string, kind: string): protobuf.Type | undefined {
   try { return types().lookupType(`${pkg}.${kind}`); } catch { return undefined; }
 }
 
+// Go structs embedded with `json:",inline"` (IngressRule's IngressRuleValue, Volume's
+// VolumeSource, Probe's ProbeHandler, the LocalObjectReference of key selectors...) are a
+// field of their own in protobuf but their fields sit in the parent in JSON. They are the
+// message fields the parent's OpenAPI schema has no property for, whose own fields it has
+// (a field newer than the schema is neither).
+const inlineCache = new Map<string, ReadonlySet<string>>();
+function inlineFields(type: protobuf.Type): ReadonlySet<string> {
+  let set = inlineCache.get(type.fullName);
+  if (!set) {
+    const props = resolveRef(type.fullName.replace(/^\.?k8s\.io\./, 'io.k8s.'))?.properties ?? {};
+    set = new Set(type.fieldsArray
+      .filter((f) => !f.repeated && !f.map && f.resolvedType instanceof protobuf.Type && !(f.name in props) && !((jsonNames[f.name] ?? '') in props)
+        && (f.resolvedType as protobuf.Type).fieldsArray.some((g) => g.name in props))
+      .map((f) => f.name));
+    inlineCache.set(type.fullName, set);
+  }
+  return set;
+}
+
 function rfc3339(seconds: number, nanos = 0, micro = false): string {
   const d = new Date(seconds * 1000);
   const base = d.toISOString().slice(0, 19);
@@ -61,6 +81,7 @@ function toJSON(type: protobuf.Type, msg: Record<string, unknown>): unknown {
     }
   }
   const out: Record<string, unknown> = {};
+  const inline = inlineFields(type);
   for (const f of type.fieldsArray) {
     // Only what was on the wire: decoded messages inherit proto defaults from their prototype.
     if (!Object.prototype.hasOwnProperty.call(msg, f.name)) continue;
@@ -86,7 +107,8 @@ function toJSON(type: protobuf.Type, msg: Record<string, unknown>): unknown {
     if (j === undefined || j === '' || (Array.isArray(j) && !j.length)) continue;
     if (typeof j === 'object' && j !== null && !Array.isArray(j) && !Object.keys(j).length) continue;
     if ((j === 0 || j === false) && omitZero.has(f.name)) continue;
-    out[jsonNames[f.name] ?? f.name] = j;
+    if (inline.has(f.name) && typeof j === 'object' && j !== null) Object.assign(out, j);
+    else out[jsonNames[f.name] ?? f.name] = j;
   }
   return out;
 }
