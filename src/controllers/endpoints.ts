@@ -199,8 +199,9 @@ function serviceQueueing(ctx: ControllerContext, svcInf: Informer<Service>, podI
   void ctx;
 }
 
+/** Services whose endpoints the controllers keep: with a selector, and not ExternalName (kubernetes#105986). */
 function hasSelector(svc: Service): boolean {
-  return !!svc.spec?.selector && Object.keys(svc.spec.selector).length > 0;
+  return !!svc.spec?.selector && Object.keys(svc.spec.selector).length > 0 && svc.spec.type !== 'ExternalName';
 }
 
 export function startEndpointsController(ctx: ControllerContext): Controller {

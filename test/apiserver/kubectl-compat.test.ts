@@ -63,3 +63,15 @@ test('kubectl create ingress (a protobuf body with inline-embedded rule values)'
   assert.equal(await ok(['get', 'ingress', 'simple', '-o', 'jsonpath={.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].path}:{.spec.tls[0].secretName}']), 'svc1:/bar:my-cert');
   await ok(['delete', 'ingress', 'simple']);
 });
+
+test('ExternalName services get no Endpoints or EndpointSlices, even with a selector', async () => {
+  await ok(['create', 'service', 'externalname', 'extn', '--external-name=example.com']); // selector app=extn
+  await ok(['run', 'extn-pod', '--image=busybox', '--labels=app=extn', '--', 'sleep', '3600']);
+  await ok(['create', 'service', 'clusterip', 'extn-ref', '--tcp=80:80']);
+  await ok(['wait', '--for=create', 'endpoints/extn-ref', '--timeout=30s']);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.match(await fails(['get', 'endpoints', 'extn']), /endpoints "extn" not found/);
+  assert.equal(await ok(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=extn', '-o', 'name']), '');
+  await ok(['delete', 'pod', 'extn-pod', '--wait=false']);
+  await ok(['delete', 'service', 'extn', 'extn-ref']);
+});
