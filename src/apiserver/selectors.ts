@@ -38,6 +38,7 @@ const kindFields: Record<string, Record<string, FieldGetter>> = {
     type: (o) => str(o.type),
   },
   Secret: { type: (o) => str(o.type) },
+  Service: { 'spec.clusterIP': (o) => str(o.spec?.clusterIP), 'spec.type': (o) => str(o.spec?.type) },
   Node: { 'spec.unschedulable': (o) => String(o.spec?.unschedulable === true) },
   Namespace: { 'status.phase': (o) => str(o.status?.phase) },
   ReplicaSet: { 'status.replicas': (o) => str(o.status?.replicas ?? 0) },

@@ -75,3 +75,14 @@ test('ExternalName services get no Endpoints or EndpointSlices, even with a sele
   await ok(['delete', 'pod', 'extn-pod', '--wait=false']);
   await ok(['delete', 'service', 'extn', 'extn-ref']);
 });
+
+test('services select by spec.clusterIP and spec.type, as upstream (kube-proxy asks for spec.clusterIP!=None)', async () => {
+  await ok(['create', 'service', 'clusterip', 'fs-headless', '--clusterip=None']);
+  await ok(['create', 'service', 'nodeport', 'fs-np', '--tcp=80:80']);
+  const names = (s: string) => s.trim().split('\n').filter(Boolean).sort();
+  assert.deepEqual(names(await ok(['get', 'svc', '--field-selector', 'spec.clusterIP=None', '-o', 'name'])), ['service/fs-headless']);
+  assert.deepEqual(names(await ok(['get', 'svc', '--field-selector', 'spec.type=NodePort', '-o', 'name'])), ['service/fs-np']);
+  assert.ok(!names(await ok(['get', 'svc', '--field-selector', 'spec.clusterIP!=None', '-o', 'name'])).includes('service/fs-headless'));
+  assert.match(await fails(['get', 'svc', '--field-selector', 'spec.ports=80']), /field label not supported: spec.ports/);
+  await ok(['delete', 'service', 'fs-headless', 'fs-np']);
+});
