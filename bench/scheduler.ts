@@ -1,16 +1,22 @@
 // Scheduler benchmark: a real `jotasu server` (API server, controller manager and
 // scheduler in one process, as k3s runs them), 1,000 SIMULATED nodes from this
-// process, then 10,000 pods created through the API with bounded concurrency.
-// Prints pods bound per second (first create to last bind), create-to-bind latency
-// percentiles and where the CPU time went in both processes.
+// process, then 10,000 pods created through the API. As upstream's scheduler_perf,
+// pods are created at a fixed rate (open loop: a slow reply does not slow creation
+// down); each rate runs on a fresh cluster. Prints, per rate: pods bound per second
+// (first create to last bind), create-to-bind latency percentiles, CPU milliseconds
+// per pod of every process, the load average, and where the server's CPU time went.
 //
-//   npm run bench:scheduler -- [--nodes 1000] [--pods 10000] [--concurrency 64] [--separate-scheduler] [--from-source]
+//   npm run bench:scheduler -- [--nodes 1000] [--pods 10000] [--rates 500,1000,burst]
+//                              [--concurrency 32] [--separate-scheduler] [--from-source]
+//                              [--profile-all] [--keep-profiles]
 //
+// "burst" creates as fast as --concurrency creators waiting for their replies allow
+// (a queue builds up in the scheduler when that is faster than it binds).
 // The server (and a separate scheduler) run compiled, as an installed `jotasu` does
 // (bin/jotasu.mjs prefers dist/): tsx costs them memory and CPU that a deployment
 // doesn't pay (bench/lib/compiled.ts); --from-source runs them through tsx instead.
 import { Session } from 'node:inspector/promises';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,22 +37,29 @@ const NODES = Number(arg('nodes', '1000'));
 const PODS = Number(arg('pods', '10000'));
 const CONCURRENCY = Number(arg('concurrency', '32'));
 const SEPARATE = process.argv.includes('--separate-scheduler');
-/** Pace creation (pods/s, 0 = as fast as CONCURRENCY allows): latency at a sustainable rate. */
-const RATE = Number(arg('rate', '0'));
+/** Creation rates, pods/s; 0 ("burst"): as fast as CONCURRENCY closed-loop creators go. `--rate N` runs one. */
+const RATES = (process.argv.includes('--rate') ? arg('rate', '500') : arg('rates', '500,1000,burst'))
+  .split(',').map((r) => (r.trim() === 'burst' ? 0 : Number(r)));
+/** Open-loop creation gives up pacing (and says so) beyond this many creates in flight. */
+const MAX_IN_FLIGHT = 2000;
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const FROM_SOURCE = process.argv.includes('--from-source');
+const PROFILE_ALL = process.argv.includes('--profile-all');
+const TARGET = { rate: 500, throughput: 500, p99Ms: 2000 };
+/** How long the settled cluster's CPU use is measured once every pod runs. */
+const IDLE_MS = 5000;
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 /** Our child processes (server, scheduler): their command lines name the cluster's files. */
-function pidsWith(...needles: string[]): number[] {
-  const out: number[] = [];
+function pidsWith(...needles: string[]): { pid: number; name: string }[] {
+  const out: { pid: number; name: string }[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      if (needles.some((n) => cmd.includes(n))) out.push(Number(d));
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (needles.some((n) => cmd.some((a) => a.includes(n)))) out.push({ pid: Number(d), name: cmd.find((a) => a === 'server' || a === 'scheduler') ?? 'node' });
     } catch { /* exited */ }
   }
   return out;
@@ -59,16 +72,34 @@ function cpuSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
   } catch { return 0; }
 }
+function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
 
-async function main(): Promise<void> {
-  const profDir = mkdtempSync(join(tmpdir(), 'jotasu-bench-prof-'));
-  if (!process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profDir, { recursive: true, force: true }));
+interface PhaseResult {
+  label: string;
+  created: number;
+  createErrors: number;
+  createSecs: number;
+  bound: number;
+  bindSecs: number;
+  lat: { p50: number; p90: number; p99: number; max: number };
+  /** CPU seconds until the last bind, per control-plane process, and of this process (creators, simulated nodes, watch). */
+  cpu: { name: string; secs: number; idlePerSec: number }[];
+  benchCpuSecs: number;
+  load: [number, number];
+  maxInFlight: number;
+  spread: string;
+  runningSecs: number;
+  running: number;
+}
+
+const fmtRate = (rate: number): string => (rate > 0 ? `paced at ${rate}/s` : `burst (${CONCURRENCY} creators)`);
+
+async function runPhase(rate: number, main: string | undefined, profDir: string, wantProfile: boolean): Promise<PhaseResult> {
   // node refuses --cpu-prof in NODE_OPTIONS; a preload profiles through the inspector instead.
   const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import ${join(ROOT, 'bench/cpu-profile-preload.mjs')}`.trim();
-  console.log(`scheduler benchmark: ${NODES} simulated nodes, ${PODS} pods, create concurrency ${CONCURRENCY}${RATE ? ` paced at ${RATE}/s` : ''}, ${cpus().length} CPUs${SEPARATE ? ', scheduler in its own process' : ''}`);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.once(sig, () => process.exit(130));
-  const main = FROM_SOURCE ? undefined : await buildCompiled('scheduler');
-  console.log(`control plane: ${main ? `node ${main}` : 'tsx (sources)'}`);
   const cluster = await startCluster({
     main,
     env: { NODE_OPTIONS: nodeOptions, CPU_PROFILE_DIR: profDir, LOG_LEVEL: 'error' },
@@ -77,8 +108,8 @@ async function main(): Promise<void> {
   });
   let schedProc: ChildProcess | undefined;
   const client = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench' });
-  // Pod creation gets its own connection pool, so that it does not churn the sim's kept-alive TLS connections.
-  const creatorClient = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench-create' });
+  // Pod creation gets its own connection pool, so that it does not compete with the sim's.
+  const creatorClient = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench-create', maxConnections: 128 });
   const informers = createInformerFactory(client);
   const session = new Session();
   try {
@@ -106,20 +137,23 @@ async function main(): Promise<void> {
     const sim = await startSimNodes({ client, count: NODES, informers, concurrency: 16 });
     informers.start();
     await informers.waitForSync();
-    console.log(`registered ${NODES} simulated nodes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    console.log(`  registered ${NODES} simulated nodes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     await client.resource(R.namespaces).create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     await sleep(2000); // let the scheduler's node cache fill
+    const cp = pidsWith(cluster.dataDir, cluster.kubeconfig);
 
     // Restart the other processes' profiles: leave startup and registration out.
-    for (const pid of pidsWith(cluster.dataDir, cluster.kubeconfig)) { try { process.kill(pid, 'SIGUSR2'); } catch { /* gone */ } }
+    for (const { pid } of cp) { try { process.kill(pid, 'SIGUSR2'); } catch { /* gone */ } }
     // CPU time is the figure that survives a busy shared machine; wall-clock rates don't.
-    const cpPids = pidsWith(cluster.dataDir, cluster.kubeconfig);
-    const cpu0 = cpPids.map(cpuSeconds);
+    const cpu0 = cp.map(({ pid }) => cpuSeconds(pid));
+    const bench0 = ownCpuSeconds();
     const load0 = loadavg()[0]!;
-    await session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 1000 });
-    await session.post('Profiler.start');
+    if (wantProfile) {
+      await session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+      await session.post('Profiler.start');
+    }
 
     const pods = creatorClient.resource<Pod>(R.pods);
     const body = (i: number): Pod => ({
@@ -129,55 +163,66 @@ async function main(): Promise<void> {
     });
     let next = 0;
     let createErrors = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const createOne = async (i: number): Promise<void> => {
+      created.set(`pod-${i}`, performance.now());
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try { await pods.create(body(i), { namespace: 'bench' }); } catch { createErrors++; } finally { inFlight--; }
+    };
     const t0 = performance.now();
-    const creators = Array.from({ length: CONCURRENCY }, async () => {
-      while (next < PODS) {
-        const i = next++;
-        if (RATE > 0) {
-          const due = t0 + (i * 1000) / RATE;
-          const now = performance.now();
-          if (due > now) await sleep(due - now);
+    let creation: Promise<unknown>;
+    if (rate > 0) {
+      // Open loop, as scheduler_perf's fixed QPS: every pod is sent when its time comes.
+      creation = (async () => {
+        const pending: Promise<void>[] = [];
+        while (next < PODS) {
+          const due = Math.min(PODS, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+          while (next < due && inFlight < MAX_IN_FLIGHT) pending.push(createOne(next++));
+          await sleep(2);
         }
-        created.set(`pod-${i}`, performance.now());
-        try { await pods.create(body(i), { namespace: 'bench' }); } catch { createErrors++; }
-      }
-    });
+        await Promise.all(pending);
+      })();
+    } else {
+      creation = Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < PODS) await createOne(next++);
+      }));
+    }
     let lastPrint = t0;
     const progress = setInterval(() => {
       const now = performance.now();
       if (now - lastPrint < 5000) return;
       lastPrint = now;
-      console.log(`  ${((now - t0) / 1000).toFixed(0)} s: created ${Math.min(next, PODS)}, bound ${bound.size}, running ${running.size}`);
+      console.log(`    ${((now - t0) / 1000).toFixed(0)} s: created ${Math.min(next, PODS)}, bound ${bound.size}, running ${running.size}`);
     }, 1000);
-    await Promise.all(creators);
+    await creation;
     const tCreated = performance.now();
     const deadline = Date.now() + 180_000;
     while (bound.size < PODS - createErrors && Date.now() < deadline) await sleep(20);
     const tBound = performance.now();
-    const cpuUsed = cpPids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
+    const cpuUsed = cp.map(({ pid }, i) => cpuSeconds(pid) - cpu0[i]!);
+    const benchCpu = ownCpuSeconds() - bench0;
+    const load1 = loadavg()[0]!;
     while (running.size < bound.size && Date.now() < deadline) await sleep(50);
     const tRunning = performance.now();
     clearInterval(progress);
+    // The settled cluster's own load (1,000 Lease renewals every 10 s, as kubelets do), to
+    // tell it apart from the cost of the pods: it is paid per second, not per pod.
+    await sleep(2000);
+    const idle0 = cp.map(({ pid }) => cpuSeconds(pid));
+    const tIdle = performance.now();
+    await sleep(IDLE_MS);
+    const idleRate = cp.map(({ pid }, i) => (cpuSeconds(pid) - idle0[i]!) / ((performance.now() - tIdle) / 1000));
 
-    const { profile } = await session.post('Profiler.stop');
     const lat = [...bound].map(([k, at]) => at - created.get(k)!).sort((a, b) => a - b);
-    const secs = (tBound - t0) / 1000;
-    console.log('\nresults');
-    console.log(`  pods created           ${PODS - createErrors} in ${((tCreated - t0) / 1000).toFixed(2)} s (${((PODS - createErrors) / ((tCreated - t0) / 1000)).toFixed(0)}/s), ${createErrors} errors`);
-    console.log(`  pods bound             ${bound.size} in ${secs.toFixed(2)} s from the first create`);
-    console.log(`  throughput             ${(bound.size / secs).toFixed(0)} pods/s bound (target >= 500)`);
-    console.log(`  create-to-bind latency p50 ${pct(lat, 50).toFixed(0)} ms, p90 ${pct(lat, 90).toFixed(0)} ms, p99 ${pct(lat, 99).toFixed(0)} ms (target <= 2000), max ${pct(lat, 100).toFixed(0)} ms`);
-    const cpuTotal = cpuUsed.reduce((a, b) => a + b, 0);
-    console.log(`  control-plane CPU      ${cpuTotal.toFixed(1)} s until the last bind (${cpuUsed.map((c) => c.toFixed(1)).join(' + ')} s over ${cpPids.length} process(es)), ${(1000 * cpuTotal / Math.max(1, bound.size)).toFixed(2)} ms per pod bound`);
-    console.log(`  load average           ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (other work on this machine skews wall-clock figures)`);
-    console.log(`  all Running            ${running.size} after ${((tRunning - t0) / 1000).toFixed(2)} s (simulated kubelets)`);
     const perNode = new Map<string, number>();
     for (const p of podInformer.store.list()) if (p.spec?.nodeName) perNode.set(p.spec.nodeName, (perNode.get(p.spec.nodeName) ?? 0) + 1);
     const counts = [...perNode.values()];
-    console.log(`  spread                 ${perNode.size} nodes used, ${Math.min(...counts)}-${Math.max(...counts)} pods per node`);
-
-    const benchProf = join(profDir, 'bench-process.cpuprofile');
-    writeFileSync(benchProf, JSON.stringify(profile));
+    if (wantProfile) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(profDir, 'bench-process.cpuprofile'), JSON.stringify(profile));
+    }
     await sim.stop();
     informers.stop();
     if (schedProc) {
@@ -185,19 +230,90 @@ async function main(): Promise<void> {
       await new Promise((r) => schedProc!.once('exit', r));
     }
     await cluster.stop();
-    console.log('\nCPU profiles (self time)');
-    for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile') && x !== 'bench-process.cpuprofile')) {
-      console.log(formatSummary(`process ${f}`, summarizeFile(join(profDir, f))));
-    }
-    console.log(formatSummary('bench process (pod creation, simulated nodes, watch)', summarize(profile as unknown as CpuProfile)));
-    if (process.argv.includes('--keep-profiles')) console.log(`\nprofiles kept in ${profDir}`);
+    return {
+      label: fmtRate(rate),
+      created: PODS - createErrors, createErrors, createSecs: (tCreated - t0) / 1000,
+      bound: bound.size, bindSecs: (tBound - t0) / 1000,
+      lat: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: pct(lat, 100) },
+      cpu: cp.map(({ name }, i) => ({ name, secs: cpuUsed[i]!, idlePerSec: idleRate[i]! })),
+      benchCpuSecs: benchCpu,
+      load: [load0, load1],
+      maxInFlight,
+      spread: `${perNode.size} nodes used, ${Math.min(...counts)}-${Math.max(...counts)} pods per node`,
+      runningSecs: (tRunning - t0) / 1000, running: running.size,
+    };
   } finally {
-    session.disconnect();
+    if (session) try { session.disconnect(); } catch { /* not connected */ }
     client.close();
     creatorClient.close();
     schedProc?.kill('SIGKILL');
     await cluster.stop().catch(() => undefined);
   }
+}
+
+/** Control-plane CPU seconds until the last bind, less what the idle cluster uses in that time. */
+function netCpu(r: PhaseResult): number {
+  return r.cpu.reduce((a, c) => a + Math.max(0, c.secs - c.idlePerSec * r.bindSecs), 0);
+}
+
+function printPhase(r: PhaseResult): void {
+  const perPod = (s: number): string => `${(1000 * s / Math.max(1, r.bound)).toFixed(2)} ms`;
+  const cpTotal = r.cpu.reduce((a, c) => a + c.secs, 0);
+  console.log(`  pods created           ${r.created} in ${r.createSecs.toFixed(2)} s (${(r.created / r.createSecs).toFixed(0)}/s), ${r.createErrors} errors, at most ${r.maxInFlight} creates in flight`);
+  console.log(`  pods bound             ${r.bound} in ${r.bindSecs.toFixed(2)} s from the first create`);
+  console.log(`  throughput             ${(r.bound / r.bindSecs).toFixed(0)} pods/s bound (target >= ${TARGET.throughput})`);
+  console.log(`  create-to-bind latency p50 ${r.lat.p50.toFixed(0)} ms, p90 ${r.lat.p90.toFixed(0)} ms, p99 ${r.lat.p99.toFixed(0)} ms (target <= ${TARGET.p99Ms}), max ${r.lat.max.toFixed(0)} ms`);
+  console.log(`  CPU per pod bound      control plane ${perPod(cpTotal)} (${r.cpu.map((c) => `${c.name} ${perPod(c.secs)}, ${c.secs.toFixed(1)} s`).join('; ')}); bench process (creators, ${NODES} simulated nodes, watch) ${perPod(r.benchCpuSecs)}`);
+  console.log(`  ... less idle load     control plane ${perPod(netCpu(r))}: the settled cluster uses ${r.cpu.map((c) => `${c.name} ${(100 * c.idlePerSec).toFixed(1)} %`).join(', ')} of a CPU (${NODES} Lease renewals per 10 s), over ${r.bindSecs.toFixed(1)} s`);
+  console.log(`  load average           ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the last bind (other work on this machine skews wall-clock figures)`);
+  console.log(`  all Running            ${r.running} after ${r.runningSecs.toFixed(2)} s (simulated kubelets)`);
+  console.log(`  spread                 ${r.spread}`);
+}
+
+async function main(): Promise<void> {
+  const profRoot = mkdtempSync(join(tmpdir(), 'jotasu-bench-prof-'));
+  if (!process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profRoot, { recursive: true, force: true }));
+  console.log(`scheduler benchmark: ${NODES} simulated nodes, ${PODS} pods per run, creation ${RATES.map(fmtRate).join(' / ')}, each on a fresh cluster, ${cpus().length} CPUs${SEPARATE ? ', scheduler in its own process' : ''}`);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.once(sig, () => process.exit(130));
+  const main = FROM_SOURCE ? undefined : await buildCompiled('scheduler');
+  console.log(`control plane: ${main ? `node ${main}` : 'tsx (sources)'}`);
+  const results: PhaseResult[] = [];
+  const profiles: string[] = [];
+  for (const [i, rate] of RATES.entries()) {
+    const profDir = join(profRoot, `run-${i}-${rate || 'burst'}`);
+    mkdirSync(profDir);
+    console.log(`\ncreation ${fmtRate(rate)}`);
+    const r = await runPhase(rate, main, profDir, i === 0 || PROFILE_ALL);
+    printPhase(r);
+    results.push(r);
+    if (i === 0 || PROFILE_ALL) profiles.push(profDir);
+  }
+
+  console.log('\nsummary (CPU ms per pod bound; wall-clock figures depend on the machine\'s load)');
+  const head = ['creation', 'created/s', 'bound/s', 'p50 ms', 'p99 ms', ...results[0]!.cpu.map((c) => `${c.name} CPU`), 'less idle', 'bench CPU', 'load'];
+  const rows = results.map((r) => [
+    r.label, (r.created / r.createSecs).toFixed(0), (r.bound / r.bindSecs).toFixed(0), r.lat.p50.toFixed(0), r.lat.p99.toFixed(0),
+    ...r.cpu.map((c) => (1000 * c.secs / Math.max(1, r.bound)).toFixed(2)), (1000 * netCpu(r) / Math.max(1, r.bound)).toFixed(2),
+    (1000 * r.benchCpuSecs / Math.max(1, r.bound)).toFixed(2),
+    `${r.load[0].toFixed(1)}-${r.load[1].toFixed(1)}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  for (const row of [head, ...rows]) console.log(`  ${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`);
+  const paced = results.find((r, i) => RATES[i] === TARGET.rate);
+  if (paced) {
+    const ok = paced.bound / paced.bindSecs >= TARGET.throughput * 0.98 && paced.lat.p99 <= TARGET.p99Ms;
+    console.log(`  target at ${TARGET.rate}/s creation (>= ${TARGET.throughput} pods/s bound, p99 <= ${TARGET.p99Ms} ms): ${ok ? 'met' : 'NOT met'}`);
+  }
+
+  for (const dir of profiles) {
+    console.log(`\nCPU profiles, creation ${results[profiles.indexOf(dir)]!.label}`);
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile') && x !== 'bench-process.cpuprofile')) {
+      console.log(formatSummary(`process ${f}`, summarizeFile(join(dir, f))));
+    }
+    const bench = join(dir, 'bench-process.cpuprofile');
+    try { console.log(formatSummary('bench process (pod creation, simulated nodes, watch)', summarize(JSON.parse(readFileSync(bench, 'utf8')) as CpuProfile))); } catch { /* not profiled */ }
+  }
+  if (process.argv.includes('--keep-profiles')) console.log(`\nprofiles kept in ${profRoot}`);
 }
 
 await main();
