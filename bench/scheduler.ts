@@ -7,7 +7,7 @@
 // per pod of every process, the load average, and where the server's CPU time went.
 //
 //   npm run bench:scheduler -- [--nodes 1000] [--pods 10000] [--rates 500,1000,burst]
-//                              [--concurrency 32] [--separate-scheduler] [--from-source]
+//                              [--concurrency 32] [--separate-scheduler] [--no-control-loop-thread] [--from-source]
 //                              [--profile-all] [--keep-profiles]
 //
 // "burst" creates as fast as --concurrency creators waiting for their replies allow
@@ -37,6 +37,8 @@ const NODES = Number(arg('nodes', '1000'));
 const PODS = Number(arg('pods', '10000'));
 const CONCURRENCY = Number(arg('concurrency', '32'));
 const SEPARATE = process.argv.includes('--separate-scheduler');
+/** The server's scheduler and controller manager on the API server's thread (`jotasu server --no-control-loop-thread`). */
+const MAIN_THREAD = process.argv.includes('--no-control-loop-thread');
 /** Creation rates, pods/s; 0 ("burst"): as fast as CONCURRENCY closed-loop creators go. `--rate N` runs one. */
 const RATES = (process.argv.includes('--rate') ? arg('rate', '500') : arg('rates', '500,1000,burst'))
   .split(',').map((r) => (r.trim() === 'burst' ? 0 : Number(r)));
@@ -103,7 +105,7 @@ async function runPhase(rate: number, main: string | undefined, profDir: string,
   const cluster = await startCluster({
     main,
     env: { NODE_OPTIONS: nodeOptions, CPU_PROFILE_DIR: profDir, LOG_LEVEL: 'error' },
-    args: SEPARATE ? ['--disable', 'scheduler'] : [],
+    args: [...(SEPARATE ? ['--disable', 'scheduler'] : []), ...(MAIN_THREAD ? ['--no-control-loop-thread'] : [])],
     readyTimeoutMs: 60_000,
   });
   let schedProc: ChildProcess | undefined;
@@ -273,7 +275,7 @@ function printPhase(r: PhaseResult): void {
 async function main(): Promise<void> {
   const profRoot = mkdtempSync(join(tmpdir(), 'jotasu-bench-prof-'));
   if (!process.argv.includes('--keep-profiles')) process.on('exit', () => rmSync(profRoot, { recursive: true, force: true }));
-  console.log(`scheduler benchmark: ${NODES} simulated nodes, ${PODS} pods per run, creation ${RATES.map(fmtRate).join(' / ')}, each on a fresh cluster, ${cpus().length} CPUs${SEPARATE ? ', scheduler in its own process' : ''}`);
+  console.log(`scheduler benchmark: ${NODES} simulated nodes, ${PODS} pods per run, creation ${RATES.map(fmtRate).join(' / ')}, each on a fresh cluster, ${cpus().length} CPUs${SEPARATE ? ', scheduler in its own process' : ''}${MAIN_THREAD ? ', control loops on the API server\'s thread' : ''}`);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.once(sig, () => process.exit(130));
   const main = FROM_SOURCE ? undefined : await buildCompiled('scheduler');
   console.log(`control plane: ${main ? `node ${main}` : 'tsx (sources)'}`);
