@@ -21,7 +21,8 @@ import { rbacAuthorizer } from './rbac/authorizer.js';
 import { escalationCheck } from './rbac/escalation.js';
 import { reconcileBootstrapPolicy } from './rbac/reconcile.js';
 import { impersonate } from './impersonation.js';
-import { parseRequestInfo, type ResourceRequestInfo } from './request-info.js';
+import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.js';
+import { createApiMetrics } from './metrics.js';
 import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
 import { Registry } from './registry.js';
 import { Discovery } from './discovery.js';
@@ -103,6 +104,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let advertise = opts.advertiseAddress ?? '127.0.0.1';
   const discovery = new Discovery(() => `${advertise}:${port}`);
   const inflight = new Set<ServerResponse>();
+  const metrics = createApiMetrics();
   // Agents fetch their node credentials with the cluster token (before authentication).
   const joinRoute = joinHandler({ dataDir: opts.dataDir, ca: opts.tls.ca });
 
@@ -124,6 +126,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         return;
       }
       writeRaw(res, ok ? 200 : 500, ok ? 'ok' : `[-]shutdown failed: reason withheld\n${h[1]} check failed\n`, 'text/plain; charset=utf-8');
+      return;
+    }
+    if (path === '/metrics') {
+      const stored = [...registry.stores.values()].map((s): [string, number] => [s.info.group ? `${s.info.resource}.${s.info.group}` : s.info.resource, s.cache.items.size]);
+      writeRaw(res, 200, metrics.render(stored), 'text/plain; version=0.0.4; charset=utf-8');
       return;
     }
     if (path === '/version' || path === '/version/') {
@@ -215,15 +222,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     inflight.add(res);
     let user = anonymous;
     let path = '';
+    let info: RequestInfo | undefined;
+    let query: URLSearchParams | undefined;
+    // Long-running requests (watches, streams) are not in flight in upstream's sense.
+    const longRunning = /[?&]watch=(true|1)|\/watch\/|\/(exec|attach|portforward|proxy|log)(\?|$)/.test(req.url ?? '');
+    const mutating = req.method !== 'GET' && req.method !== 'HEAD';
+    if (!longRunning) metrics.inflight(mutating, 1);
     try {
       const url = new URL(req.url ?? '/', 'https://localhost');
       path = url.pathname;
+      query = url.searchParams;
       if (await joinRoute(req, res, path)) return;
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
       if (authed) user = await impersonate(req, authed, authorizers);
       if (await streaming.handle(req, res, user)) return;
-      const info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
+      info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
       const d = await authorize(authorizers, user, info);
       if (!d.allowed) {
         throw errors.forbidden(forbiddenMessage(user, info, d.reason), info.isResourceRequest ? { group: info.group, resource: info.resource, name: info.name || undefined } : undefined);
@@ -239,6 +253,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     } finally {
       inflight.delete(res);
       const ms = performance.now() - t0;
+      if (!longRunning) metrics.inflight(mutating, -1);
+      metrics.observe({
+        method: req.method ?? 'GET', info, code: res.statusCode, seconds: ms / 1000, longRunning,
+        dryRun: query?.get('dryRun') === 'All', applyPatch: (req.headers['content-type'] ?? '').startsWith('application/apply-patch'),
+      });
       if (ms > 1000 && !(req.url ?? '').includes('watch')) log.warn({ method: req.method, path, ms: Math.round(ms), user: user.name }, 'slow request');
       else log.debug({ method: req.method, url: req.url, code: res.statusCode, ms, user: user.name }, 'request');
     }

@@ -86,3 +86,17 @@ test('services select by spec.clusterIP and spec.type, as upstream (kube-proxy a
   assert.match(await fails(['get', 'svc', '--field-selector', 'spec.ports=80']), /field label not supported: spec.ports/);
   await ok(['delete', 'service', 'fs-headless', 'fs-np']);
 });
+
+test('get --raw /metrics: kube-apiserver\'s request, in-flight and storage series in the Prometheus text format', async () => {
+  await ok(['get', 'pods', '-n', 'kube-system']);
+  await ok(['create', 'configmap', 'metrics-probe', '--from-literal=a=1', '--dry-run=server']);
+  const text = await ok(['get', '--raw', '/metrics']);
+  assert.match(text, /^# TYPE apiserver_request_total counter$/m);
+  assert.match(text, /^apiserver_request_total\{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1"\} [1-9]\d*$/m);
+  assert.match(text, /^apiserver_request_total\{code="201",component="apiserver",dry_run="All",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"\} 1$/m);
+  assert.match(text, /^apiserver_request_duration_seconds_bucket\{component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="LIST",version="v1",le="\+Inf"\} [1-9]\d*$/m);
+  assert.match(text, /^apiserver_current_inflight_requests\{request_kind="readOnly"\} [1-9]\d*$/m); // this very request
+  assert.match(text, /^apiserver_storage_objects\{resource="deployments.apps"\} \d+$/m);
+  assert.match(text, /^apiserver_storage_objects\{resource="namespaces"\} [4-9]\d*$/m);
+  assert.match(text, /^process_resident_memory_bytes \d+$/m);
+});
