@@ -59,6 +59,10 @@ test('default tolerations and service account', () => {
   addServiceAccountDefaults(p);
   assert.equal(p.spec!.serviceAccountName, 'default');
   assert.equal(p.spec!.serviceAccount, 'default');
+  // Mirror pods run without a service account (NodeRestriction refuses a node's pod that names one).
+  const mirror: Pod = { metadata: { annotations: { 'kubernetes.io/config.mirror': 'h' } }, spec: { containers: [] } };
+  addServiceAccountDefaults(mirror);
+  assert.equal(mirror.spec!.serviceAccountName, undefined);
 });
 
 test('service defaults', () => {

@@ -7,6 +7,7 @@ import type { Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec, Prob
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
+import { MIRROR_POD_ANNOTATION } from '../pods.js';
 
 type Defaulter = (obj: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -178,9 +179,13 @@ export function addDefaultTolerations(pod: Pod, seconds = 300): void {
   if (add.length) pod.spec.tolerations = [...tolerations, ...add];
 }
 
-/** The ServiceAccount admission plugin's defaulting part: pods run as "default" unless told otherwise. */
+/**
+ * The ServiceAccount admission plugin's defaulting part: pods run as "default" unless told
+ * otherwise; mirror pods (a kubelet's static pods) run as none, as upstream.
+ */
 export function addServiceAccountDefaults(pod: Pod): void {
   pod.spec ??= { containers: [] };
+  if (pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) return;
   const name = pod.spec.serviceAccountName || pod.spec.serviceAccount || 'default';
   pod.spec.serviceAccountName = name;
   pod.spec.serviceAccount = name;
