@@ -24,6 +24,7 @@ import { NodeLease } from './lease.js';
 import { NodeStatusManager, defaultNodeIP } from './node-status.js';
 import { PodWorker, type KubeletContext } from './pod-worker.js';
 import { ProbeManager } from './probes.js';
+import { ReferencedObjects, podConfigMapNames, podSecretNames } from './referenced-objects.js';
 import { VolumeManager } from './volumes/index.js';
 
 const log = logger('kubelet');
@@ -66,10 +67,11 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const informers: JotasuInformerFactory = createInformerFactory(o.client);
   const pods = informers.informer<Pod>(R.pods, { fieldSelector: `spec.nodeName=${nodeName}` });
   const nodeInf = informers.informer<Node>(R.nodes, { fieldSelector: `metadata.name=${nodeName}` });
-  // Cluster-wide caches for env/volume sources and service links (upstream uses
-  // per-object watches; one informer each is simpler and cheap at this scale).
-  const configMaps = informers.informer<ConfigMap>(R.configmaps);
-  const secrets = informers.informer<Secret>(R.secrets);
+  // ConfigMaps and Secrets: a watch per object the pods here reference (the Node
+  // authorizer refuses a node anything else); services cluster-wide for service links.
+  const configMaps = new ReferencedObjects<ConfigMap>(o.client, R.configmaps, podConfigMapNames, (obj) => refKick('configMap')(obj));
+  const secrets = new ReferencedObjects<Secret>(o.client, R.secrets, podSecretNames, (obj) => refKick('secret')(obj));
+  const refsWaited = new Set<string>();
   const services = informers.informer<Service>(R.services);
   const recorder: EventRecorder = createEventRecorder(o.client, { component: 'kubelet', host: nodeName });
 
@@ -88,8 +90,8 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   lease.start();
 
   const volumes = new VolumeManager(join(o.dataDir, 'agent'), {
-    configMap: (ns, n) => configMaps.store.get(`${ns}/${n}`),
-    secret: (ns, n) => secrets.store.get(`${ns}/${n}`),
+    configMap: (ns, n) => configMaps.get(ns, n),
+    secret: (ns, n) => secrets.get(ns, n),
     nodeAllocatable: nodeStatus.info ? { cpu: String(nodeStatus.info.cpu), memory: String(nodeStatus.info.memoryBytes) } : undefined,
     serviceAccountToken: async (pod, audience, exp) => {
       const sa = pod.spec?.serviceAccountName ?? 'default';
@@ -115,18 +117,32 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       nodeName, nodeIP, dataDir: o.dataDir, clusterDNS: o.clusterDNS ?? ['10.43.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local',
       memoryCapacity: nodeStatus.info.memoryBytes,
       node: () => nodeInf.store.get(nodeName),
-      configMap: (ns, n) => configMaps.store.get(`${ns}/${n}`),
-      secret: (ns, n) => secrets.store.get(`${ns}/${n}`),
+      configMap: (ns, n) => configMaps.get(ns, n),
+      secret: (ns, n) => secrets.get(ns, n),
       services: () => services.store.list(),
       admittedPods: (except) => [...workers.values()].filter((w) => w.uid !== except && w.isAdmitted).map((w) => w.pod),
       forget: (uid) => { workers.delete(uid); },
     };
   }
 
+  // A pod starts once the ConfigMaps and Secrets it references are listed (their watches
+  // start here), or after 5 s, to report what is missing; onPod runs again then.
+  function refsListed(pod: Pod, uid: string): boolean {
+    const listed = Promise.all([configMaps.register(pod), secrets.register(pod)]);
+    if ((configMaps.synced(uid) && secrets.synced(uid)) || refsWaited.has(uid)) return true;
+    refsWaited.add(uid);
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    void Promise.race([listed, new Promise((r) => setTimeout(r, 5000).unref())]).then(() => {
+      const cur = pods.store.get(key);
+      if (cur?.metadata?.uid === uid) onPod(cur);
+    });
+    return false;
+  }
+
   function onPod(pod: Pod): void {
     if (!runtime || stopping) return;
     const uid = pod.metadata?.uid;
-    if (!uid) return;
+    if (!uid || !refsListed(pod, uid)) return;
     let w = workers.get(uid);
     if (!w) {
       // A pod that is terminal and has nothing on the node needs no worker.
@@ -140,7 +156,13 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     onAdd: onPod,
     // Status-only changes (mostly our own writes) need no sync, as upstream's pod config source.
     onUpdate: (old, pod) => { if (specChanged(old, pod)) onPod(pod); else workers.get(pod.metadata?.uid ?? '')?.observe(pod); },
-    onDelete: (pod) => workers.get(pod.metadata?.uid ?? '')?.remove(),
+    onDelete: (pod) => {
+      const uid = pod.metadata?.uid ?? '';
+      workers.get(uid)?.remove();
+      configMaps.unregister(uid);
+      secrets.unregister(uid);
+      refsWaited.delete(uid);
+    },
   });
   // A changed ConfigMap/Secret reaches env (next start) and volumes (now) of the pods using it.
   const refKick = (kind: 'configMap' | 'secret') => (obj: ConfigMap | Secret) => {
@@ -152,8 +174,6 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       void kind;
     }
   };
-  configMaps.addEventHandler({ onAdd: refKick('configMap'), onUpdate: (_a, b) => refKick('configMap')(b) });
-  secrets.addEventHandler({ onAdd: refKick('secret'), onUpdate: (_a, b) => refKick('secret')(b) });
   nodeInf.addEventHandler({ onAdd: () => void maybeStartRuntime(), onUpdate: () => void maybeStartRuntime() });
 
   informers.start();
@@ -246,6 +266,8 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       clearInterval(statusTimer);
       lease.stop();
       informers.stop();
+      configMaps.stop();
+      secrets.stop();
       for (const w of workers.values()) w.stop();
       probes?.stopAll();
       await Promise.all([...workers.values()].map((w) => w.whenIdle()));
