@@ -1,10 +1,11 @@
 // The node join endpoint (what k3s' supervisor does for agents): an agent presents
 // the cluster token (DATA_DIR/server/token) and gets its own client certificate,
-// CN=system:node:<name> O=system:nodes, with the cluster CA. The agent does not know
+// CN=system:node:<name> O=system:nodes, and one for its service proxy, CN=system:kube-proxy
+// (as k3s' client-kube-proxy certificate), with the cluster CA. The agent does not know
 // the CA yet, so the answer carries an HMAC over the certificates keyed with the
 // token: only a server that knows the token can produce it.
 //   POST /v1-jotasu/join   Authorization: Bearer <token>   {"nodeName": "...", "addresses": [...]}
-//   200 {"caPem", "certPem", "keyPem", "servingCertPem", "servingKeyPem", "mac"}
+//   200 {"caPem", "certPem", "keyPem", "servingCertPem", "servingKeyPem", "proxyCertPem", "proxyKeyPem", "mac"}
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -20,7 +21,15 @@ export interface JoinResponse {
   caPem: string; certPem: string; keyPem: string; mac: string;
   /** The kubelet's serving certificate (port 10250) for the node's names and addresses. */
   servingCertPem: string; servingKeyPem: string;
+  /** The service proxy's client certificate: system:kube-proxy, bound to system:node-proxier. */
+  proxyCertPem: string; proxyKeyPem: string;
 }
+
+/** The identity of every node's service proxy (upstream's kube-proxy user). */
+export const KUBE_PROXY_USER = 'system:kube-proxy';
+
+/** What the join answer's MAC covers after the CA: the certificates it hands out. */
+export const joinMacCerts = (r: Pick<JoinResponse, 'certPem' | 'servingCertPem' | 'proxyCertPem'>): string => r.certPem + r.servingCertPem + r.proxyCertPem;
 
 export function joinMac(token: string, caPem: string, certPem: string): string {
   return createHmac('sha256', token).update(caPem).update('\n').update(certPem).digest('hex');
@@ -77,9 +86,11 @@ export function joinHandler(o: { dataDir: string; ca: KeyPair }): (req: Incoming
     const [{ issueClientCert }, { issueKubeletServingCert }] = await Promise.all([import('./tls.js'), import('../kubelet/server/certs.js')]);
     const kp = await issueClientCert(o.ca, `system:node:${nodeName}`, ['system:nodes']);
     const serving = await issueKubeletServingCert(o.ca, nodeName, addresses);
-    log.info({ node: nodeName }, 'node joined: client certificate issued');
-    send(res, 200, { caPem: o.ca.certPem, certPem: kp.certPem, keyPem: kp.keyPem, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem,
-      mac: joinMac(want, o.ca.certPem, kp.certPem + serving.certPem) } satisfies JoinResponse);
+    const proxy = await issueClientCert(o.ca, KUBE_PROXY_USER, []);
+    log.info({ node: nodeName }, 'node joined: client certificates issued');
+    const certs = { certPem: kp.certPem, servingCertPem: serving.certPem, proxyCertPem: proxy.certPem };
+    send(res, 200, { caPem: o.ca.certPem, ...certs, keyPem: kp.keyPem, servingKeyPem: serving.keyPem, proxyKeyPem: proxy.keyPem,
+      mac: joinMac(want, o.ca.certPem, joinMacCerts(certs)) } satisfies JoinResponse);
     return true;
   };
 }

@@ -1,10 +1,14 @@
 // `jotasu agent`: a worker node, as `k3s agent`. Joins the cluster with the token
 // (POST /v1-jotasu/join → its own client certificate CN=system:node:<name>,
-// O=system:nodes, kept in DATA_DIR/agent/kubelet.kubeconfig for restarts), then runs
-// the kubelet on the built-in runc runtime. Also started inside `jotasu server`
+// O=system:nodes, kept in DATA_DIR/agent/kubelet.kubeconfig for restarts, and the
+// service proxy's, CN=system:kube-proxy, in DATA_DIR/agent/kubeproxy.kubeconfig), then
+// runs the kubelet on the built-in runc runtime. Also started inside `jotasu server`
 // unless --disable-agent (startAgentComponent).
 import { Command, Option } from 'commander';
 import { collect } from './flags.js';
+
+/** The proxy's kubeconfig in DATA_DIR/agent. */
+const PROXY_KUBECONFIG = 'kubeproxy.kubeconfig';
 
 export interface AgentFlags {
   server?: string;
@@ -65,7 +69,7 @@ export function command(): Command {
       const { logger } = await import('../util/log.js');
       const log = logger('agent');
       const agent = await startAgent(f);
-      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy(f.dataDir, agent.nodeName, f.iptablesChainPrefix, f.proxyMode);
+      const proxy = f.disableKubeProxy ? undefined : await (await import('../proxy/component.js')).startAgentProxy((await import('node:path')).resolve(f.dataDir, 'agent', PROXY_KUBECONFIG), agent.nodeName, f.iptablesChainPrefix, f.proxyMode);
       let signals = 0;
       await new Promise<void>((resolve) => {
         const on = () => { if (++signals > 1) process.exit(1); resolve(); };
@@ -95,14 +99,16 @@ async function joinCluster(server: string, token: string, nodeName: string, data
   const { join } = await import('node:path');
   const { X509Certificate } = await import('node:crypto');
   const { loadKubeconfig, writeKubeconfig } = await import('../client/kubeconfig.js');
-  const { joinMac, tokenSecret, JOIN_PATH } = await import('../apiserver/join.js');
+  const { joinMac, joinMacCerts, tokenSecret, JOIN_PATH } = await import('../apiserver/join.js');
   const file = join(dataDir, 'agent', 'kubelet.kubeconfig');
+  const proxyFile = join(dataDir, 'agent', PROXY_KUBECONFIG);
   if (existsSync(file)) {
     try {
       const k = loadKubeconfig(file);
       const cert = new X509Certificate(k.certData!);
       const servingCert = join(dataDir, 'agent', 'serving-kubelet.crt');
-      if (k.server === server && cert.subject.includes(`CN=system:node:${nodeName}`) && Date.parse(cert.validTo) > Date.now() + 86_400_000 && existsSync(servingCert)) {
+      // Credentials of an agent that joined before the proxy had its own are renewed.
+      if (k.server === server && cert.subject.includes(`CN=system:node:${nodeName}`) && Date.parse(cert.validTo) > Date.now() + 86_400_000 && existsSync(servingCert) && existsSync(proxyFile)) {
         return { server, caPem: k.caData!.toString(), certPem: k.certData!.toString(), keyPem: k.keyData!.toString(),
           servingCertPem: readFileSync(servingCert, 'utf8'), servingKeyPem: readFileSync(join(dataDir, 'agent', 'serving-kubelet.key'), 'utf8') };
       }
@@ -124,9 +130,10 @@ async function joinCluster(server: string, token: string, nodeName: string, data
     req.end(body);
   });
   if (res.status !== 200) throw new Error(`joining ${server}: ${res.status} ${res.text.slice(0, 300)}`);
-  const j = JSON.parse(res.text) as Required<Credentials> & { mac: string };
-  if (j.mac !== joinMac(secret, j.caPem, j.certPem + j.servingCertPem)) throw new Error(`joining ${server}: the server's answer is not signed with this token (wrong token or an impostor)`);
+  const j = JSON.parse(res.text) as Required<Credentials> & { mac: string; proxyCertPem: string; proxyKeyPem: string };
+  if (j.mac !== joinMac(secret, j.caPem, joinMacCerts(j))) throw new Error(`joining ${server}: the server's answer is not signed with this token (wrong token or an impostor)`);
   writeKubeconfig(file, { server, caPem: j.caPem, certPem: j.certPem, keyPem: j.keyPem });
+  writeKubeconfig(proxyFile, { server, caPem: j.caPem, certPem: j.proxyCertPem, keyPem: j.proxyKeyPem });
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dataDir, 'agent', 'serving-kubelet.crt'), j.servingCertPem);
   writeFileSync(join(dataDir, 'agent', 'serving-kubelet.key'), j.servingKeyPem, { mode: 0o600 });
@@ -217,8 +224,16 @@ export async function startAgentComponent(c: import('./server.js').ComponentCont
     dataDir: f.dataDir, nodeName, drain: false, clusterDns: f.clusterDns, clusterDomain: f.clusterDomain,
     iptablesChainPrefix: f.iptablesChainPrefix, bridge: 'jotasu0', cgroupRoot: 'jotasu', nodeLabel: [],
     credentials: { server: c.url, caPem: c.caPem, certPem: kp.certPem, keyPem: kp.keyPem, servingCertPem: serving.certPem, servingKeyPem: serving.keyPem },
-    // A server node, labelled as k3s labels its servers.
-    labels: { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true' },
   });
+  // A server node, labelled as k3s labels its servers: by the server, since NodeRestriction
+  // keeps kubelets from setting node-role labels on themselves.
+  const { createClientFromKubeconfig } = await import('../client/rest.js');
+  const { R } = await import('../api/resources.js');
+  const admin = createClientFromKubeconfig(c.kubeconfig);
+  try {
+    await admin.resource(R.nodes).patch(nodeName, 'merge', { metadata: { labels: { 'node-role.kubernetes.io/control-plane': 'true', 'node-role.kubernetes.io/master': 'true' } } });
+  } finally {
+    admin.close();
+  }
   return { stop: () => agent.stop({ drain: false }) };
 }
