@@ -25,7 +25,11 @@ export type Authenticator = (req: IncomingMessage) => UserInfo | undefined | Pro
  * checks the server makes itself (bind, escalate, access reviews) build their own.
  */
 export type Attributes =
-  | { isResourceRequest: true; verb: string; group: string; resource: string; subresource: string; namespace: string; name: string; path?: string }
+  | {
+    isResourceRequest: true; verb: string; group: string; resource: string; subresource: string; namespace: string; name: string; path?: string;
+    /** The request's field selector (list and watch), for authorizers that decide on it (the Node authorizer). */
+    fieldSelector?: string;
+  }
   | { isResourceRequest: false; verb: string; path: string };
 
 /** allowed; denied: refused outright (no later link asked); neither: no opinion. */

@@ -1,6 +1,7 @@
 // Turns a request path and method into upstream's RequestInfo (k8s.io/apiserver
 // pkg/endpoints/request): verb, group, version, namespace, resource, name, subresource.
 // Authorization and routing both read it.
+import { parseFieldSelector } from '../api/fields.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'connect';
 
@@ -77,4 +78,27 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   }
   // /api/v1/namespaces/x is the namespace x itself: its "namespace" is x, as upstream.
   return { isResourceRequest: true, path, verb, prefix, group, version, namespace, resource, subresource, name };
+}
+
+/** What the authorizers see of a resource request: its RequestInfo and the field selector of a list or watch. */
+export type AuthorizationInfo = RequestInfo & { fieldSelector?: string };
+
+/**
+ * A list or watch selecting one object by metadata.name is authorized as a request for
+ * that name (upstream RequestInfoFactory, for RBAC resourceNames and the Node
+ * authorizer), and carries its field selector. Routing keeps the plain RequestInfo.
+ */
+export function authorizationInfo(info: RequestInfo, query: URLSearchParams): AuthorizationInfo {
+  if (!info.isResourceRequest || (info.verb !== 'list' && info.verb !== 'watch')) return info;
+  const fieldSelector = query.get('fieldSelector');
+  if (!fieldSelector) return info;
+  let name = info.name;
+  if (!name) {
+    try {
+      const n = parseFieldSelector(fieldSelector).exactValue('metadata.name');
+      // Only a name that could be a path segment (upstream IsValidPathSegmentName).
+      if (n && n !== '.' && n !== '..' && !/[/%]/.test(n)) name = n;
+    } catch { /* a bad selector is the list handler's 400 */ }
+  }
+  return { ...info, name, fieldSelector };
 }

@@ -21,8 +21,12 @@ import { rbacAuthorizer } from './rbac/authorizer.js';
 import { escalationCheck } from './rbac/escalation.js';
 import { reconcileBootstrapPolicy } from './rbac/reconcile.js';
 import { impersonate } from './impersonation.js';
-import { parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.js';
+import { authorizationInfo, parseRequestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.js';
 import { createApiMetrics } from './metrics.js';
+import { NodeGraph } from './node/graph.js';
+import { NodeGraphPopulator } from './node/populator.js';
+import { nodeAuthorizer } from './node/authorizer.js';
+import { nodeRestriction } from './node/restriction.js';
 import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
 import { Registry } from './registry.js';
 import { Discovery } from './discovery.js';
@@ -51,6 +55,20 @@ export interface ApiServerOptions {
   tokenFile?: string;
   /** Issuer of service-account tokens (upstream --service-account-issuer); also the accepted audience. */
   serviceAccountIssuer?: string;
+  /** upstream --authorization-mode: ['Node', 'RBAC'] (the default) or ['RBAC']. */
+  authorizationModes?: AuthorizationMode[];
+}
+
+export type AuthorizationMode = 'Node' | 'RBAC';
+
+/** Parses upstream's --authorization-mode list; RBAC is required, Node optional and first. */
+export function parseAuthorizationModes(s: string): AuthorizationMode[] {
+  const modes = s.split(',').map((m) => m.trim()).filter(Boolean);
+  const known = new Set(['Node', 'RBAC']);
+  const bad = modes.filter((m) => !known.has(m));
+  if (bad.length) throw new Error(`--authorization-mode: unsupported mode(s) ${bad.join(', ')}: supported: Node, RBAC`);
+  if (!modes.includes('RBAC')) throw new Error('--authorization-mode: RBAC is required');
+  return modes.includes('Node') ? ['Node', 'RBAC'] : ['RBAC'];
 }
 
 export interface ApiServer {
@@ -59,7 +77,7 @@ export interface ApiServer {
   registry: Registry;
   /** Authentication links (push more: service-account tokens, bootstrap tokens...). */
   authenticators: Authenticator[];
-  /** Authorization links: system:masters, then RBAC (upstream's union). */
+  /** Authorization links: system:masters, then Node (unless off), then RBAC (upstream's union). */
   authorizers: Authorizer[];
   /** The RBAC roles and bindings as the authorizer sees them. */
   policy: PolicyCache;
@@ -95,8 +113,18 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     roles: rbacCache('roles'), clusterRoles: rbacCache('clusterroles'),
     roleBindings: rbacCache('rolebindings'), clusterRoleBindings: rbacCache('clusterrolebindings'),
   });
-  const authorizers: Authorizer[] = [privilegedGroups, rbacAuthorizer(policy)];
-  registry.admission.push(escalationCheck(policy, () => authorizers));
+  // The Node authorizer decides kubelets' requests from a graph of the pods bound to
+  // each node, kept from the pods watch cache; NodeRestriction checks what nodes write.
+  const nodeAuthorization = (opts.authorizationModes ?? ['Node', 'RBAC']).includes('Node');
+  const nodeGraph = new NodeGraph();
+  const graphPopulator = nodeAuthorization ? new NodeGraphPopulator(nodeGraph, registry.store('', 'pods')!.cache) : undefined;
+  const authorizers: Authorizer[] = [privilegedGroups, ...(nodeAuthorization ? [nodeAuthorizer(nodeGraph)] : []), rbacAuthorizer(policy)];
+  // NodeRestriction looks pods and nodes up in the watch cache (the store for one the cache has not seen yet).
+  const current = async (resource: 'pods' | 'nodes', namespace: string, name: string): Promise<Obj> => {
+    const store = registry.store('', resource)!;
+    return store.cache.items.get(store.key(namespace, name))?.obj ?? store.get(namespace, name);
+  };
+  registry.admission.push(escalationCheck(policy, () => authorizers), nodeRestriction(current));
   // pods/log, exec, attach, portforward and nodes/proxy go to the node's kubelet.
   const streaming = createStreamingProxy({ registry, authenticators, authorizers, ca: opts.tls.ca.certPem, clientCert: () => ensureKubeletClientCert(opts.tls) });
   let port = opts.port;
@@ -238,9 +266,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (authed) user = await impersonate(req, authed, authorizers);
       if (await streaming.handle(req, res, user)) return;
       info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
-      const d = await authorize(authorizers, user, info);
+      const attrs = authorizationInfo(info, url.searchParams);
+      const d = await authorize(authorizers, user, attrs);
       if (!d.allowed) {
-        throw errors.forbidden(forbiddenMessage(user, info, d.reason), info.isResourceRequest ? { group: info.group, resource: info.resource, name: info.name || undefined } : undefined);
+        throw errors.forbidden(forbiddenMessage(user, attrs, d.reason), attrs.isResourceRequest ? { group: attrs.group, resource: attrs.resource, name: attrs.name || undefined } : undefined);
       }
       if (!info.isResourceRequest) await nonResource(req, res, path, url.searchParams);
       else await resource(req, res, info, url.searchParams, user);
@@ -292,7 +321,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   await registry.start();
   const endpointReconciler = await bootstrap(registry, { advertiseAddress: advertise, port });
-  await reconcileBootstrapPolicy(registry);
+  await reconcileBootstrapPolicy(registry, { nodeAuthorizer: nodeAuthorization });
   // Ready only once the authorizer sees the policy just written: components starting
   // next (kubelets as system:nodes) must not meet a 403 from a cache a moment behind.
   await Promise.all(['roles', 'clusterroles', 'rolebindings', 'clusterrolebindings'].map(async (r) => {
@@ -300,6 +329,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const { kvs } = await opts.datastore.range(cache.prefix, { prefix: true });
     await cache.waitFor(Math.max(0, ...kvs.map((kv) => kv.modRevision)), 5000);
   }));
+  await graphPopulator?.ready();
   // Allocations leaked by a crash between allocating and writing a Service are released.
   const repair = new AllocatorRepair(opts.datastore, registry.alloc, { servicesPrefix: registry.store('', 'services')!.prefix });
   repair.start();
@@ -314,6 +344,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       await endpointReconciler.stop().catch((err: Error) => log.warn({ err: err.message }, 'removing this server from the kubernetes endpoints failed'));
       await repair.stop();
       policy.close();
+      graphPopulator?.close();
       registry.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

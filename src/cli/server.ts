@@ -36,6 +36,7 @@ export interface ServerFlags {
   /** false (--no-control-loop-thread): scheduler and controller manager on the API server's thread. */
   controlLoopThread: boolean;
   proxyMode?: string;
+  authorizationMode: string;
 }
 
 /** What each in-process component receives. */
@@ -114,12 +115,13 @@ export function command(): Command {
     .option('--proxy-mode <mode>', 'how the service proxy programs the kernel: iptables or nftables (default: nftables where `nft` works, else iptables)')
     .option('--no-control-loop-thread', 'run the scheduler and controller manager on the API server\'s thread instead of their own (~16 MB less memory, less throughput on several cores)')
     .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)
+    .option('--authorization-mode <modes>', 'authorizers after system:masters, in order (upstream\'s flag): Node,RBAC or RBAC (nodes then get the system:node role through the group system:nodes)', 'Node,RBAC')
     .action(async (flags: ServerFlags) => { await runServer(flags); });
 }
 
 export async function runServer(flags: ServerFlags): Promise<void> {
   const t0 = Date.now();
-  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path, { startControlLoopThread, startControlLoops }] = await Promise.all([
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer, parseAuthorizationModes }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path, { startControlLoopThread, startControlLoops }] = await Promise.all([
     import('../datastore/index.js'),
     import('../apiserver/tls.js'),
     import('../apiserver/server.js'),
@@ -147,6 +149,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--https-listen-port: not a port: ${flags.httpsListenPort}`);
   const serviceIP = firstServiceIP(flags.serviceCidr);
   const compactionMs = parseDuration(flags.etcdCompactionInterval);
+  const authorizationModes = parseAuthorizationModes(flags.authorizationMode);
 
   const datastore = await openDatastore({ dataDir, endpoint: flags.datastoreEndpoint, caFile: flags.datastoreCafile, certFile: flags.datastoreCertfile, keyFile: flags.datastoreKeyfile });
   // Servers on one datastore share the CA published there under the token (k3s' bootstrap data).
@@ -158,6 +161,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   const api = await startApiServer({
     datastore, tls, dataDir, port, bindAddress: flags.bindAddress, advertiseAddress: advertise,
     serviceCIDR: flags.serviceCidr, nodePortRange: flags.serviceNodePortRange, tokenFile: path.join(dataDir, 'server', 'tokens'),
+    authorizationModes,
   });
   apiUp = true;
   // kubectl on this machine reaches the server over loopback.

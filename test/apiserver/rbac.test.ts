@@ -60,7 +60,9 @@ test('bootstrap policy: cluster roles and bindings as upstream, printed as kubec
   const bindings = await admin(['get', 'clusterrolebindings', '-o', 'wide']);
   assert.match(bindings.split('\n')[0]!, /^NAME\s+ROLE\s+AGE\s+USERS\s+GROUPS\s+SERVICEACCOUNTS$/);
   assert.match(bindings, /^cluster-admin\s+ClusterRole\/cluster-admin\s+\S+\s+system:masters\s*$/m);
-  assert.match(bindings, /^system:node\s+ClusterRole\/system:node\s+\S+\s+system:nodes\s*$/m);
+  // Nodes get their access from the Node authorizer: system:node is bound to nobody, as upstream.
+  assert.match(bindings, /^system:node\s+ClusterRole\/system:node\s+\S+\s*$/m);
+  assert.match(bindings, /^system:node-proxier\s+ClusterRole\/system:node-proxier\s+\S+\s+system:kube-proxy\s*$/m);
   const ca = JSON.parse(await admin(['get', 'clusterrole', 'cluster-admin', '-o', 'json']));
   assert.equal(ca.metadata.labels['kubernetes.io/bootstrapping'], 'rbac-defaults');
   assert.equal(ca.metadata.annotations['rbac.authorization.kubernetes.io/autoupdate'], 'true');

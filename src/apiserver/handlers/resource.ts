@@ -360,7 +360,8 @@ async function eviction(ctx: HandlerContext): Promise<void> {
   const { info, store } = ctx;
   const ev = await readObject(ctx);
   const opts: DeleteOpts = ev.deleteOptions ?? {};
-  await store.delete(info.namespace, info.name, opts, strategyCtx(ctx, ''));
+  // Admission sees the subresource (NodeRestriction: a node evicts only pods it runs).
+  await store.delete(info.namespace, info.name, opts, strategyCtx(ctx, 'eviction'));
   writeObject(ctx, 201, undefined, successStatus(undefined) as Obj);
 }
 

@@ -43,6 +43,10 @@ export async function tokenRequest(ctx: HandlerContext): Promise<void> {
   // No audiences: the API server's own, so the token authenticates against it.
   if (!spec.audiences?.length) spec.audiences = [...tokens.audiences];
 
+  // Admission sees the TokenRequest as a create of serviceaccounts/token (NodeRestriction:
+  // a node's tokens must be bound to a pod it runs).
+  const admitted = { ...req, metadata: { ...(req.metadata ?? {}), namespace } } as Obj;
+  for (const h of registry.admission) await h('CREATE', ctx.store, admitted, undefined, { user: ctx.user, dryRun: false, subresource: 'token' });
   const sa = await ctx.store.get(namespace, name);
   const claim: KubernetesClaim = { namespace, serviceaccount: { name, uid: sa.metadata!.uid } };
   let pod: Obj | undefined;

@@ -2,9 +2,9 @@
 // bootstrappolicy (plugin/pkg/auth/authorizer/rbac/bootstrappolicy, rendered in its
 // testdata/*.yaml): the user-facing cluster-admin/admin/edit/view (the last three
 // aggregated from system:aggregate-to-*), discovery and self-review for everyone, and
-// the roles of the system components. One difference, as k3s does without upstream's
-// Node authorizer: system:node (and system:node-proxier, since an agent's service proxy
-// uses the node's credentials) is bound to the group system:nodes.
+// the roles of the system components. Nodes get their access from the Node authorizer
+// (src/apiserver/node/), so system:node is bound to nobody; only with RBAC alone is it
+// bound to the group system:nodes. The service proxies run as system:kube-proxy.
 import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject } from 'kubernetes-types/rbac/v1.js';
 import { RBAC_GROUP } from './policy-cache.js';
 
@@ -31,6 +31,37 @@ function clusterRole(name: string, rules: PolicyRule[], extra: { labels?: Record
 }
 
 const aggregateLabel = (to: string): Record<string, string> => ({ [`rbac.authorization.k8s.io/aggregate-to-${to}`]: 'true' });
+
+/**
+ * What every node may do (upstream bootstrappolicy.NodeRules): the system:node role's rules,
+ * and the Node authorizer's static rules for requests it does not decide through its graph.
+ */
+export function nodeRules(): PolicyRule[] {
+  return [
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['localsubjectaccessreviews', 'subjectaccessreviews']),
+    rule(READ, [''], ['services']),
+    rule(['create', 'get', 'list', 'watch'], [''], ['nodes']),
+    rule(['patch', 'update'], [''], ['nodes/status']),
+    rule(['patch', 'update'], [''], ['nodes']),
+    rule(EVENTS_WRITE, [''], ['events']),
+    rule(READ, [''], ['pods']),
+    rule(['create', 'delete'], [''], ['pods']),
+    rule(['patch', 'update'], [''], ['pods/status']),
+    rule(['create'], [''], ['pods/eviction']),
+    rule(READ, [''], ['configmaps', 'secrets']),
+    rule(['get'], [''], ['persistentvolumeclaims', 'persistentvolumes']),
+    rule(['get'], [''], ['endpoints']),
+    rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
+    rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
+    rule(['get'], ['storage.k8s.io'], ['volumeattachments']),
+    rule(['create'], [''], ['serviceaccounts/token']),
+    rule(['get', 'patch', 'update'], [''], ['persistentvolumeclaims/status']),
+    rule(READ, ['storage.k8s.io'], ['csidrivers']),
+    rule(['create', 'delete', 'get', 'patch', 'update'], ['storage.k8s.io'], ['csinodes']),
+    rule(READ, ['node.k8s.io'], ['runtimeclasses']),
+  ];
+}
 
 export function bootstrapClusterRoles(): ClusterRole[] {
   return [
@@ -114,30 +145,7 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule(READ, ['storage.k8s.io'], ['csistoragecapacities']),
     ]),
     clusterRole('system:monitoring', [urls(['get'], ['/healthz', '/healthz/*', '/livez', '/livez/*', '/metrics', '/metrics/slis', '/readyz', '/readyz/*'])]),
-    clusterRole('system:node', [
-      rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
-      rule(['create'], ['authorization.k8s.io'], ['localsubjectaccessreviews', 'subjectaccessreviews']),
-      rule(READ, [''], ['services']),
-      rule(['create', 'get', 'list', 'watch'], [''], ['nodes']),
-      rule(['patch', 'update'], [''], ['nodes/status']),
-      rule(['patch', 'update'], [''], ['nodes']),
-      rule(EVENTS_WRITE, [''], ['events']),
-      rule(READ, [''], ['pods']),
-      rule(['create', 'delete'], [''], ['pods']),
-      rule(['patch', 'update'], [''], ['pods/status']),
-      rule(['create'], [''], ['pods/eviction']),
-      rule(READ, [''], ['configmaps', 'secrets']),
-      rule(['get'], [''], ['persistentvolumeclaims', 'persistentvolumes']),
-      rule(['get'], [''], ['endpoints']),
-      rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
-      rule(['create', 'delete', 'get', 'patch', 'update'], ['coordination.k8s.io'], ['leases']),
-      rule(['get'], ['storage.k8s.io'], ['volumeattachments']),
-      rule(['create'], [''], ['serviceaccounts/token']),
-      rule(['get', 'patch', 'update'], [''], ['persistentvolumeclaims/status']),
-      rule(READ, ['storage.k8s.io'], ['csidrivers']),
-      rule(['create', 'delete', 'get', 'patch', 'update'], ['storage.k8s.io'], ['csinodes']),
-      rule(READ, ['node.k8s.io'], ['runtimeclasses']),
-    ]),
+    clusterRole('system:node', nodeRules()),
     clusterRole('system:node-proxier', [
       rule(['list', 'watch'], [''], ['endpoints', 'services']),
       rule(READ, [''], ['nodes']),
@@ -167,7 +175,15 @@ function clusterBinding(role: string, subjects: Subject[]): ClusterRoleBinding {
   };
 }
 
-export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
+export interface BootstrapPolicyOptions {
+  /**
+   * The Node authorizer is on (upstream --authorization-mode=Node,RBAC): system:node is
+   * bound to nobody, as upstream; off, it is bound to the group system:nodes (RBAC alone).
+   */
+  nodeAuthorizer: boolean;
+}
+
+export function bootstrapClusterRoleBindings(o: BootstrapPolicyOptions = { nodeAuthorizer: true }): ClusterRoleBinding[] {
   return [
     clusterBinding('cluster-admin', [group('system:masters')]),
     clusterBinding('system:basic-user', [group('system:authenticated')]),
@@ -176,8 +192,8 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     clusterBinding('system:kube-dns', [sa('kube-system', 'kube-dns')]),
     clusterBinding('system:kube-scheduler', [user('system:kube-scheduler')]),
     clusterBinding('system:monitoring', [group('system:monitoring')]),
-    clusterBinding('system:node', [group('system:nodes')]),
-    clusterBinding('system:node-proxier', [user('system:kube-proxy'), group('system:nodes')]),
+    clusterBinding('system:node', o.nodeAuthorizer ? [] : [group('system:nodes')]),
+    clusterBinding('system:node-proxier', [user('system:kube-proxy')]),
     clusterBinding('system:public-info-viewer', [group('system:authenticated'), group('system:unauthenticated')]),
     clusterBinding('system:service-account-issuer-discovery', [group('system:serviceaccounts')]),
     clusterBinding('system:volume-scheduler', [user('system:kube-scheduler')]),

@@ -12,6 +12,7 @@ import { covers } from './rules.js';
 import { RBAC_GROUP } from './policy-cache.js';
 import {
   AUTOUPDATE_ANNOTATION, bootstrapClusterRoleBindings, bootstrapClusterRoles, bootstrapRoleBindings, bootstrapRoles,
+  type BootstrapPolicyOptions,
 } from './bootstrap-policy.js';
 import { logger } from '../../util/log.js';
 
@@ -58,13 +59,18 @@ export function reconcileRole(cur: Role_, want: Role_): Role_ | undefined {
 
 const sameSubject = (a: Subject, b: Subject): boolean => a.kind === b.kind && a.name === b.name && (a.namespace ?? '') === (b.namespace ?? '') && (a.apiGroup ?? '') === (b.apiGroup ?? '');
 
-/** The binding with the bootstrap subjects it lacks; 'recreate' when its role reference differs (immutable). */
-export function reconcileBinding(cur: Binding, want: Binding): Binding | 'recreate' | undefined {
+/**
+ * The binding with the bootstrap subjects it lacks, and without the retired ones;
+ * 'recreate' when its role reference differs (immutable).
+ */
+export function reconcileBinding(cur: Binding, want: Binding, retired: Subject[] = []): Binding | 'recreate' | undefined {
   if (autoupdateOff(cur as Obj)) return undefined;
   if (!deepEqual(cur.roleRef, want.roleRef)) return 'recreate';
   const next = structuredClone(cur) as Binding;
   let changed = mergeMeta(next as Obj, want as Obj);
-  const subjects = (next.subjects ??= []);
+  let subjects = (next.subjects ??= []);
+  const keep = subjects.filter((x) => !retired.some((r) => sameSubject(x, r)) || (want.subjects ?? []).some((w) => sameSubject(x, w)));
+  if (keep.length !== subjects.length) { subjects = next.subjects = keep; changed = true; }
   for (const s of want.subjects ?? []) {
     if (!subjects.some((x) => sameSubject(x, s))) { subjects.push(s); changed = true; }
   }
@@ -73,11 +79,25 @@ export function reconcileBinding(cur: Binding, want: Binding): Binding | 'recrea
   return next;
 }
 
+/**
+ * Subjects earlier versions of this server bound and this one does not: the group
+ * system:nodes, bound to system:node and system:node-proxier before nodes had the Node
+ * authorizer and the proxies an identity of their own. Removed from bindings that still
+ * auto-update (upstream leaves a pre-Node-authorizer binding as it is; here it would
+ * undo the Node authorizer, which is why this differs). Kept for system:node while the
+ * Node authorizer is off, since that binding is then wanted.
+ */
+const RETIRED_SUBJECTS: Record<string, Subject[]> = {
+  'system:node': [{ apiGroup: RBAC_GROUP, kind: 'Group', name: 'system:nodes' }],
+  'system:node-proxier': [{ apiGroup: RBAC_GROUP, kind: 'Group', name: 'system:nodes' }],
+};
+
 async function ensureBinding(registry: Registry, resource: string, want: Binding): Promise<void> {
   const ns = want.metadata?.namespace ?? '';
+  const retired = resource === 'clusterrolebindings' ? RETIRED_SUBJECTS[want.metadata!.name!] : undefined;
   let recreate = false;
   await ensure(registry, RBAC_GROUP, resource, ns, want as Obj, (cur) => {
-    const r = reconcileBinding(cur as Binding, want);
+    const r = reconcileBinding(cur as Binding, want, retired);
     if (r === 'recreate') { recreate = true; return undefined; }
     return r as Obj | undefined;
   });
@@ -89,10 +109,10 @@ async function ensureBinding(registry: Registry, resource: string, want: Binding
   }
 }
 
-export async function reconcileBootstrapPolicy(registry: Registry): Promise<void> {
+export async function reconcileBootstrapPolicy(registry: Registry, opts: BootstrapPolicyOptions = { nodeAuthorizer: true }): Promise<void> {
   const t0 = Date.now();
   for (const r of bootstrapClusterRoles()) await ensure(registry, RBAC_GROUP, 'clusterroles', '', r as Obj, (cur) => reconcileRole(cur as ClusterRole, r) as Obj | undefined);
-  for (const b of bootstrapClusterRoleBindings()) await ensureBinding(registry, 'clusterrolebindings', b);
+  for (const b of bootstrapClusterRoleBindings(opts)) await ensureBinding(registry, 'clusterrolebindings', b);
   for (const r of bootstrapRoles()) await ensure(registry, RBAC_GROUP, 'roles', r.metadata!.namespace!, r as Obj, (cur) => reconcileRole(cur as Role, r) as Obj | undefined);
   for (const b of bootstrapRoleBindings()) await ensureBinding(registry, 'rolebindings', b);
   log.debug({ ms: Date.now() - t0 }, 'bootstrap RBAC policy reconciled');
