@@ -157,6 +157,9 @@ describe('etcd datastore', () => {
       try {
         assert.ok((await ds.create('/registry/ns/a', '1')).succeeded);
         await etcd.kill();
+        // Until the client has seen the connection drop, a write may go out on it and
+        // honestly be "may have reached etcd"; a failed read makes the drop known.
+        await assert.rejects(ds.range('/registry/ns/', { prefix: true }));
         await assert.rejects(ds.create('/registry/ns/b', '2'), (err: Error) => {
           assert.match(err.message, /create \/registry\/ns\/b/);
           assert.match(err.message, /not sent/);
