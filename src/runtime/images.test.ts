@@ -145,3 +145,28 @@ test('import docker save and OCI layout archives; remove', async () => {
   assert.equal((await readdir(store.blobsDir)).length, 0, 'blobs garbage-collected');
   await mkdir(join(dir, 'unused'), { recursive: true });
 });
+
+test('the agent\'s cached index follows changes another process makes (jotasu images import/rm)', async () => {
+  const agent = new ImageStore(join(dir, 'shared'));
+  const cli = new ImageStore(join(dir, 'shared'));
+  await agent.init();
+  assert.equal(await agent.find('cached:1'), null);
+  const img = await busyboxImage({ Cmd: ['echo', 'cached'] });
+  const f = join(dir, 'cached.tar');
+  await writeFile(f, await dockerSaveArchive(img, ['cached:1']));
+  await importArchive(cli, f);
+  const rec = await agent.find('cached:1');
+  assert.equal(rec?.id, img.configDigest, 'an import by another store instance is seen');
+  assert.deepEqual((await agent.config(rec!)).config?.Cmd, ['echo', 'cached']);
+  assert.equal((await agent.layerDirs(rec!)).length, 1);
+  await cli.remove('cached:1');
+  assert.equal(await agent.find('cached:1'), null, 'a removal by another store instance is seen');
+  // Imported again: the agent unpacks the layers the removal deleted (no stale "unpacked" record).
+  await importArchive(cli, f);
+  const again = (await agent.find('cached:1'))!;
+  await agent.remove(again.id).catch(() => undefined);
+  await importArchive(cli, f);
+  const dirs = await agent.layerDirs((await agent.find('cached:1'))!);
+  assert.ok((await lstat(join(dirs[0]!, 'bin'))).isDirectory(), 'layer present on disk');
+  await cli.remove('cached:1');
+});

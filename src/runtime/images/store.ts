@@ -5,14 +5,16 @@
 //   <agentDir>/layers/<diffID hex>/          each layer unpacked once (overlay lowerdir)
 //   <agentDir>/layers/<diffID hex>.json      its whiteouts/opaques; present = complete
 // Image ids are config digests, as containerd and Docker report them.
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rename, rm, stat, copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ImagePullError, NotFoundError, type AuthConfig, type Image, type PullProgress } from '../cri.js';
 import { parseReference, formatReference, repoName, isImageId } from './reference.js';
-import { RegistryClient, MT, sha256, type Descriptor, type Manifest, type RegistryOptions } from './registry.js';
-import { unpackLayer, type LayerMeta } from './unpack.js';
+// The registry client and the layer unpacker (tar-stream, zlib) load with the first pull
+// or unpack: a node that runs pre-pulled images never needs them in memory.
+import type { Descriptor, Manifest, RegistryOptions } from './registry.js';
+import type { LayerMeta } from './unpack.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('images');
@@ -60,6 +62,15 @@ export class ImageStore {
   private lock: Promise<unknown> = Promise.resolve();
   /** Concurrent pulls of one blob or unpacks of one layer share a promise. */
   private readonly inflight = new Map<string, Promise<unknown>>();
+  /**
+   * What every container start asked the disk for again: the index (valid while the
+   * file's identity is unchanged; other processes, `jotasu images`, may rewrite it),
+   * image configs and layer metadata (content-addressed: immutable while the index that
+   * names them is unchanged, so they are dropped with it).
+   */
+  private cachedIndex?: { key: string; idx: IndexFile };
+  private readonly configs = new Map<string, ImageConfig>();
+  private readonly metas = new Map<string, LayerMeta>();
 
   constructor(readonly agentDir: string, private readonly registryDefaults: RegistryOptions = {}) {
     this.imagesDir = join(agentDir, 'images');
@@ -93,7 +104,7 @@ export class ImageStore {
 
   /** Stores bytes under their digest (verifying it when one is expected). */
   async putBlob(buf: Buffer, expect?: string): Promise<string> {
-    const d = sha256(buf);
+    const d = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
     if (expect && expect !== d) throw new Error(`digest mismatch: expected ${expect}, got ${d}`);
     const p = this.blobPath(d);
     if (!(await this.hasBlob(d))) {
@@ -106,7 +117,6 @@ export class ImageStore {
 
   /** Copies a file into the store, hashing it; returns its digest. */
   async putBlobFile(path: string, expect?: string): Promise<{ digest: string; size: number }> {
-    const { createHash } = await import('node:crypto');
     const h = createHash('sha256');
     let size = 0;
     for await (const c of createReadStream(path)) { h.update(c as Buffer); size += (c as Buffer).length; }
@@ -131,7 +141,24 @@ export class ImageStore {
 
   // ---- index ----
 
+  /** The index file's identity (inode, size, mtime), '' when absent; a stat syscall, no thread-pool round trip. */
+  private indexKey(): string {
+    const st = statSync(this.indexPath, { throwIfNoEntry: false, bigint: true });
+    return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : '';
+  }
+
+  /** The index as readers see it (cached; callers must not modify it). */
   private async readIndex(): Promise<IndexFile> {
+    const key = this.indexKey();
+    if (this.cachedIndex?.key === key) return this.cachedIndex.idx;
+    this.configs.clear();
+    this.metas.clear();
+    const idx = await this.readIndexFile();
+    this.cachedIndex = { key, idx };
+    return idx;
+  }
+
+  private async readIndexFile(): Promise<IndexFile> {
     try {
       return JSON.parse(await readFile(this.indexPath, 'utf8')) as IndexFile;
     } catch (e) {
@@ -144,11 +171,12 @@ export class ImageStore {
     const tmp = `${this.indexPath}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(idx, null, 1));
     await rename(tmp, this.indexPath);
+    this.cachedIndex = undefined;
   }
 
   private mutate<T>(fn: (idx: IndexFile) => Promise<T> | T): Promise<T> {
     const run = this.lock.then(async () => {
-      const idx = await this.readIndex();
+      const idx = await this.readIndexFile();
       const r = await fn(idx);
       await this.writeIndex(idx);
       return r;
@@ -174,7 +202,11 @@ export class ImageStore {
   }
 
   async config(rec: ImageRecord): Promise<ImageConfig> {
-    return JSON.parse((await this.readBlob(rec.id)).toString('utf8')) as ImageConfig;
+    const known = this.configs.get(rec.id);
+    if (known) return known;
+    const cfg = JSON.parse((await this.readBlob(rec.id)).toString('utf8')) as ImageConfig;
+    this.configs.set(rec.id, cfg);
+    return cfg;
   }
 
   toCri(rec: ImageRecord, cfg?: ImageConfig): Image {
@@ -225,8 +257,12 @@ export class ImageStore {
   }
 
   async layerMeta(diffId: string): Promise<LayerMeta | null> {
+    const known = this.metas.get(diffId);
+    if (known) return known;
     try {
-      return JSON.parse(await readFile(`${this.layerDir(diffId)}.json`, 'utf8')) as LayerMeta;
+      const meta = JSON.parse(await readFile(`${this.layerDir(diffId)}.json`, 'utf8')) as LayerMeta;
+      this.metas.set(diffId, meta);
+      return meta;
     } catch {
       return null;
     }
@@ -243,6 +279,7 @@ export class ImageStore {
         const compression = /gzip/.test(l.mediaType) ? 'gzip' : /zstd/.test(l.mediaType) ? 'zstd' : 'none';
         if (compression === 'zstd') throw new Error(`layer ${l.digest}: zstd-compressed layers are not supported`);
         try {
+          const { unpackLayer } = await import('./unpack.js');
           const meta = await unpackLayer(createReadStream(this.blobPath(l.digest)), compression, tmp);
           if (meta.diffId !== l.diffId) throw new Error(`layer ${l.digest}: diffID mismatch (config says ${l.diffId}, content is ${meta.diffId})`);
           await rm(dir, { recursive: true, force: true });
@@ -272,6 +309,7 @@ export class ImageStore {
       throw new ImagePullError((e as Error).message, ref, undefined, 'InvalidImageName');
     }
     const name = formatReference(parsed);
+    const { RegistryClient } = await import('./registry.js');
     const client = new RegistryClient(parsed, { ...this.registryDefaults, ...opts, auth: auth ?? opts.auth });
     onProgress?.({ digest: name, current: 0, total: 0, phase: 'resolving' });
     const resolved = await client.resolve();
@@ -329,6 +367,7 @@ export class ImageStore {
 
   /** Deletes blobs and unpacked layers no remaining image refers to. */
   async gc(keep?: ImageRecord[]): Promise<void> {
+    this.metas.clear();
     const images = keep ?? (await this.list());
     const blobs = new Set<string>();
     const diffs = new Set<string>();
@@ -362,4 +401,3 @@ function findIn(idx: IndexFile, refOrId: string): ImageRecord | null {
   return images.find((r) => r.repoTags.includes(name) || r.repoDigests.includes(name)) ?? null;
 }
 
-export { MT };
