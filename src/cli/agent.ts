@@ -33,6 +33,8 @@ export interface AgentFlags {
   /** The shim rotates container logs past this size (kubelet's --container-log-max-size). */
   containerLogMaxSize?: string;
   containerLogMaxFiles?: string;
+  /** Pod sandboxes and container starts run at once at most (0: no limit). */
+  maxParallelPodStarts?: string;
 }
 
 export function command(): Command {
@@ -58,6 +60,7 @@ export function command(): Command {
     .option('--kubelet-address <ip>', 'address the kubelet\'s HTTPS server listens on', '0.0.0.0')
     .option('--container-log-max-size <quantity>', 'rotate a container\'s log past this size (the kubelet\'s flag)', '10Mi')
     .option('--container-log-max-files <n>', 'log files kept per container, the live one included (the kubelet\'s flag)', '5')
+    .option('--max-parallel-pod-starts <n>', 'pod sandboxes and container starts run at once at most, so that a burst of pods starts as a pipeline (0 = no limit; default max(4, 2 per CPU))')
     .addOption(new Option('--node-label <k=v>', 'extra node label (repeatable)').default([]).argParser(collect))
     .action(async (f: AgentFlags) => {
       // V8 grows the young generation from 1 MB to 16 MB semi-spaces under allocation
@@ -156,6 +159,10 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
   if (containerLogMaxFiles !== undefined && !(Number.isInteger(containerLogMaxFiles) && containerLogMaxFiles >= 2)) {
     throw new Error(`--container-log-max-files must be an integer of at least 2 (got ${f.containerLogMaxFiles})`);
   }
+  const maxParallelStarts = f.maxParallelPodStarts === undefined ? undefined : Number(f.maxParallelPodStarts);
+  if (maxParallelStarts !== undefined && !(Number.isInteger(maxParallelStarts) && maxParallelStarts >= 0)) {
+    throw new Error(`--max-parallel-pod-starts must be an integer of at least 0 (got ${f.maxParallelPodStarts})`);
+  }
   mkdirSync(join(dataDir, 'agent'), { recursive: true });
   const nodeName = (f.nodeName ?? hostname()).toLowerCase();
   let creds = f.credentials;
@@ -193,7 +200,7 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
     client, nodeName, dataDir, nodeIP: f.nodeIp, podCIDR: f.podCidr, kubeletPort: server?.port,
     clusterDNS: [f.clusterDns], clusterDomain: f.clusterDomain, labels,
     runtime: async (podCIDR) => {
-      const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot, containerLogMaxSize, containerLogMaxFiles });
+      const rt = new RuncRuntime({ dataDir, podCIDR, bridge: f.bridge, runDir: f.runDir, cgroupRoot: f.cgroupRoot, containerLogMaxSize, containerLogMaxFiles, maxParallelStarts });
       await rt.init();
       return rt;
     },

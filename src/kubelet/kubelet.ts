@@ -16,6 +16,7 @@ import { createInformerFactory, type JotasuInformerFactory } from '../client/inf
 import { createEventRecorder, type EventRecorder } from '../client/events.js';
 import type { ApiClient } from '../client/types.js';
 import type { CriRuntime } from '../runtime/cri.js';
+import { markStart } from '../runtime/start-trace.js';
 import { logger } from '../util/log.js';
 import { Backoff } from './backoff.js';
 import { LABEL_POD_UID } from './container-config.js';
@@ -148,6 +149,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       // A pod that is terminal and has nothing on the node needs no worker.
       w = new PodWorker(ctx(), pod);
       workers.set(uid, w);
+      markStart(uid, 'watch');
     }
     w.update(pod);
   }

@@ -5,10 +5,12 @@
 // then writes the status if it changed. Deletion runs preStop hooks, stops the
 // containers within the grace period, tears everything down and removes the pod.
 import type { Container, ObjectReference, Pod } from 'kubernetes-types/core/v1.js';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandbox } from '../runtime/cri.js';
 import { isNotFound } from '../runtime/cri.js';
+import { forgetStartTrace, markStart, startTracing, takeStartTrace } from '../runtime/start-trace.js';
 import { R } from '../api/resources.js';
 import { isStatusError } from '../api/errors.js';
 import type { ApiClient } from '../client/types.js';
@@ -215,8 +217,10 @@ export class PodWorker {
     if (this.terminated) return;
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') { await this.terminal(); return; }
 
+    markStart(this.uid, 'sync');
     if (!this.admitted) {
       this.rejected = admit(pod, this.k.admittedPods(this.uid), this.k.node());
+      markStart(this.uid, 'admit');
       this.admitted = true;
       if (this.rejected) {
         this.ev('Warning', this.rejected.reason, this.rejected.message);
@@ -227,14 +231,12 @@ export class PodWorker {
     }
     const hostNetwork = !!pod.spec?.hostNetwork;
 
-    // JOTASU_KUBELET_TRACE=1: log how long each step of a sync took (startup latency work).
-    const tr = process.env.JOTASU_KUBELET_TRACE ? { t0: Date.now(), marks: [] as string[] } : undefined;
-    const mark = (what: string) => { if (tr) tr.marks.push(`${what}=${Date.now() - tr.t0}`); };
     // Volumes first: a missing ConfigMap/Secret blocks the pod (FailedMount), retried.
     let volumes: Map<string, string>;
     try {
       volumes = await this.k.volumes.setUp(pod);
       this.lastMountError = '';
+      markStart(this.uid, 'volumes');
     } catch (e) {
       const msg = (e as Error).message;
       if (msg !== this.lastMountError) this.ev('Warning', 'FailedMount', msg);
@@ -262,7 +264,7 @@ export class PodWorker {
         await this.k.runtime.stopPodSandbox(old.id).catch(() => undefined);
         await this.k.runtime.removePodSandbox(old.id).catch((e: Error) => this.k.log.warn({ err: e.message }, 'removing old sandbox'));
       }
-      await mkdir(this.logDir(), { recursive: true });
+      mkdirSync(this.logDir(), { recursive: true });
       try {
         const id = await this.k.runtime.runPodSandbox(sbConfig);
         const st = await this.k.runtime.podSandboxStatus(id);
@@ -276,11 +278,12 @@ export class PodWorker {
         return;
       }
     }
-    mark('sandbox');
+    markStart(this.uid, 'sandbox');
     const podIPs = hostNetwork ? [this.k.nodeIP] : podIP ? [podIP] : [];
     const ip = podIPs[0] ?? '';
 
     let inst = await this.instances();
+    markStart(this.uid, 'inspect');
     const policy = pod.spec?.restartPolicy ?? 'Always';
 
     // Init containers, in order: each must complete before the next starts.
@@ -329,13 +332,10 @@ export class PodWorker {
       }));
     }
 
-    mark('containers');
     inst = await this.instances();
     await this.gcInstances(inst);
-    mark('instances');
+    markStart(this.uid, 'status computed');
     await this.writeStatus(inst, new Map(), true, podIPs);
-    mark('status');
-    if (tr) this.k.log.warn({ pod: this.pod.metadata?.name, marks: tr.marks.join(' ') }, 'sync trace (ms since the sync began)');
   }
 
   /** Crash-loop back-off (upstream doBackOff): false (and CrashLoopBackOff) while backing off. */
@@ -386,6 +386,7 @@ export class PodWorker {
       try {
         const secrets = (pod.spec?.imagePullSecrets ?? []).map((r) => this.k.secret(pod.metadata!.namespace!, r.name ?? '')).filter((s): s is Secret => !!s);
         imageId = await this.k.images.ensure(pod, c, secrets, { event: (t, r, m) => this.ev(t, r, m, c, init) });
+        markStart(this.uid, 'image');
       } catch (e) {
         if (e instanceof ImageError) {
           this.waiting.set(c.name, { reason: e.reason, message: e.message });
@@ -401,11 +402,13 @@ export class PodWorker {
         const mounts = await containerMounts(c, volumes, pod);
         // Termination messages go to a host file bind-mounted at terminationMessagePath.
         const tm = this.tmFile(c.name, attempt);
-        await mkdir(join(tm, '..'), { recursive: true });
-        await writeFile(tm, '');
+        // Synchronous, as the runtime's pod files (runc.ts): tiny, and no thread-pool round trips.
+        mkdirSync(join(tm, '..'), { recursive: true });
+        writeFileSync(tm, '');
         const tmPath = c.terminationMessagePath ?? '/dev/termination-log';
         if (!mounts.some((m) => m.containerPath === tmPath)) mounts.push({ containerPath: tmPath, hostPath: tm, readonly: false });
         config = buildContainerConfig({ pod, container: c, init, attempt, env, command, args, mounts, image: imageId, memoryCapacity: this.k.memoryCapacity });
+        markStart(this.uid, 'container config');
       } catch (e) {
         if (e instanceof ConfigError || e instanceof MountError) {
           const msg = e.message;
@@ -525,8 +528,16 @@ export class PodWorker {
     for (const s of await this.sandboxes()) await this.k.runtime.stopPodSandbox(s.id).catch(() => undefined);
   }
 
+  /** JOTASU_KUBELET_TRACE: the pod's start timeline (start-trace.ts), logged once its Running status is written. */
+  private logStartTrace(): void {
+    markStart(this.uid, 'status written');
+    const marks = takeStartTrace(this.uid);
+    if (marks) this.k.log.warn({ pod: `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`, uid: this.uid, marks }, 'pod start trace');
+  }
+
   private finish(): void {
     this.stop();
+    forgetStartTrace(this.uid);
     this.k.images.forgetPod(this.uid);
     this.k.crashBackoff.resetPrefix(`${this.uid}/`);
     this.k.forget(this.uid);
@@ -581,6 +592,7 @@ export class PodWorker {
           initContainers: this.views(inst, base.spec?.initContainers ?? [], true), rejected: this.rejected,
         });
         const updated = await api.updateStatus({ ...base, status: fresh }, { namespace: base.metadata!.namespace });
+        if (startTracing && updated.status?.phase === 'Running') this.logStartTrace();
         // Keep our copy current so the next comparison sees what we wrote.
         if (updated.metadata?.uid === this.uid && !this.pod.metadata?.deletionTimestamp) this.pod = { ...this.pod, status: updated.status, metadata: { ...this.pod.metadata, resourceVersion: updated.metadata?.resourceVersion } };
         return;

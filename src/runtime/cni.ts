@@ -13,6 +13,7 @@
 // masquerade rule the runtime keeps while pods exist (installMasquerade).
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PortMapping } from './cri.js';
 import type { LaunchOptions, LaunchResult } from './launcher.js';
@@ -174,7 +175,7 @@ export class Cni {
       throw e;
     }
     const cached: CachedAdd = { result: prev!, portMappings: rc.portMappings, masq: 'node' };
-    await writeFile(this.resultPath(id), JSON.stringify(cached));
+    writeFileSync(this.resultPath(id), JSON.stringify(cached)); // small; sync as the runtime's pod files (runc.ts)
     return prev!;
   }
 

@@ -50,9 +50,12 @@ static struct timespec t_start;
 static void diag(const char *fmt, ...);
 static void trace(const char *what) {
   if (!tracing) return;
-  struct timespec t;
+  struct timespec t, wall;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  diag("trace %s +%.3f ms", what, (t.tv_sec - t_start.tv_sec) * 1e3 + (t.tv_nsec - t_start.tv_nsec) / 1e6);
+  clock_gettime(CLOCK_REALTIME, &wall);
+  // @epoch ms: the agent's start trace (start-trace.ts) places the phase on its timeline.
+  diag("trace %s +%.3f ms @%.3f", what, (t.tv_sec - t_start.tv_sec) * 1e3 + (t.tv_nsec - t_start.tv_nsec) / 1e6,
+       wall.tv_sec * 1e3 + wall.tv_nsec / 1e6);
 }
 
 static void diag(const char *fmt, ...) {
@@ -409,6 +412,7 @@ static int shim_main(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &t_start);
   tracing = getenv("JOTASU_SHIM_TRACE") != NULL;
   parse(argc, argv);
+  trace("started");
   if (sync_fd >= 0) fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
   setsid(); // usually done by the agent's spawn already (EPERM then): either way, our own session
   // Orphans re-parent to us: the container's init once `runc run -d` exits.
