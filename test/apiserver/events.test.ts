@@ -8,11 +8,7 @@ let c: Cluster;
 before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager'] }); });
 after(async () => { await c?.stop(); });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
+const ok = (args: string[], input?: string): Promise<string> => c.kubectlOk(args, { input });
 
 const CORE = `apiVersion: v1
 kind: Event

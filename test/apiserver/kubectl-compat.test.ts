@@ -22,16 +22,8 @@ after(async () => {
   await c?.stop();
 });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
-async function fails(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.notEqual(r.code, 0, `kubectl ${args.join(' ')} should fail:\n${r.stdout}`);
-  return r.stderr;
-}
+const ok = (args: string[], input?: string): Promise<string> => c.kubectlOk(args, { input });
+const fails = (args: string[], input?: string): Promise<string> => c.kubectlFails(args, { input });
 
 test('namespaces have no deletecollection: discovery omits it and DELETE on the collection is 405', async () => {
   assert.match(await ok(['api-resources', '-o', 'wide']), /^namespaces\s+ns\s+v1\s+false\s+Namespace\s+create,delete,get,list,patch,update,watch\s*$/m);

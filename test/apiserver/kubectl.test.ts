@@ -13,16 +13,8 @@ let tmp: string;
 before(async () => { c = await startCluster(); tmp = mkdtempSync(join(tmpdir(), 'jotasu-kubectl-')); });
 after(async () => { await c?.stop(); rmSync(tmp, { recursive: true, force: true }); });
 
-async function ok(args: string[], input?: string, env?: Record<string, string>): Promise<string> {
-  const r = await c.kubectl(args, { input, env });
-  assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
-async function fails(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.notEqual(r.code, 0, `kubectl ${args.join(' ')} should fail:\n${r.stdout}`);
-  return r.stderr;
-}
+const ok = (args: string[], input?: string, env?: Record<string, string>): Promise<string> => c.kubectlOk(args, { input, env });
+const fails = (args: string[], input?: string): Promise<string> => c.kubectlFails(args, { input });
 
 test('apply of the seed manifests: created, unchanged, configured, server-side', async () => {
   assert.match(await ok(['apply', '-f', SEED]), /pod\/webapp-with-db created[\s\S]*service\/webapp-service created[\s\S]*configmap\/webapp-config created[\s\S]*ingress.networking.k8s.io\/webapp-ingress created/);

@@ -9,16 +9,8 @@ let c: Cluster;
 before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager', '--service-node-port-range', '31200-31209'] }); });
 after(async () => { await c?.stop(); });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
-  return r.stdout;
-}
-async function fails(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  assert.notEqual(r.code, 0, `kubectl ${args.join(' ')} should fail:\n${r.stdout}`);
-  return r.stderr;
-}
+const ok = (args: string[], input?: string): Promise<string> => c.kubectlOk(args, { input });
+const fails = (args: string[], input?: string): Promise<string> => c.kubectlFails(args, { input });
 async function absent(kind: string, name: string): Promise<void> {
   assert.equal(await ok(['get', kind, name, '--ignore-not-found', '-o', 'name']), '', `${kind}/${name} was written`);
 }

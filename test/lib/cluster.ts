@@ -4,6 +4,7 @@
 //   const c = await startCluster();
 //   after(() => c.stop());
 //   const r = await c.kubectl(['get', 'pods', '-o', 'json']);
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,10 @@ export interface Cluster {
   /** Everything the server printed (stdout + stderr), for failure messages. */
   logs(): string;
   kubectl(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<KubectlResult>;
+  /** kubectl that must succeed: its stdout (the assertion message carries both streams). */
+  kubectlOk(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<string>;
+  /** kubectl that must fail: its stderr. */
+  kubectlFails(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<string>;
   /** Graceful stop (SIGTERM) and removal of the data dir (unless keepData). */
   stop(opts?: { keepData?: boolean }): Promise<void>;
   /** SIGKILL, keeping the data dir for a restart. */
@@ -161,7 +166,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     throw e;
   }
 
-  return {
+  const cluster: Cluster = {
     kubeconfig, url, port, dataDir, serviceCidr, clusterDns, chainPrefix, ingressHttpPort, ingressHttpsPort, dnsPort,
     logs: () => output,
     pid: () => proc?.pid,
@@ -178,6 +183,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         k.on('close', (code) => { clearTimeout(t); res({ code: code ?? -1, stdout, stderr }); });
         k.stdin.end(o.input ?? '');
       });
+    },
+    async kubectlOk(args, o = {}) {
+      const r = await cluster.kubectl(args, o);
+      assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout}`);
+      return r.stdout;
+    },
+    async kubectlFails(args, o = {}) {
+      const r = await cluster.kubectl(args, o);
+      assert.notEqual(r.code, 0, `kubectl ${args.join(' ')} should fail:\n${r.stdout}`);
+      return r.stderr;
     },
     async stop(so = {}) {
       if (proc) { proc.kill('SIGTERM'); await waitExit(proc, 10_000); }
@@ -199,4 +214,5 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       };
     },
   };
+  return cluster;
 }
