@@ -65,27 +65,31 @@ test('a leader that cannot renew steps down after renewDeadline; another takes o
   const a = candidate(cluster, 'a');
   await waitFor(() => a.st.leading, 'a leads');
   const b = candidate(cluster, 'b');
-  await sleep(600);
-  // Cut a off from the API server: it stops renewing.
-  a.client.partitioned = true;
-  const lastRenew = Date.parse(lease(cluster).spec!.renewTime!);
-  await waitFor(() => !a.st.leading, 'a steps down', 3000);
-  const downAt = Date.now();
-  assert.ok(a.st.signal!.aborted);
-  assert.ok(downAt - lastRenew <= 1000 + 300, `a stepped down ${downAt - lastRenew} ms after its last renewal`);
-  assert.equal(b.st.leading, false, 'b has not taken over before a stepped down');
-  await waitFor(() => b.st.leading, 'b takes over', 3000);
-  const took = b.st.at - lastRenew;
-  assert.ok(took >= 1000 && took <= 2000 + 100, `b took over ${took} ms after a's last renewal`);
-  // a comes back: it is a candidate again and does not disturb b.
-  a.client.partitioned = false;
-  await sleep(600);
-  assert.equal(a.st.leading, false);
-  assert.equal(b.st.leading, true);
-  await b.el.stop();
-  await waitFor(() => a.st.leading, 'a leads again');
-  assert.equal(a.st.started, 2);
-  await a.el.stop();
+  try {
+    await sleep(600);
+    // Cut a off from the API server: it stops renewing.
+    a.client.partitioned = true;
+    const lastRenew = Date.parse(lease(cluster).spec!.renewTime!);
+    await waitFor(() => !a.st.leading, 'a steps down', 3000);
+    const downAt = Date.now();
+    assert.ok(a.st.signal!.aborted);
+    // Upper bounds are generous (a loaded CI machine delays timers); the order is what matters.
+    assert.ok(downAt - lastRenew <= 1000 + 1000, `a stepped down ${downAt - lastRenew} ms after its last renewal`);
+    assert.equal(b.st.leading, false, 'b has not taken over before a stepped down');
+    await waitFor(() => b.st.leading, 'b takes over', 3000);
+    const took = b.st.at - lastRenew;
+    assert.ok(took >= 1000 && took <= 2000 + 1000, `b took over ${took} ms after a's last renewal`);
+    // a comes back: it is a candidate again and does not disturb b.
+    a.client.partitioned = false;
+    await sleep(600);
+    assert.equal(a.st.leading, false);
+    assert.equal(b.st.leading, true);
+    await b.el.stop();
+    await waitFor(() => a.st.leading, 'a leads again');
+    assert.equal(a.st.started, 2);
+  } finally {
+    await Promise.all([a.el.stop(), b.el.stop()]);
+  }
 });
 
 test('many candidates: never two leaders', async () => {
