@@ -8,6 +8,23 @@ import { issueCert, newCA } from '../apiserver/tls.js';
 import { openEtcdDatastore } from './etcd.js';
 import { freePort, startEtcd } from './etcd-process.js';
 import { openDatastore } from './index.js';
+import type { Datastore } from './types.js';
+
+/** A create through `ds` is read back and seen by a watch on `prefix` at its revision. */
+async function createReadWatch(ds: Datastore, prefix: string): Promise<void> {
+  const col = new Collector();
+  const w = ds.watch(prefix, { ...col.opts, prefix: true });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const c = await ds.create(`${prefix}a`, 'v1');
+    assert.ok(c.succeeded);
+    assert.equal((await ds.get(`${prefix}a`))?.value, 'v1');
+    await col.count(1);
+    assert.equal(col.events[0]!.kv.modRevision, c.revision);
+  } finally {
+    w.close();
+  }
+}
 
 runDatastoreSuite(
   'etcd',
@@ -130,18 +147,7 @@ describe('etcd datastore', () => {
       const dead = `http://127.0.0.1:${await freePort()}`;
       const ds = await openEtcdDatastore({ endpoints: [dead, etcd.endpoint] });
       try {
-        const col = new Collector();
-        const w = ds.watch('/registry/fo/', { ...col.opts, prefix: true });
-        try {
-          await new Promise((r) => setTimeout(r, 200));
-          const c = await ds.create('/registry/fo/a', 'v1');
-          assert.ok(c.succeeded);
-          assert.equal((await ds.get('/registry/fo/a'))?.value, 'v1');
-          await col.count(1);
-          assert.equal(col.events[0]!.kv.modRevision, c.revision);
-        } finally {
-          w.close();
-        }
+        await createReadWatch(ds, '/registry/fo/');
       } finally {
         await ds.close();
       }
@@ -190,18 +196,7 @@ describe('etcd datastore', () => {
       assert.match(etcd.endpoint, /^https:/);
       const ds = await openDatastore({ dataDir: dir, endpoint: etcd.endpoint, caFile: file('ca.crt', ca.certPem), certFile: file('c.crt', client.certPem), keyFile: file('c.key', client.keyPem) });
       try {
-        const col = new Collector();
-        const w = ds.watch('/registry/tls/', { ...col.opts, prefix: true });
-        try {
-          await new Promise((r) => setTimeout(r, 200));
-          const c = await ds.create('/registry/tls/a', 'v1');
-          assert.ok(c.succeeded);
-          assert.equal((await ds.get('/registry/tls/a'))?.value, 'v1');
-          await col.count(1);
-          assert.equal(col.events[0]!.kv.modRevision, c.revision);
-        } finally {
-          w.close();
-        }
+        await createReadWatch(ds, '/registry/tls/');
       } finally {
         await ds.close();
       }
