@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { desiredSlices, desiredSubsets, groupServers, leaseKey, parseLeases } from './endpoint-reconciler.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Endpoints } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { openSqliteDatastore } from '../datastore/sqlite.js';
+import type { Datastore } from '../datastore/types.js';
+import { serverContext } from './bootstrap.js';
+import { EndpointReconciler, MASTER_LEASES_PREFIX, desiredSlices, desiredSubsets, groupServers, leaseKey, parseLeases } from './endpoint-reconciler.js';
+import { Registry } from './registry.js';
 
 test('master lease keys are IP:port, IPv6 in brackets', () => {
   assert.equal(leaseKey({ ip: '10.0.0.2', port: 6443 }), '/registry/masterleases/10.0.0.2:6443');
@@ -29,4 +38,63 @@ test('servers sharing an IP on different ports: a subset and a slice per port; I
   assert.deepEqual([...s.keys()], ['kubernetes', 'kubernetes-7000', 'kubernetes-ipv6']);
   assert.equal(s.get('kubernetes-ipv6')!.addressType, 'IPv6');
   for (const slice of s.values()) assert.deepEqual(slice.metadata!.labels, { 'kubernetes.io/service-name': 'kubernetes' });
+});
+
+test('a peer reconciling from a lease list taken before a server stopped does not put the stopped server back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jotasu-endpoint-reconciler-'));
+  const ds = await openSqliteDatastore(dir);
+  const registry = new Registry(ds, { serviceCIDR: '10.43.0.0/16' });
+  await registry.start();
+  const reconcilers: EndpointReconciler[] = [];
+  try {
+    await registry.namespaces.create('', { metadata: { name: 'default' } }, serverContext);
+    const c = new EndpointReconciler(registry, { ip: '127.0.0.1', port: 7002 });
+    reconcilers.push(c);
+    await c.start();
+
+    // Server A's view of the datastore holds its next lease listing until released, as a
+    // slow peer whose list was taken just before C went away.
+    let hold: Promise<void> | undefined;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let listedWhileHeld: (() => void) | undefined;
+    const listed = new Promise<void>((r) => (listedWhileHeld = r));
+    const slowDs = new Proxy(ds, {
+      get(target, prop) {
+        if (prop === 'range') {
+          return async (...args: Parameters<Datastore['range']>) => {
+            const res = await target.range(...args);
+            if (hold && args[0] === MASTER_LEASES_PREFIX) {
+              const h = hold;
+              hold = undefined;
+              listedWhileHeld?.();
+              await h;
+            }
+            return res;
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const slowRegistry = new Proxy(registry, { get: (t, p) => (p === 'ds' ? slowDs : (Reflect.get(t, p, t) as unknown)) }) as Registry;
+    const a = new EndpointReconciler(slowRegistry, { ip: '127.0.0.1', port: 7001 });
+    reconcilers.push(a);
+    hold = held;
+    const aStarted = a.start();
+    await listed; // A has listed both leases and waits
+    await c.stop(); // C removes its lease and its endpoint
+    release(); // A writes from its older list
+    await aStarted;
+
+    const ep = await registry.store('', 'endpoints')!.get('default', 'kubernetes');
+    assert.deepEqual((ep as Endpoints).subsets!.map((s) => `${s.addresses![0]!.ip}:${s.ports![0]!.port}`), ['127.0.0.1:7001']);
+    const slices = await registry.store('discovery.k8s.io', 'endpointslices')!.list('default', {});
+    assert.deepEqual(slices.raws.map((r) => (JSON.parse(r) as EndpointSlice).ports![0]!.port), [7001]);
+  } finally {
+    for (const r of reconcilers) await r.stop().catch(() => undefined);
+    registry.close();
+    await ds.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

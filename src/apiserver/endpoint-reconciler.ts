@@ -201,17 +201,31 @@ export class EndpointReconciler {
     throw new Error(`master lease ${this.key}: kept changing under concurrent writes`);
   }
 
-  private async reconcile(): Promise<void> {
+  /** The servers that hold a lease now, as a comparable key and their groups. */
+  private async listServers(): Promise<{ key: string; groups: Group[] }> {
     const res = await this.ds.range(MASTER_LEASES_PREFIX, { prefix: true });
-    const servers = parseLeases(res.kvs.map((kv) => kv.value), this.self.port);
-    // As upstream: no lease at all (not even ours) means something is wrong; leave the endpoints be.
-    if (servers.length === 0) {
-      if (!this.stopped) throw new Error('no API server leases listed in storage; refusing to erase all endpoints of the kubernetes service');
-      return;
+    const groups = groupServers(parseLeases(res.kvs.map((kv) => kv.value), this.self.port));
+    return { key: JSON.stringify(groups), groups };
+  }
+
+  private async reconcile(): Promise<void> {
+    let cur = await this.listServers();
+    // Another server may add or remove its lease while we write (a peer stopping cleanly
+    // reconciles at the same moment): our write, made from the older list, could land
+    // after its and re-add it until the next interval. So list again after writing and
+    // write again if the set changed meanwhile.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // As upstream: no lease at all (not even ours) means something is wrong; leave the endpoints be.
+      if (cur.groups.length === 0) {
+        if (!this.stopped) throw new Error('no API server leases listed in storage; refusing to erase all endpoints of the kubernetes service');
+        return;
+      }
+      await this.syncEndpoints(desiredSubsets(cur.groups));
+      await this.syncSlices(desiredSlices(cur.groups));
+      const after = await this.listServers();
+      if (after.key === cur.key) return;
+      cur = after;
     }
-    const groups = groupServers(servers);
-    await this.syncEndpoints(desiredSubsets(groups));
-    await this.syncSlices(desiredSlices(groups));
   }
 
   private async syncEndpoints(subsets: EndpointSubset[]): Promise<void> {
