@@ -24,7 +24,7 @@ if (dir) {
   } else {
     channel.onmessage = restart;
   }
-  const name = workerData?.controlLoops ? 'server' : process.argv.slice(2).find((a) => /^(server|scheduler)$/.test(a)) ?? 'node';
+  const name = workerData?.controlLoops ? 'server' : process.argv.slice(2).find((a) => /^(server|scheduler|agent)$/.test(a)) ?? 'node';
   const thread = isMainThread ? '' : `-${workerData?.controlLoops ? 'control-loops' : `thread${threadId}`}`;
   process.on('exit', () => {
     // Same-thread inspector sessions answer synchronously, so this works in 'exit'.

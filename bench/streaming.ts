@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startStreamingEnv, skip } from '../test/streaming/env.js';
@@ -38,12 +38,12 @@ const profEnv: Record<string, string> = PROFILE
   : {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU seconds (user+system) a process has used so far. */
-function cpuOf(pid: number | undefined): number {
+/** CPU seconds (user+system) a process has used so far; with `children`, those of its reaped children instead. */
+function cpuOf(pid: number | undefined, children = false): number {
   if (!pid) return 0;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return (children ? Number(f[13]) + Number(f[14]) : Number(f[11]) + Number(f[12])) / 100;
   } catch { return 0; }
 }
 
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of cases) {
         const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)]));
+        const agentChildrenBefore = cpuOf(pids.agent, true);
         const logMark = [s.env.cluster.logs().length, s.env.agentLogs().length];
         const [n, ms, execCpu] = await fn();
         if (n < BYTES) throw new Error(`${name}: only ${n} of ${BYTES} bytes`);
@@ -185,13 +186,15 @@ async function main(): Promise<void> {
           best.set(name, r);
           const used = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (cpuOf(p) - before[k]!) * 100 / MB]));
           // kubectl: the port-forward process, or the exec's own kubectl.
-          cpu.set(name, { apiserver: used.apiserver!, agent: used.agent!, kubectl: execCpu !== undefined ? execCpu * 100 / MB : used['kubectl port-forward']! });
+          // The agent's exec children (the exec helper, runc, and the command in the pod) once reaped.
+          const agentChildren = (cpuOf(pids.agent, true) - agentChildrenBefore) * 100 / MB;
+          cpu.set(name, { apiserver: used.apiserver!, agent: used.agent!, kubectl: execCpu !== undefined ? execCpu * 100 / MB : used['kubectl port-forward']!, agentChildren });
           if (TRACE_GC) gcs.set(name, [s.env.cluster.logs().slice(logMark[0]!), s.env.agentLogs().slice(logMark[1]!)].map(gcCounts).join(' / '));
         }
       }
     }
-    console.log(`\nstreaming throughput, ${MB} MB each, best of ${RUNS} (same run)\n`);
-    console.log(`${''.padEnd(34)} ${'MB/s'.padStart(6)}   CPU s per 100 MB: API server / agent / kubectl`);
+    console.log(`\nstreaming throughput, ${MB} MB each, best of ${RUNS} (same run); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+    console.log(`${''.padEnd(34)} ${'MB/s'.padStart(6)}   CPU s per 100 MB: API server / agent / kubectl / the agent's exec children (runc, the command)`);
     for (const [name] of cases) {
       const c = cpu.get(name)!;
       console.log(`${name.padEnd(34)} ${best.get(name)!.toFixed(0).padStart(6)}   ${Object.values(c).map((v) => v.toFixed(2)).join(' / ')}${TRACE_GC ? `   GCs (mark-compact+scavenge) API server / agent: ${gcs.get(name)}` : ''}`);
