@@ -184,13 +184,15 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
   // lazily, since that exists only once the node has a pod CIDR.
   let kubelet: import('../kubelet/kubelet.js').Kubelet | undefined;
   let server: { port: number; close(): Promise<void> } | undefined;
+  let shimBinary: Promise<string> | undefined;
   const port = Number(f.kubeletPort ?? 10250);
   if (creds.servingCertPem && creds.servingKeyPem && port >= 0) {
     const { startKubeletServer } = await import('../kubelet/server/server.js');
     const { lazyRuntime } = await import('../kubelet/kubelet.js');
     server = await startKubeletServer({
       runtime: lazyRuntime(() => kubelet?.runtime()),
-      runc: { root: join(f.runDir ?? '/run/jotasu', 'runc'), bin: 'runc' },
+      // The runtime's shim binary (the same source, so the same file; built at its init).
+      runc: { root: join(f.runDir ?? '/run/jotasu', 'runc'), bin: 'runc', shim: () => (shimBinary ??= import('../runtime/shim.js').then((m) => m.ensureShim(join(dataDir, 'agent', 'bin')))) },
       tls: { cert: creds.servingCertPem, key: creds.servingKeyPem, clientCA: creds.caPem },
       port, address: f.kubeletAddress,
       pods: { getPod: (ns, n) => kubelet?.pod(ns, n), listPods: () => kubelet?.pods() ?? [] },

@@ -35,6 +35,15 @@ test('exec: exit code, stdout/stderr, stdin', { skip }, async () => {
   assert.equal(r.stdout.trim().split(/\s+/).join(' '), '100000 done');
 });
 
+test('exec: the process\'s stdio are the kubelet\'s own streams (no runc relay in between)', { skip }, async () => {
+  // Without the shim's --exec, runc relays the process's stdio through pipes of its own
+  // (one more process copying every byte); with it, the process writes to our sockets.
+  const r = await h.kubectl(['exec', '-i', 'shell', '--', 'sh', '-c', 'for f in 0 1 2; do readlink /proc/self/fd/$f; done; exit 4'], { input: '' });
+  assert.equal(r.code, 4, r.stderr);
+  const kinds = r.stdout.trim().split('\n').map((l) => l.replace(/:\[\d+\]$/, ''));
+  assert.deepEqual(kinds, ['socket', 'socket', 'socket'], r.stdout);
+});
+
 test('exec -i: stdin much larger than the buffers arrives whole (back-pressure toward a slow reader)', { skip }, async () => {
   // The reader sleeps before reading, so stdin must wait in flow control, not in memory or on the floor.
   const input = 'y'.repeat(8 << 20);

@@ -17,6 +17,7 @@
 //   jotasu-shim --launcher    spawns processes for the agent (see launcher_main)
 //   jotasu-shim --sandbox [--net F] [--ipc F] [--uts F] [--hostname H] [--shm DIR]
 //   jotasu-shim --umount PATH...
+//   jotasu-shim --exec --runc BIN --root DIR --pid-file F ID CMD...   (see exec_main)
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -654,6 +655,62 @@ static int umount_main(int argc, char **argv) {
   return rc;
 }
 
+// --exec --runc BIN --root DIR --pid-file F ID CMD...: `runc exec` of CMD in container ID
+// with our stdin/stdout/stderr handed to the process itself, for the kubelet's streaming
+// exec. Without --detach runc relays the process's stdio through pipes of its own
+// (setupProcessPipes), a copy per byte in a Go process: at streaming rates it cost about
+// as much CPU as the agent. With --detach runc passes our stdio on and exits once the
+// process runs; as child subreaper we get the process (re-parented to us) and its exit
+// status, as containerd's shim does for exec. Exit status: the process's (128+signal when
+// killed), or runc's when it could not start it (runc's message is on our stderr).
+static int exec_main(int argc, char **argv) {
+  const char *pid_file = 0;
+  int i = 2;
+  for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--runc")) runc_bin = argval(&i, argc, argv);
+    else if (!strcmp(a, "--root")) runc_root = argval(&i, argc, argv);
+    else if (!strcmp(a, "--pid-file")) pid_file = argval(&i, argc, argv);
+    else { fprintf(stderr, "jotasu-shim --exec: unknown argument %s\n", a); return 2; }
+  }
+  if (!runc_bin || !runc_root || !pid_file || argc - i < 2) {
+    fprintf(stderr, "jotasu-shim --exec: --runc --root --pid-file, a container id and a command are required\n");
+    return 2;
+  }
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) { fprintf(stderr, "PR_SET_CHILD_SUBREAPER: %s\n", strerror(errno)); return 1; }
+  signal(SIGCHLD, SIG_DFL);
+  char **av = calloc((size_t)(argc - i) + 9, sizeof *av);
+  int n = 0;
+  av[n++] = (char *)runc_bin; av[n++] = "--root"; av[n++] = (char *)runc_root; av[n++] = "exec";
+  av[n++] = "--detach"; av[n++] = "--pid-file"; av[n++] = (char *)pid_file;
+  for (; i < argc; i++) av[n++] = argv[i];
+  pid_t runc_pid = fork();
+  if (runc_pid < 0) { fprintf(stderr, "fork: %s\n", strerror(errno)); return 1; }
+  if (runc_pid == 0) {
+    execvp(runc_bin, av);
+    fprintf(stderr, "exec %s: %s\n", runc_bin, strerror(errno));
+    _exit(127);
+  }
+  int st;
+  while (waitpid(runc_pid, &st, 0) < 0 && errno == EINTR) {}
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return status_code(st);
+  char b[32] = "";
+  int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+  ssize_t r = fd >= 0 ? read(fd, b, sizeof b - 1) : -1;
+  if (fd >= 0) close(fd);
+  pid_t target = r > 0 ? (pid_t)atoi(b) : 0;
+  // The process holds the streams now; ours must not keep them open past its exit (the
+  // agent sees the end of its output only when every writer has closed it).
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int f = 0; f < 3; f++) dup2(devnull, f);
+  if (target <= 0) return 255;
+  for (;;) {
+    pid_t p = waitpid(-1, &st, 0);
+    if (p == target) return status_code(st);
+    if (p < 0 && errno != EINTR) return 255; // not ours to wait for (should not happen)
+  }
+}
+
 // --launcher: a long-lived helper that forks and execs on the agent's behalf. Node forks
 // its whole address space for every spawn (~5 ms of blocked event loop per 100 MB RSS,
 // 60 % of the agent's CPU in a pod burst); this process is ~0.3 MB, so its forks are cheap.
@@ -868,5 +925,6 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--launcher")) return launcher_main();
   if (argc > 1 && !strcmp(argv[1], "--sandbox")) return sandbox_main(argc, argv);
   if (argc > 1 && !strcmp(argv[1], "--umount")) return umount_main(argc, argv);
+  if (argc > 1 && !strcmp(argv[1], "--exec")) return exec_main(argc, argv);
   return shim_main(argc, argv);
 }

@@ -7,7 +7,7 @@
 // runc's --console-socket, hands over the console master by SCM_RIGHTS, which Node cannot
 // receive without a native helper of our own; node-pty is a maintained native module
 // that builds here with node-gyp, so it is the smaller thing to depend on.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,8 +20,12 @@ import { batchedPipe } from '../../util/batched-pipe.js';
 
 const log = logger('streaming');
 
-/** Where runc keeps its state and which binary to run (RuncRuntime: <runDir>/runc). */
-export interface RuncLocation { root: string; bin: string }
+/**
+ * Where runc keeps its state and which binary to run (RuncRuntime: <runDir>/runc), and
+ * the container shim binary, whose --exec mode hands our pipes to the process itself
+ * (without it, runc relays them: a copy per byte in one more process).
+ */
+export interface RuncLocation { root: string; bin: string; shim?: () => Promise<string | undefined> }
 
 export interface ExecOptions {
   containerId: string;
@@ -53,14 +57,25 @@ async function killFromPidFile(pidFile: string): Promise<void> {
 
 export function execInContainer(runc: RuncLocation, o: ExecOptions): ExecHandle {
   const pidFile = join(tmpdir(), `jotasu-exec-${randomBytes(6).toString('hex')}.pid`);
-  const args = ['--root', runc.root, 'exec', '--pid-file', pidFile];
-  if (o.tty) args.push('-t', '--env', 'TERM=xterm');
-  args.push(o.containerId, ...o.cmd);
-  return o.tty ? execTty(runc, args, pidFile, o) : execPipes(runc, args, pidFile, o);
+  if (!o.tty) return execPipes(runc, pidFile, o);
+  const args = ['--root', runc.root, 'exec', '--pid-file', pidFile, '-t', '--env', 'TERM=xterm', o.containerId, ...o.cmd];
+  return execTty(runc, args, pidFile, o);
 }
 
-function execPipes(runc: RuncLocation, args: string[], pidFile: string, o: ExecOptions): ExecHandle {
-  const child = spawn(runc.bin, args, { stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+/** The exec process with our pipes as its stdio: through the shim's --exec when there is a shim, else runc's relay. */
+async function spawnExec(runc: RuncLocation, pidFile: string, o: ExecOptions) {
+  const shim = await runc.shim?.().catch((e: Error) => { log.warn({ err: e.message }, 'no shim for exec; runc relays its stdio'); return undefined; });
+  const stdio: ('pipe' | 'ignore')[] = [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  if (shim) return spawn(shim, ['--exec', '--runc', runc.bin, '--root', runc.root, '--pid-file', pidFile, o.containerId, ...o.cmd], { stdio });
+  return spawn(runc.bin, ['--root', runc.root, 'exec', '--pid-file', pidFile, o.containerId, ...o.cmd], { stdio });
+}
+
+function execPipes(runc: RuncLocation, pidFile: string, o: ExecOptions): ExecHandle {
+  const done = spawnExec(runc, pidFile, o).then((child) => attachPipes(child, pidFile, o));
+  return { resize() { /* no terminal */ }, done };
+}
+
+function attachPipes(child: ChildProcess, pidFile: string, o: ExecOptions): Promise<number> {
   if (o.stdin && child.stdin) {
     // The messages of one read in one write to the pipe.
     batchedPipe(o.stdin, child.stdin);
@@ -72,7 +87,8 @@ function execPipes(runc: RuncLocation, args: string[], pidFile: string, o: ExecO
   if (o.stderr) pipeInto(child.stderr!, o.stderr); else child.stderr!.resume();
   const onAbort = () => { void killFromPidFile(pidFile); child.kill('SIGKILL'); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const done = new Promise<number>((resolve, reject) => {
+  if (o.signal?.aborted) onAbort();
+  return new Promise<number>((resolve, reject) => {
     child.on('error', (e) => reject(new Error(`runc exec in ${o.containerId.slice(0, 12)}: ${e.message}`)));
     child.on('close', (code, sig) => {
       o.signal?.removeEventListener('abort', onAbort);
@@ -80,7 +96,6 @@ function execPipes(runc: RuncLocation, args: string[], pidFile: string, o: ExecO
       resolve(code ?? (sig ? 128 + 9 : 1));
     });
   });
-  return { resize() { /* no terminal */ }, done };
 }
 
 function execTty(runc: RuncLocation, args: string[], pidFile: string, o: ExecOptions): ExecHandle {
