@@ -1,4 +1,5 @@
-// The API server's side of logs, exec, attach, port-forward and nodes/proxy: check the
+// The API server's side of logs, exec, attach, port-forward and nodes/proxy (and of
+// pods/proxy and services/proxy, which go to the pod itself: resource-proxy.ts): check the
 // caller's rights, find the pod's node, and relay to that node's kubelet (HTTPS with the
 // API server's kubelet-client certificate, the kubelet's certificate verified against
 // the cluster CA).
@@ -24,6 +25,7 @@ import { statusOf, writeError } from '../http.js';
 import { validateContainer, checkContainerState, kubeletLocation, type KubeletLocation } from './location.js';
 import { logger } from '../../util/log.js';
 import { relayBothWays, relayOnRead } from './relay.js';
+import { parseResourceProxyPath, relayHttp, resourceLocation, type ResourceProxyTarget } from './resource-proxy.js';
 
 const log = logger('apiserver-proxy');
 
@@ -88,7 +90,10 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
   const clientCert = () => (certP ??= typeof o.clientCert === 'function' ? o.clientCert() : Promise.resolve(o.clientCert));
 
   async function check(user: UserInfo, t: Target, req: IncomingMessage, path: string): Promise<void> {
-    const info = requestInfo(t, req.method, path);
+    await checkInfo(user, requestInfo(t, req.method, path));
+  }
+
+  async function checkInfo(user: UserInfo, info: ResourceRequestInfo): Promise<void> {
     const d = await authorize(o.authorizers, user, info);
     if (!d.allowed) throw errors.forbidden(forbiddenMessage(user, info, d.reason), { group: '', resource: info.resource, name: info.name });
   }
@@ -132,8 +137,26 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
     return { loc: kubeletLocation(node), path: path + (kq.size ? `?${kq}` : '') };
   }
 
+  /** pods/proxy, services/proxy: HTTP to the pod or a service endpoint (resource-proxy.ts). */
+  async function handleResourceProxy(req: IncomingMessage, res: ServerResponse, user: UserInfo, t: ResourceProxyTarget, path: string): Promise<void> {
+    try {
+      // As upstream's RequestInfo: the verb of the method, the name segment as it is (`name:port`).
+      await checkInfo(user, {
+        isResourceRequest: true, path, verb: verbOf(req.method), prefix: 'api', group: '', version: 'v1',
+        namespace: t.ns, resource: t.kind === 'pod' ? 'pods' : 'services', name: t.id, subresource: 'proxy',
+      });
+      await relayHttp(req, res, t, await resourceLocation(o.registry, t));
+    } catch (e) {
+      if (!isStatusError(e)) log.warn({ err: (e as Error).message, path }, 'resource proxy request failed');
+      if (!res.headersSent) writeError(res, e); else res.end();
+      req.resume();
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'https://localhost');
+    const rp = parseResourceProxyPath(url.pathname);
+    if (rp) { await handleResourceProxy(req, res, user, rp, url.pathname); return true; }
     const t = parseTarget(url.pathname);
     if (!t) return false;
     try {
