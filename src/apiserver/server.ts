@@ -264,7 +264,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
       if (authed) user = await impersonate(req, authed, authorizers);
-      if (await streaming.handle(req, res, user)) return;
+      // Most requests are not the kubelet proxy's: decided without a promise.
+      if (streaming.serves(path) && await streaming.handle(req, res, user, url)) return;
       info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
       const attrs = authorizationInfo(info, url.searchParams);
       const d = await authorize(authorizers, user, attrs);

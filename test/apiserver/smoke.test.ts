@@ -92,3 +92,38 @@ test('a list larger than one write arrives whole: consistent, from the cache (rv
   } while (cont);
   assert.deepEqual(seen.sort(), [...names].sort());
 });
+
+test('request bodies: one sent in many pieces arrives whole; one over 3 MiB without Content-Length is a 413 and the server goes on', async () => {
+  const t = c.tlsOptions();
+  // Chunked transfer encoding (no Content-Length), the body written in pieces with pauses between.
+  const post = (pieces: string[]): Promise<{ code: number; body: string }> => new Promise((resolve, reject) => {
+    const req = request(`${c.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', ...t, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    void (async () => {
+      for (const p of pieces) {
+        if (req.destroyed) return;
+        req.write(p);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      req.end();
+    })();
+  });
+  const value = 'v'.repeat(50_000);
+  const json = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pieces' }, data: { v: value } });
+  const pieces = Array.from({ length: 10 }, (_, i) => json.slice((i * json.length) / 10, ((i + 1) * json.length) / 10));
+  const ok = await post(pieces);
+  assert.equal(ok.code, 201, ok.body.slice(0, 300));
+  assert.equal((JSON.parse(ok.body) as { data: { v: string } }).data.v, value);
+
+  // The server answers 413 once the limit is passed and drains the rest of the upload.
+  const big = await post(Array.from({ length: 40 }, () => 'x'.repeat(100_000)));
+  assert.equal(big.code, 413, big.body.slice(0, 300));
+  assert.equal((JSON.parse(big.body) as { reason: string }).reason, 'RequestEntityTooLarge');
+  const after = await get(c, '/api/v1/namespaces/default/configmaps/pieces', {}, true);
+  assert.equal(after.code, 200);
+});

@@ -39,8 +39,10 @@ export interface StreamingProxyOptions {
 }
 
 export interface StreamingProxy {
-  /** Serves a non-upgrade request if it is ours (pods/log, nodes/proxy); false otherwise. */
-  handle(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<boolean>;
+  /** Whether a (non-upgrade) request path is ours: pods/log, nodes/proxy, pods/proxy, services/proxy. */
+  serves(pathname: string): boolean;
+  /** Serves a non-upgrade request if it is ours (pods/log, nodes/proxy); false otherwise. `url`: the request's, parsed once by the caller. */
+  handle(req: IncomingMessage, res: ServerResponse, user: UserInfo, url?: URL): Promise<boolean>;
   /** The API server's 'upgrade' listener: exec, attach, portforward, nodes/proxy. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
@@ -153,8 +155,8 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
     }
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'https://localhost');
+  async function handle(req: IncomingMessage, res: ServerResponse, user: UserInfo, parsed?: URL): Promise<boolean> {
+    const url = parsed ?? new URL(req.url ?? '/', 'https://localhost');
     const rp = parseResourceProxyPath(url.pathname);
     if (rp) { await handleResourceProxy(req, res, user, rp, url.pathname); return true; }
     const t = parseTarget(url.pathname);
@@ -251,6 +253,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
   }
 
   return {
+    serves: (pathname) => parseTarget(pathname) !== undefined || parseResourceProxyPath(pathname) !== undefined,
     handle,
     upgrade(req, socket, head) {
       socket.on('error', () => undefined);
