@@ -190,8 +190,8 @@ export class EtcdRpc {
   private current = 0;
   private closed = false;
   private readonly dialTimeoutMs: number;
-  /** Open streams, cancelled on close(). */
-  private readonly streams = new Set<grpc.ClientDuplexStream<unknown, unknown>>();
+  /** Cancels the open streams, called on close(). */
+  private readonly streams = new Set<() => void>();
 
   constructor(opts: EtcdRpcOptions) {
     if (!opts.endpoints.length) throw new Error('etcd: no endpoints');
@@ -285,39 +285,71 @@ export class EtcdRpc {
     });
   }
 
-  /** Opens a bidirectional stream (Watch) on a reachable member. */
+  /**
+   * Opens a bidirectional stream (Watch) on a reachable member, on the channel's
+   * createCall as unary calls are: Client.makeBidiStreamRequest adds an intercepting
+   * call and an object-mode Duplex stream, which cost every watch event a push through
+   * Readable and its listeners. grpc-js' RetryingCall (below createCall) keeps writes in
+   * order, so they need no queue here; one message is read at a time (startRead after each).
+   */
   async stream<Req extends object, Res>(m: RpcMethod<Req, Res>): Promise<RpcStream<Req, Res>> {
     const mem = await this.member();
-    const call = mem.client.makeBidiStreamRequest<Req | Buffer, Res>(m.path, m.serialize, m.deserialize);
-    const s = call as grpc.ClientDuplexStream<unknown, unknown>;
-    this.streams.add(s);
+    let call: ReturnType<grpc.Channel['createCall']>;
+    try {
+      call = mem.channel.createCall(m.path, Infinity, undefined, null, null);
+    } catch (err) {
+      throw new NotSentError(`etcd ${mem.url} ${m.path}: ${(err as Error).message}`);
+    }
     let done = false;
     const onData: ((res: Res) => void)[] = [];
     const onError: ((err: Error) => void)[] = [];
     const onEnd: (() => void)[] = [];
+    const cancel = (): void => call.cancelWithStatus(grpc.status.CANCELLED, 'Cancelled on client');
     const finish = (err?: Error): void => {
       if (done) return;
       done = true;
-      this.streams.delete(s);
+      this.streams.delete(cancel);
       if (err) for (const f of onError) f(err);
       else for (const f of onEnd) f();
     };
-    call.on('data', (res: Res) => {
-      if (!done) for (const f of onData) f(res);
+    this.streams.add(cancel);
+    call.start(new grpc.Metadata(), {
+      onReceiveMetadata: () => undefined,
+      onReceiveMessage: (msg: Buffer) => {
+        if (done) return;
+        let res: Res;
+        try {
+          res = m.deserialize(msg);
+        } catch (err) {
+          const e = new GrpcError(grpc.status.INTERNAL, `undecodable response: ${(err as Error).message}`, m.path, mem.url);
+          finish(e);
+          call.cancelWithStatus(grpc.status.INTERNAL, e.message);
+          return;
+        }
+        for (const f of onData) f(res);
+        if (!done) call.startRead();
+      },
+      onReceiveStatus: (st) => {
+        // The server closed the stream with status OK (etcd does not, but a proxy could).
+        if (st.code === grpc.status.OK) finish();
+        else finish(this.failure(mem, m.path, st));
+      },
     });
-    call.on('error', (err: grpc.ServiceError) => finish(this.failure(mem, m.path, err)));
-    // The server closed the stream with status OK (etcd does not, but a proxy could).
-    call.on('end', () => finish());
+    call.startRead();
     const api: RpcStream<Req, Res> = {
-      write: (req) => (done ? false : call.write(req)),
+      write: (req) => {
+        if (done) return false;
+        call.sendMessageWithContext({}, m.serialize(req));
+        return true;
+      },
       on(ev: 'data' | 'error' | 'end', fn: never) {
         (ev === 'data' ? onData : ev === 'error' ? onError : onEnd).push(fn);
         return api;
       },
       cancel: () => {
         done = true;
-        this.streams.delete(s);
-        call.cancel();
+        this.streams.delete(cancel);
+        cancel();
       },
     };
     return api;
@@ -325,7 +357,7 @@ export class EtcdRpc {
 
   close(): void {
     this.closed = true;
-    for (const s of this.streams) s.cancel();
+    for (const cancel of this.streams) cancel();
     this.streams.clear();
     for (const m of this.members) m.client.close();
   }
