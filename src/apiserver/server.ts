@@ -27,6 +27,7 @@ import { NodeGraph } from './node/graph.js';
 import { NodeGraphPopulator } from './node/populator.js';
 import { nodeAuthorizer } from './node/authorizer.js';
 import { nodeRestriction } from './node/restriction.js';
+import { serviceAccountAdmission, serviceAccountGetter } from './admission/serviceaccount.js';
 import { negotiateOutput, parseMediaTypes, writeError, writeRaw, statusOf } from './http.js';
 import { Registry } from './registry.js';
 import { Discovery } from './discovery.js';
@@ -57,6 +58,20 @@ export interface ApiServerOptions {
   serviceAccountIssuer?: string;
   /** upstream --authorization-mode: ['Node', 'RBAC'] (the default) or ['RBAC']. */
   authorizationModes?: AuthorizationMode[];
+  /** upstream --disable-admission-plugins: plugins of the default chain not to run. */
+  disabledAdmissionPlugins?: AdmissionPlugin[];
+}
+
+/** The admission plugins that may be turned off (NamespaceLifecycle always runs). */
+export const OPTIONAL_ADMISSION_PLUGINS = ['ServiceAccount', 'NodeRestriction'] as const;
+export type AdmissionPlugin = typeof OPTIONAL_ADMISSION_PLUGINS[number];
+
+/** Parses upstream's --disable-admission-plugins list. */
+export function parseDisabledAdmissionPlugins(s: string): AdmissionPlugin[] {
+  const names = s.split(',').map((m) => m.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(OPTIONAL_ADMISSION_PLUGINS as readonly string[]).includes(n));
+  if (bad.length) throw new Error(`--disable-admission-plugins: unknown or required plugin(s) ${bad.join(', ')}: may disable ${OPTIONAL_ADMISSION_PLUGINS.join(', ')}`);
+  return names as AdmissionPlugin[];
 }
 
 export type AuthorizationMode = 'Node' | 'RBAC';
@@ -124,7 +139,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const store = registry.store('', resource)!;
     return store.cache.items.get(store.key(namespace, name))?.obj ?? store.get(namespace, name);
   };
-  registry.admission.push(escalationCheck(policy, () => authorizers), nodeRestriction(current));
+  // Mutating plugins first, as upstream's chain: ServiceAccount defaults and mounts.
+  const disabled = new Set(opts.disabledAdmissionPlugins ?? []);
+  if (!disabled.has('ServiceAccount')) registry.admission.push(serviceAccountAdmission(serviceAccountGetter(registry.store('', 'serviceaccounts')!)));
+  registry.admission.push(escalationCheck(policy, () => authorizers));
+  if (!disabled.has('NodeRestriction')) registry.admission.push(nodeRestriction(current));
   // pods/log, exec, attach, portforward and nodes/proxy go to the node's kubelet.
   const streaming = createStreamingProxy({ registry, authenticators, authorizers, ca: opts.tls.ca.certPem, clientCert: () => ensureKubeletClientCert(opts.tls) });
   let port = opts.port;

@@ -49,7 +49,8 @@ export interface ListResult {
 }
 
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
-function randomSuffix(n = 5): string {
+/** upstream's SimpleNameGenerator: 5 characters that spell no words. */
+export function randomNameSuffix(n = 5): string {
   let s = '';
   for (let i = 0; i < n; i++) s += NAME_CHARS[randomInt(NAME_CHARS.length)];
   return s;
@@ -247,7 +248,7 @@ export class ResourceStore {
     const m = (obj.metadata ??= {});
     if (this.info.namespaced) m.namespace = namespace;
     else delete m.namespace;
-    if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    if (!m.name && m.generateName) m.name = `${m.generateName}${randomNameSuffix()}`;
     m.uid = randomUUID();
     m.creationTimestamp = nowRFC3339();
     delete m.resourceVersion;

@@ -37,6 +37,7 @@ export interface ServerFlags {
   controlLoopThread: boolean;
   proxyMode?: string;
   authorizationMode: string;
+  disableAdmissionPlugins: string;
 }
 
 /** What each in-process component receives. */
@@ -116,12 +117,13 @@ export function command(): Command {
     .option('--no-control-loop-thread', 'run the scheduler and controller manager on the API server\'s thread instead of their own (~16 MB less memory, less throughput on several cores)')
     .option('--dns-forward', 'forward names outside the cluster domain to the host\'s resolvers', false)
     .option('--authorization-mode <modes>', 'authorizers after system:masters, in order (upstream\'s flag): Node,RBAC or RBAC (nodes then get the system:node role through the group system:nodes)', 'Node,RBAC')
+    .option('--disable-admission-plugins <plugins>', 'admission plugins not to run (upstream\'s flag), comma separated: ServiceAccount, NodeRestriction', '')
     .action(async (flags: ServerFlags) => { await runServer(flags); });
 }
 
 export async function runServer(flags: ServerFlags): Promise<void> {
   const t0 = Date.now();
-  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer, parseAuthorizationModes }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path, { startControlLoopThread, startControlLoops }] = await Promise.all([
+  const [{ openDatastore }, { ensureClusterTLS, ensureAdminCert, issueClientCert }, { startApiServer, parseAuthorizationModes, parseDisabledAdmissionPlugins }, { bootstrapClusterTLS, ensureServerToken }, { startCompactor }, { writeKubeconfig }, { logger }, os, path, { startControlLoopThread, startControlLoops }] = await Promise.all([
     import('../datastore/index.js'),
     import('../apiserver/tls.js'),
     import('../apiserver/server.js'),
@@ -150,6 +152,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   const serviceIP = firstServiceIP(flags.serviceCidr);
   const compactionMs = parseDuration(flags.etcdCompactionInterval);
   const authorizationModes = parseAuthorizationModes(flags.authorizationMode);
+  const disabledAdmissionPlugins = parseDisabledAdmissionPlugins(flags.disableAdmissionPlugins ?? '');
 
   const datastore = await openDatastore({ dataDir, endpoint: flags.datastoreEndpoint, caFile: flags.datastoreCafile, certFile: flags.datastoreCertfile, keyFile: flags.datastoreKeyfile });
   // Servers on one datastore share the CA published there under the token (k3s' bootstrap data).
@@ -161,7 +164,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   const api = await startApiServer({
     datastore, tls, dataDir, port, bindAddress: flags.bindAddress, advertiseAddress: advertise,
     serviceCIDR: flags.serviceCidr, nodePortRange: flags.serviceNodePortRange, tokenFile: path.join(dataDir, 'server', 'tokens'),
-    authorizationModes,
+    authorizationModes, disabledAdmissionPlugins,
   });
   apiUp = true;
   // kubectl on this machine reaches the server over loopback.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod, Service, Namespace, Secret } from 'kubernetes-types/core/v1.js';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
-import { applyDefaults, addDefaultTolerations, addServiceAccountDefaults, podQOSClass } from './index.js';
+import { applyDefaults, addDefaultTolerations, syncDeprecatedServiceAccount, podQOSClass } from './index.js';
 
 test('pod defaults as upstream', () => {
   const p: Pod = {
@@ -56,13 +56,16 @@ test('default tolerations and service account', () => {
   ]);
   addDefaultTolerations(p);
   assert.equal(p.spec!.tolerations!.length, 2);
-  addServiceAccountDefaults(p);
-  assert.equal(p.spec!.serviceAccountName, 'default');
-  assert.equal(p.spec!.serviceAccount, 'default');
-  // Mirror pods run without a service account (NodeRestriction refuses a node's pod that names one).
-  const mirror: Pod = { metadata: { annotations: { 'kubernetes.io/config.mirror': 'h' } }, spec: { containers: [] } };
-  addServiceAccountDefaults(mirror);
-  assert.equal(mirror.spec!.serviceAccountName, undefined);
+  // The deprecated alias and the name fill each other; nothing is made up (admission defaults to "default").
+  syncDeprecatedServiceAccount(p);
+  assert.equal(p.spec!.serviceAccountName, undefined);
+  assert.equal(p.spec!.serviceAccount, undefined);
+  const old: Pod = { spec: { containers: [], serviceAccount: 'builder' } };
+  syncDeprecatedServiceAccount(old);
+  assert.equal(old.spec!.serviceAccountName, 'builder');
+  const both: Pod = { spec: { containers: [], serviceAccountName: 'runner', serviceAccount: 'ignored' } };
+  syncDeprecatedServiceAccount(both);
+  assert.deepEqual([both.spec!.serviceAccountName, both.spec!.serviceAccount], ['runner', 'runner']);
 });
 
 test('service defaults', () => {

@@ -7,7 +7,6 @@ import type { Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec, Prob
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
-import { MIRROR_POD_ANNOTATION } from '../pods.js';
 
 type Defaulter = (obj: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -180,15 +179,16 @@ export function addDefaultTolerations(pod: Pod, seconds = 300): void {
 }
 
 /**
- * The ServiceAccount admission plugin's defaulting part: pods run as "default" unless told
- * otherwise; mirror pods (a kubelet's static pods) run as none, as upstream.
+ * v1's deprecated spec.serviceAccount is an alias of serviceAccountName (upstream's v1
+ * conversion): either one names the account, and both are served. The "default" account
+ * comes from the ServiceAccount admission plugin.
  */
-export function addServiceAccountDefaults(pod: Pod): void {
-  pod.spec ??= { containers: [] };
-  if (pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) return;
-  const name = pod.spec.serviceAccountName || pod.spec.serviceAccount || 'default';
-  pod.spec.serviceAccountName = name;
-  pod.spec.serviceAccount = name;
+export function syncDeprecatedServiceAccount(pod: Pod): void {
+  const spec = (pod.spec ??= { containers: [] });
+  const name = spec.serviceAccountName || spec.serviceAccount;
+  if (!name) return;
+  spec.serviceAccountName = name;
+  spec.serviceAccount = name;
 }
 
 /** A pod's QoS class (status.qosClass), as upstream's qos.GetPodQOS. */

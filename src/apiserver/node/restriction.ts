@@ -8,13 +8,13 @@
 import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import type { TokenRequest } from 'kubernetes-types/authentication/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
-import { errors } from '../../api/errors.js';
 import { MIRROR_POD_ANNOTATION, visitPodConfigMapNames, visitPodSecretNames } from '../../api/pods.js';
 import { deepEqual, type Obj } from '../objects.js';
 import type { ResourceStore, WriteHook } from '../store.js';
+import { admissionForbidden, type AdmissionOp } from '../admission/forbidden.js';
 import { NODE_LEASE_NAMESPACE, nodeIdentity } from './authorizer.js';
 
-type Op = 'CREATE' | 'UPDATE' | 'DELETE';
+type Op = AdmissionOp;
 
 /** Labels a kubelet may set on its own Node (k8s.io/kubelet/pkg/apis well_known_labels). */
 const KUBELET_LABELS = new Set([
@@ -55,15 +55,7 @@ export function forbiddenNodeLabels(now: Record<string, string> | undefined, bef
 /** Semantic equality as upstream compares lists: absent and empty are the same. */
 const sameList = (a: unknown[] | undefined, b: unknown[] | undefined): boolean => (!a?.length && !b?.length) || deepEqual(a, b);
 
-/**
- * upstream admission.NewForbidden: "<resource> \"<name>\" is forbidden: <why>", the name
- * being the submitted object's (its generateName, or "Unknown" when there is none, as on a delete).
- */
-function forbidden(store: ResourceStore, op: Op, obj: Obj | undefined, why: string): Error {
-  const { group, resource } = store.info;
-  const name = (op !== 'DELETE' && (obj?.metadata?.name || obj?.metadata?.generateName)) || 'Unknown';
-  return errors.forbidden(`${group ? `${resource}.${group}` : resource} "${name}" is forbidden: ${why}`, { group, resource, name });
-}
+const forbidden = admissionForbidden;
 
 /** The current pod or node; throws NotFound as the store does. */
 export type CurrentObject = (resource: 'pods' | 'nodes', namespace: string, name: string) => Promise<Obj>;

@@ -6,7 +6,7 @@ import { isAllocationError } from '../allocators.js';
 import type { Strategy } from './types.js';
 import type { Obj } from '../objects.js';
 import { nowRFC3339 } from '../objects.js';
-import { addDefaultTolerations, addServiceAccountDefaults, podQOSClass } from '../../api/defaults/index.js';
+import { addDefaultTolerations, syncDeprecatedServiceAccount, podQOSClass } from '../../api/defaults/index.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 
 const plain: Strategy = {};
@@ -18,9 +18,9 @@ const pods: Strategy = {
   directSubresources: ['binding'],
   prepareForCreate(pod) {
     pod.spec ??= {};
-    // Admission plugins upstream runs on every pod: DefaultTolerationSeconds, ServiceAccount.
+    // DefaultTolerationSeconds, an admission plugin upstream runs on every pod (ServiceAccount's is admission/serviceaccount.ts).
     addDefaultTolerations(pod as Pod);
-    addServiceAccountDefaults(pod as Pod);
+    syncDeprecatedServiceAccount(pod as Pod);
     pod.status = { phase: 'Pending', qosClass: podQOSClass(pod as Pod) };
   },
   prepareForStatusUpdate(next, _proposed, old) {
