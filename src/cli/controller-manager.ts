@@ -6,7 +6,7 @@ import { leaderIdentity, parseDuration, untilSignal } from './flags.js';
 interface Opts {
   kubeconfig?: string; leaderElect: boolean; nodeMonitorGracePeriod: string; nodeMonitorPeriod: string;
   podEvictionTimeout: string; clusterCidr: string; nodeCidrMaskSize: string; controllers: string;
-  concurrentSyncs: string; kubeApiQps: string; kubeApiBurst: string;
+  concurrentSyncs: string; kubeApiQps: string; kubeApiBurst: string; rootCaFile?: string;
 }
 
 export function command(): Command {
@@ -23,8 +23,11 @@ export function command(): Command {
     .option('--concurrent-syncs <n>', 'workers per controller', '5')
     .option('--kube-api-qps <n>', 'client requests per second', '200')
     .option('--kube-api-burst <n>', 'client burst', '400')
+    .option('--root-ca-file <file>', 'CA bundle published to every namespace as the kube-root-ca.crt ConfigMap (default: the kubeconfig\'s certificate-authority)')
     .action(async (o: Opts) => {
       const { createClientFromKubeconfig } = await import('../client/rest.js');
+      const { loadKubeconfig } = await import('../client/kubeconfig.js');
+      const { readFileSync } = await import('node:fs');
       const { startControllerManager } = await import('../controllers/index.js');
       const { logger } = await import('../util/log.js');
       const { VERSION } = await import('../util/version.js');
@@ -42,6 +45,8 @@ export function command(): Command {
           nodeCidrMaskSize: Number(o.nodeCidrMaskSize),
           controllers: o.controllers.split(',').map((s) => s.trim()).filter(Boolean),
           workers: Number(o.concurrentSyncs),
+          // As kube-controller-manager: the file, else the CA its own kubeconfig trusts.
+          rootCA: o.rootCaFile ? readFileSync(o.rootCaFile, 'utf8') : loadKubeconfig(o.kubeconfig).caData?.toString('utf8'),
         },
       });
       logger('controller-manager').info({ identity, leaderElect: o.leaderElect }, 'controller manager started');

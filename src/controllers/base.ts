@@ -27,6 +27,8 @@ export interface ControllerOptions {
   workers: number;
   /** Controllers to run; '*' for all (upstream --controllers). */
   controllers: string[];
+  /** The CA (PEM) the API server serves with, published as kube-root-ca.crt (upstream --root-ca-file). */
+  rootCA?: string;
 }
 
 export const defaultOptions: ControllerOptions = {

@@ -17,6 +17,7 @@ import { startGarbageCollector } from './garbagecollector.js';
 import { startServiceAccountController } from './serviceaccount.js';
 import { startPodGCController } from './podgc.js';
 import { startClusterRoleAggregationController } from './clusterrole-aggregation.js';
+import { startRootCACertPublisher } from './rootcacertpublisher.js';
 
 export type { ControllerOptions } from './base.js';
 export { defaultOptions } from './base.js';
@@ -34,6 +35,7 @@ export const controllerStarters: Record<string, (ctx: ControllerContext) => Cont
   serviceaccount: startServiceAccountController,
   podgc: startPodGCController,
   'clusterrole-aggregation': startClusterRoleAggregationController,
+  'root-ca-cert-publisher': startRootCACertPublisher,
 };
 
 /** upstream --controllers: '*' all, 'name' enables, '-name' disables. */
@@ -145,13 +147,14 @@ export function startControllerManager(cfg: ControllerManagerConfig): Controller
 }
 
 /** `jotasu server`'s in-process controller manager: its own client from the admin kubeconfig, the server's shared informers. */
-export async function startControllerManagerComponent(c: { kubeconfig: string; identity?: string; flags?: { clusterCidr?: string }; informers?: JotasuInformerFactory }): Promise<ControllerManager> {
+export async function startControllerManagerComponent(c: { kubeconfig: string; caPem?: string; identity?: string; flags?: { clusterCidr?: string }; informers?: JotasuInformerFactory }): Promise<ControllerManager> {
   const { createClientFromKubeconfig } = await import('../client/rest.js');
   const { VERSION } = await import('../util/version.js');
   const client = createClientFromKubeconfig(c.kubeconfig, { userAgent: `jotasu-controller-manager/${VERSION}`, qps: 200, burst: 400 });
   const cm = startControllerManager({
     client, leaderElect: true, identity: c.identity ?? `jotasu-server-${process.pid}`, informers: c.informers,
-    options: c.flags?.clusterCidr ? { clusterCidr: c.flags.clusterCidr } : {},
+    // The cluster CA signs the server's serving certificate: pods verify the server with it.
+    options: { ...(c.flags?.clusterCidr ? { clusterCidr: c.flags.clusterCidr } : {}), ...(c.caPem ? { rootCA: c.caPem } : {}) },
   });
   return { stop: async () => { await cm.stop(); client.close(); } };
 }
