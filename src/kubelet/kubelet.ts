@@ -102,9 +102,9 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
           boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata?.name, uid: pod.metadata?.uid } },
       };
       const tr = await o.client.resource(R.serviceaccounts).createSubresource<TokenRequest>(sa, 'token', body, { namespace: pod.metadata?.namespace });
-      return tr.status?.token;
+      return { token: tr.status?.token ?? '', expirationTimestamp: tr.status?.expirationTimestamp };
     },
-  });
+  }, { onTokenRefreshDue: (uid) => kick(uid) });
 
   const crashBackoff = new Backoff();
   let images: ImageManager | undefined;
@@ -267,6 +267,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       clearInterval(hk);
       clearInterval(statusTimer);
       lease.stop();
+      volumes.close();
       informers.stop();
       configMaps.stop();
       secrets.stop();

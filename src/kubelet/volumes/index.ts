@@ -28,9 +28,24 @@ export class MountError extends Error {
 export interface VolumeSources {
   configMap(namespace: string, name: string): ConfigMap | undefined;
   secret(namespace: string, name: string): Secret | undefined;
-  /** TokenRequest for a projected service-account token; undefined when the server has none. */
-  serviceAccountToken?(pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<string | undefined>;
+  /** TokenRequest for a projected service-account token: the token and its expiry (status.expirationTimestamp). */
+  serviceAccountToken?(pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<IssuedToken>;
   nodeAllocatable?: { cpu?: string; memory?: string };
+}
+
+export interface IssuedToken { token: string; expirationTimestamp?: string }
+
+/** Upstream's token manager refreshes a token older than 24 h or within 20% of its lifetime of expiring. */
+const MAX_TOKEN_AGE_MS = 24 * 3600_000;
+/** ... less a random jitter of up to 10 s, so that a node's pods don't all ask at once. */
+const MAX_REFRESH_JITTER_MS = 10_000;
+/** A failed TokenRequest for a pod that still holds a valid token is tried again after this. */
+const TOKEN_RETRY_MS = 30_000;
+
+/** When a token issued with `expirationSeconds` and expiring at `expiresAt` (ms) is to be replaced. */
+export function tokenRefreshAt(expiresAt: number, expirationSeconds: number, jitterMs = Math.random() * MAX_REFRESH_JITTER_MS): number {
+  const issuedAt = expiresAt - expirationSeconds * 1000;
+  return Math.min(issuedAt + MAX_TOKEN_AGE_MS, expiresAt - expirationSeconds * 200) - jitterMs;
 }
 
 const PLUGIN: Record<string, string> = {
@@ -55,11 +70,20 @@ async function isMountPoint(p: string): Promise<boolean> {
   return text.split('\n').some((l) => l.split(' ')[4] === p);
 }
 
-export class VolumeManager {
-  /** Token cache per pod volume: refreshed at 80% of its lifetime, as upstream. */
-  private readonly tokens = new Map<string, { token: string; refreshAt: number }>();
+export interface VolumeManagerOptions {
+  /**
+   * Told when a pod's projected token is due for refresh (80% of its lifetime, at most
+   * 24 h): the pod's sync calls setUp again, which writes the new token (upstream's
+   * kubelet resyncs every pod each minute instead).
+   */
+  onTokenRefreshDue?(podUID: string): void;
+}
 
-  constructor(readonly root: string, private readonly src: VolumeSources) {}
+export class VolumeManager {
+  /** Token cache per pod volume and path, with the timer that asks for its refresh. */
+  private readonly tokens = new Map<string, { token: string; refreshAt: number; expiresAt: number; timer?: NodeJS.Timeout }>();
+
+  constructor(readonly root: string, private readonly src: VolumeSources, private readonly opts: VolumeManagerOptions = {}) {}
 
   podDir(uid: string): string { return join(this.root, 'pods', uid); }
 
@@ -148,24 +172,50 @@ export class VolumeManager {
       for (const item of s.downwardAPI.items ?? []) files.set(item.path, { data: Buffer.from(this.downward(pod, item)), mode: item.mode ?? mode });
     } else if (s.serviceAccountToken) {
       const t = s.serviceAccountToken;
-      const key = `${pod.metadata?.uid}/${vol}/${t.path}`;
-      const cached = this.tokens.get(key);
-      const fresh = cached && cached.refreshAt > Date.now();
-      let token = fresh ? cached.token : undefined;
-      // An empty cached token means the last TokenRequest failed: retried after 5 minutes.
-      if (!fresh && this.src.serviceAccountToken) {
-        const exp = t.expirationSeconds ?? 3607;
-        token = await this.src.serviceAccountToken(pod, t.audience, exp).catch((e: Error) => {
-          log.warn({ pod: `${ns}/${pod.metadata?.name}`, err: e.message }, 'TokenRequest failed; projecting no token');
-          return undefined;
-        });
-        this.tokens.set(key, token ? { token, refreshAt: Date.now() + exp * 800 } : { token: cached?.token ?? '', refreshAt: Date.now() + 300_000 });
-      }
-      if (token) files.set(t.path, { data: Buffer.from(token), mode });
-      else if (cached?.token) files.set(t.path, { data: Buffer.from(cached.token), mode });
+      files.set(t.path, { data: Buffer.from(await this.token(pod, vol, t.path, t.audience, t.expirationSeconds ?? 3600)), mode });
     } else if ((s as { clusterTrustBundle?: unknown }).clusterTrustBundle) {
       throw new MountError(vol, 'clusterTrustBundle projections are not supported');
     }
+  }
+
+  /**
+   * The pod's token for one projection: the cached one until it is due, then a new
+   * TokenRequest. A failed request keeps a still-valid token (tried again later) and
+   * fails the mount when there is none, as upstream ("failed to fetch token").
+   */
+  private async token(pod: Pod, vol: string, path: string, audience: string | undefined, expirationSeconds: number): Promise<string> {
+    const uid = pod.metadata?.uid ?? '';
+    const key = `${uid}/${vol}/${path}`;
+    const cached = this.tokens.get(key);
+    const now = Date.now();
+    if (cached && cached.refreshAt > now) return cached.token;
+    if (!this.src.serviceAccountToken) throw new MountError(vol, 'failed to fetch token: this node has no API client');
+    let issued: IssuedToken;
+    try {
+      issued = await this.src.serviceAccountToken(pod, audience, expirationSeconds);
+      if (!issued.token) throw new Error('the TokenRequest returned no token');
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (cached && cached.expiresAt > now) {
+        log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, err: msg }, 'TokenRequest failed; keeping the current token');
+        this.remember(key, uid, { ...cached, refreshAt: now + TOKEN_RETRY_MS });
+        return cached.token;
+      }
+      throw new MountError(vol, `failed to fetch token: ${msg}`);
+    }
+    const parsed = issued.expirationTimestamp ? Date.parse(issued.expirationTimestamp) : NaN;
+    const expiresAt = Number.isFinite(parsed) ? parsed : now + expirationSeconds * 1000;
+    this.remember(key, uid, { token: issued.token, expiresAt, refreshAt: tokenRefreshAt(expiresAt, expirationSeconds) });
+    return issued.token;
+  }
+
+  private remember(key: string, uid: string, entry: { token: string; refreshAt: number; expiresAt: number }): void {
+    const old = this.tokens.get(key);
+    if (old?.timer) clearTimeout(old.timer);
+    const notify = this.opts.onTokenRefreshDue;
+    const timer = notify ? setTimeout(() => notify(uid), Math.max(0, entry.refreshAt - Date.now())) : undefined;
+    timer?.unref();
+    this.tokens.set(key, { ...entry, timer });
   }
 
   private downward(pod: Pod, item: DownwardAPIVolumeFile): string {
@@ -210,7 +260,16 @@ export class VolumeManager {
   }
 
   private tokensForget(uid: string): void {
-    for (const k of this.tokens.keys()) if (k.startsWith(`${uid}/`)) this.tokens.delete(k);
+    for (const [k, e] of this.tokens) {
+      if (!k.startsWith(`${uid}/`)) continue;
+      if (e.timer) clearTimeout(e.timer);
+      this.tokens.delete(k);
+    }
+  }
+
+  /** Stops the refresh timers (the kubelet is stopping). */
+  close(): void {
+    for (const e of this.tokens.values()) if (e.timer) clearTimeout(e.timer);
   }
 
   /** Pod uids that have a directory here (for orphan cleanup). */
