@@ -125,6 +125,8 @@ try {
     req.end(data);
   });
   await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  // No controller manager here: the "default" ServiceAccount its pods need (admission) is made by hand.
+  await call('POST', `/api/v1/namespaces/${NS}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
   const rv = JSON.parse((await call('GET', `/api/v1/namespaces/${NS}/pods`)).body).metadata.resourceVersion as string;
 
   // Watchers: each records when it saw each pod's ADDED event. They run on worker threads,

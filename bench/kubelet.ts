@@ -23,6 +23,7 @@ import { buildCompiled } from './lib/compiled.js';
 
 const execFileP = promisify(execFile);
 const N = Number(process.env.PODS ?? 50);
+const AUTOMOUNT = process.env.AUTOMOUNT !== '0';
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -149,12 +150,14 @@ async function main(): Promise<void> {
   // in proportion to the parent's RSS. Built into .bench/ so the tree's dist/ is untouched.
   if (!process.env.AGENT_MAIN && !process.env.FROM_SOURCE) process.env.AGENT_MAIN = await buildCompiled('kubelet');
   if (!process.env.NO_TRACE) process.env.JOTASU_KUBELET_TRACE = '1';
-  console.log(`agent: ${process.env.AGENT_MAIN ? `node ${process.env.AGENT_MAIN}` : 'tsx (sources)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`agent: ${process.env.AGENT_MAIN ? `node ${process.env.AGENT_MAIN}` : 'tsx (sources)'}; service-account token volume ${AUTOMOUNT ? 'mounted' : 'off (AUTOMOUNT=0)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const env = await startKubeletEnv();
   const pods = env.client.resource<Pod>(R.pods);
   const mkPod = (name: string, set = 'kubelet'): Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { bench: set } },
-    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
+    // Every pod mounts its service account's kube-api-access volume (a TokenRequest each), as
+    // upstream's; AUTOMOUNT=0 turns it off to measure what it costs.
+    spec: { terminationGracePeriodSeconds: 1, ...(AUTOMOUNT ? {} : { automountServiceAccountToken: false }), containers: [{ name: 'c', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] }] },
   });
   let bareDir = '';
   // For the finally below: the bare CNI variant's namespaces (CNI DEL removes veth, IPAM and ipMasq rules) and bridge.

@@ -105,7 +105,13 @@ test('delete by name, -f, -l, --all, and wait --for=delete', async () => {
   assert.match(await ok(['delete', '-f', SEED]), /pod "webapp-with-db" deleted/);
   await ok(['create', 'cm', 'a1', '--from-literal=a=1']);
   await ok(['delete', 'cm', '--all']);
-  assert.equal(await ok(['get', 'cm', '-o', 'name']), '');
+  // Only the root CA publisher's ConfigMap comes back (recreated once deleted), as upstream.
+  let left = '';
+  for (let i = 0; i < 100 && left !== 'configmap/kube-root-ca.crt\n'; i++) {
+    left = await ok(['get', 'cm', '-o', 'name']);
+    if (left !== 'configmap/kube-root-ca.crt\n') await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(left, 'configmap/kube-root-ca.crt\n');
 });
 
 test('bad manifests get upstream errors and nothing is written', async () => {
@@ -124,4 +130,61 @@ test('bad manifests get upstream errors and nothing is written', async () => {
   assert.equal(await ok(['get', 'cm', 'rv', '-o', 'jsonpath={.data.a}']), '1');
   assert.equal(await ok(['get', 'cm', 'bad1', '--ignore-not-found', '-o', 'name']), '');
   assert.match(await fails(['create', 'cm', 'x', '-n', 'nowhere']), /namespaces "nowhere" not found/);
+});
+
+async function until(what: string, f: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('every namespace gets kube-root-ca.crt with the cluster CA, put back when changed or deleted', async () => {
+  await ok(['create', 'namespace', 'rootca']);
+  await until('kube-root-ca.crt', async () => (await ok(['get', 'cm', '-n', 'rootca', '-o', 'name'])) === 'configmap/kube-root-ca.crt\n');
+  const table = await ok(['get', 'cm', '-n', 'rootca']);
+  assert.match(table, /^NAME\s+DATA\s+AGE\nkube-root-ca\.crt\s+1\s+\S+\n$/);
+  const cm = JSON.parse(await ok(['get', 'cm', 'kube-root-ca.crt', '-n', 'rootca', '-o', 'json'])) as { data: Record<string, string>; metadata: { annotations: Record<string, string> } };
+  assert.equal(cm.data['ca.crt'], c.tlsOptions().ca);
+  assert.equal(cm.metadata.annotations['kubernetes.io/description'], 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.');
+  const caOf = async () => ok(['get', 'cm', 'kube-root-ca.crt', '-n', 'rootca', '-o', 'jsonpath={.data.ca\\.crt}', '--ignore-not-found']);
+  await ok(['patch', 'cm', 'kube-root-ca.crt', '-n', 'rootca', '--type', 'merge', '-p', '{"data":{"ca.crt":"tampered"}}']);
+  await until('the CA put back', async () => (await caOf()) === c.tlsOptions().ca);
+  await ok(['delete', 'cm', 'kube-root-ca.crt', '-n', 'rootca']);
+  await until('kube-root-ca.crt recreated', async () => (await caOf()) === c.tlsOptions().ca);
+});
+
+test('pods get the kube-api-access volume of their service account, as upstream shows it', async () => {
+  await ok(['create', 'namespace', 'sa-pods']);
+  // Right after its namespace: the plugin waits for the controller's "default" account.
+  await ok(['run', 'app', '--image=busybox', '-n', 'sa-pods']);
+  const pod = JSON.parse(await ok(['get', 'pod', 'app', '-n', 'sa-pods', '-o', 'json'])) as import('kubernetes-types/core/v1.js').Pod;
+  assert.equal(pod.spec!.serviceAccountName, 'default');
+  assert.equal(pod.spec!.serviceAccount, 'default');
+  const vol = pod.spec!.volumes!;
+  assert.equal(vol.length, 1);
+  assert.match(vol[0]!.name, /^kube-api-access-[a-z0-9]{5}$/);
+  assert.deepEqual(vol[0]!.projected, {
+    defaultMode: 420,
+    sources: [
+      { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+      { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      { downwardAPI: { items: [{ fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' }, path: 'namespace' }] } },
+    ],
+  });
+  assert.deepEqual(pod.spec!.containers[0]!.volumeMounts, [{ mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', name: vol[0]!.name, readOnly: true }]);
+  // The YAML kubectl shows, in upstream's field order.
+  const yaml = await ok(['get', 'pod', 'app', '-n', 'sa-pods', '-o', 'yaml']);
+  assert.match(yaml, new RegExp(`    volumeMounts:\\n    - mountPath: /var/run/secrets/kubernetes.io/serviceaccount\\n      name: ${vol[0]!.name}\\n      readOnly: true\\n`));
+  assert.match(yaml, /      - serviceAccountToken:\n          expirationSeconds: 3607\n          path: token\n      - configMap:\n          items:\n          - key: ca.crt\n            path: ca.crt\n          name: kube-root-ca.crt\n/);
+
+  assert.match(await fails(['run', 'nosa', '--image=busybox', '-n', 'sa-pods', '--overrides', '{"spec":{"serviceAccountName":"builder"}}']),
+    /Error from server \(Forbidden\): pods "nosa" is forbidden: error looking up service account sa-pods\/builder: serviceaccount "builder" not found/);
+  await ok(['run', 'nomount', '--image=busybox', '-n', 'sa-pods', '--overrides', '{"spec":{"automountServiceAccountToken":false}}']);
+  assert.equal(await ok(['get', 'pod', 'nomount', '-n', 'sa-pods', '-o', 'jsonpath={.spec.volumes}{.spec.containers[0].volumeMounts}']), '');
+  await ok(['create', 'serviceaccount', 'quiet', '-n', 'sa-pods']);
+  await ok(['patch', 'serviceaccount', 'quiet', '-n', 'sa-pods', '-p', '{"automountServiceAccountToken":false}']);
+  await ok(['run', 'quiet', '--image=busybox', '-n', 'sa-pods', '--overrides', '{"spec":{"serviceAccountName":"quiet"}}']);
+  assert.equal(await ok(['get', 'pod', 'quiet', '-n', 'sa-pods', '-o', 'jsonpath={.spec.serviceAccountName}|{.spec.volumes}']), 'quiet|');
 });

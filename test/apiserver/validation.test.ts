@@ -6,7 +6,8 @@ import { request } from 'node:https';
 import { startCluster, type Cluster } from '../lib/cluster.js';
 
 let c: Cluster;
-before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager', '--service-node-port-range', '31200-31209'] }); });
+// No controller manager, so no "default" ServiceAccount: its admission plugin is off, as in upstream's API server integration tests.
+before(async () => { c = await startCluster({ args: ['--disable', 'scheduler', '--disable', 'controller-manager', '--disable-admission-plugins', 'ServiceAccount', '--service-node-port-range', '31200-31209'] }); });
 after(async () => { await c?.stop(); });
 
 const ok = (args: string[], input?: string): Promise<string> => c.kubectlOk(args, { input });
@@ -103,6 +104,7 @@ test('defaults come before validation: a pod with only limits is Guaranteed', as
   const pod = JSON.parse(await ok(['get', 'pod', 'lim', '-o', 'json'])) as { spec: { serviceAccountName: string; tolerations: unknown[]; containers: { resources: { requests: Record<string, string> } }[] }; status: { qosClass: string } };
   assert.equal(pod.status.qosClass, 'Guaranteed');
   assert.deepEqual(pod.spec.containers[0]!.resources.requests, { cpu: '100m', memory: '64Mi' });
-  assert.equal(pod.spec.serviceAccountName, 'default');
+  // The ServiceAccount plugin, which names "default", is off in this suite (kubectl.test.ts has it).
+  assert.equal(pod.spec.serviceAccountName, undefined);
   assert.equal(pod.spec.tolerations.length, 2);
 });
