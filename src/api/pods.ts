@@ -82,5 +82,8 @@ export function visitPodConfigMapNames(pod: Pod, visit: (name: string) => boolea
   return true;
 }
 
+/** The ConfigMap in every namespace holding the cluster CA (`ca.crt`) that pods' kube-api-access volumes project. */
+export const ROOT_CA_CONFIGMAP_NAME = 'kube-root-ca.crt';
+
 /** A pod the kubelet created for a static pod (upstream's config.mirror annotation). */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';

@@ -4,10 +4,10 @@
 // It is created with each namespace, recreated when deleted and put back when changed.
 import type { ConfigMap, Namespace } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
+import { ROOT_CA_CONFIGMAP_NAME } from '../api/pods.js';
 import { isStatusError } from '../api/errors.js';
 import { queueController, type Controller, type ControllerContext, type SyncResult } from './base.js';
 
-export const ROOT_CA_CONFIGMAP_NAME = 'kube-root-ca.crt';
 export const DESCRIPTION_ANNOTATION = 'kubernetes.io/description';
 export const DESCRIPTION = 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
 

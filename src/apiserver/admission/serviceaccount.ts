@@ -8,7 +8,8 @@
 // reference neither service accounts nor secrets.
 import type { Container, Pod, ProjectedVolumeSource, ServiceAccount, VolumeMount } from 'kubernetes-types/core/v1.js';
 import { errors } from '../../api/errors.js';
-import { MIRROR_POD_ANNOTATION, visitPodSecretNames } from '../../api/pods.js';
+import { MIRROR_POD_ANNOTATION, ROOT_CA_CONFIGMAP_NAME, visitPodSecretNames } from '../../api/pods.js';
+import { WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS } from '../serviceaccount-token.js';
 import { randomNameSuffix, type ResourceStore, type WriteHook } from '../store.js';
 import type { Obj } from '../objects.js';
 import { admissionForbidden } from './forbidden.js';
@@ -18,10 +19,6 @@ export const DEFAULT_SERVICE_ACCOUNT_NAME = 'default';
 export const DEFAULT_API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** Volumes named `kube-api-access-<5 random characters>`. */
 export const SERVICE_ACCOUNT_VOLUME_NAME = 'kube-api-access';
-/** The ConfigMap the root CA publisher keeps in every namespace. */
-export const ROOT_CA_CONFIGMAP_NAME = 'kube-root-ca.crt';
-/** The token lifetime the kubelet asks for; the API server extends such pod-bound tokens to a year. */
-export const WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS = 3607;
 /** A ServiceAccount annotated "true" limits its pods to the secrets it lists. */
 export const ENFORCE_MOUNTABLE_SECRETS_ANNOTATION = 'kubernetes.io/enforce-mountable-secrets';
 
