@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { ReplicaSet } from 'kubernetes-types/apps/v1.js';
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { ConfigMap, Pod } from 'kubernetes-types/core/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
 import { R } from '../../src/api/resources.js';
 import { createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/rest.js';
@@ -40,9 +40,11 @@ async function podsOf(client: JotasuApiClient, app: string): Promise<Pod[]> {
 test('jotasu controller-manager --leader-elect: one leader, the standby takes over', async () => {
   const { cluster, client } = await startedCluster(['--disable', 'controller-manager']);
   const procs: ChildProcess[] = [];
-  // Each process logs its leader-election identity (hostname_uuid) when it starts.
+  // Each process logs its leader-election identity (hostname_uuid) when it starts. Pods need
+  // their namespace's default ServiceAccount (admission): its controller runs too, and the
+  // root CA publisher, which takes the CA from the kubeconfig (no --root-ca-file).
   const spawnCM = (): { proc: ChildProcess; identity: Promise<string> } => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller-manager', '--kubeconfig', cluster.kubeconfig, '--leader-elect', '--controllers', 'replicaset,deployment'],
+    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'controller-manager', '--kubeconfig', cluster.kubeconfig, '--leader-elect', '--controllers', 'replicaset,deployment,serviceaccount,root-ca-cert-publisher'],
       { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(p);
     const identity = new Promise<string>((resolve, reject) => {
@@ -63,6 +65,8 @@ test('jotasu controller-manager --leader-elect: one leader, the standby takes ov
   const r = await cluster.kubectl(['create', '-f', '-'], { input: deploymentManifest('cm1', 2) });
   assert.equal(r.code, 0, r.stderr);
   await waitFor('pods created by the leader', async () => (await podsOf(client, 'cm1')).length === 2, 30_000, 200);
+  const rootCA = await waitFor('kube-root-ca.crt', async () => (await client.resource<ConfigMap>(R.configmaps).get('kube-root-ca.crt', { namespace: 'default' }).catch(() => undefined))?.data?.['ca.crt'], 30_000, 200);
+  assert.equal(rootCA, cluster.tlsOptions().ca);
   // The leader goes away gracefully (releases the lease); the standby takes over.
   a.proc.kill('SIGTERM');
   const standby = await b.identity;
