@@ -23,7 +23,7 @@ function admission(accounts: ServiceAccount[]) {
     if (!found) throw new Error(`serviceaccount "${name}" not found`);
     return found;
   }, (prefix) => `${prefix}abcde`);
-  return (p: Pod) => hook('CREATE', podsStore, p as Obj, undefined, ctx);
+  return async (p: Pod): Promise<void> => { await hook('CREATE', podsStore, p as Obj, undefined, ctx); };
 }
 
 test('a pod without a service account runs as "default" and gets the kube-api-access volume in every container', async () => {

@@ -79,8 +79,7 @@ test('the kube-api-access volume: token, CA and namespace; the token is replaced
     assert.equal(readFileSync(join(dir, 'token'), 'utf8'), 'token-3');
     // Without any token the mount fails, as upstream.
     fail = true;
-    const other = tokenPod();
-    other.metadata!.uid = 'uid-2';
+    const other: Pod = { ...tokenPod(), metadata: { name: 'q', namespace: 'ns1', uid: 'uid-2' } };
     await assert.rejects(vm.setUp(other), (e: unknown) => e instanceof MountError
       && e.message === 'MountVolume.SetUp failed for volume "kube-api-access-abcde" : failed to fetch token: connect ECONNREFUSED');
     await vm.tearDown('uid-1');
