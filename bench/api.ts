@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { startCluster } from '../test/lib/cluster.js';
+import { binLaunch, startCluster } from '../test/lib/cluster.js';
 import { formatSummary, summarizeFile } from './profile-summary.js';
 import { buildCompiled } from './lib/compiled.js';
 
@@ -109,7 +109,9 @@ const profEnv: Record<string, string> = {
 // --node-flags="--max-semi-space-size=2 ...": V8 settings for the server process, printed with the figures.
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
 const main = process.env.FROM_SOURCE ? undefined : await buildCompiled('api');
-console.log(`server: ${main ? `node ${main}` : 'tsx (sources)'}`);
+// Compiled, the server starts as bin/jotasu.mjs starts it (its node flags and malloc settings).
+const asInstalled = binLaunch();
+console.log(`server: ${main ? `${Object.entries(asInstalled.env).map(([k, v]) => `${k}=${v} `).join('')}node ${asInstalled.nodeFlags.join(' ')} ${main}` : 'tsx (sources)'}`);
 const cluster = await startCluster({ main, nodeArgs: NODE_FLAGS, env: { LOG_LEVEL: 'warn', ...profEnv }, args: (process.env.BENCH_ARGS ?? '--disable scheduler --disable controller-manager').split(' ').filter(Boolean) });
 try {
   const tls = cluster.tlsOptions();

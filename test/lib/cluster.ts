@@ -59,7 +59,7 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Extra node flags for the server process (e.g. V8 heap sizes). */
   nodeArgs?: string[];
-  /** Run this compiled CLI entry (dist/cli/main.js) instead of the sources through tsx (benchmarks). */
+  /** Run this compiled CLI entry (dist/cli/main.js) instead of the sources through tsx (benchmarks), started as bin/jotasu.mjs starts node (binLaunch). */
   main?: string;
   /**
    * Service network and cluster DNS IP (default: the server's, 10.43.0.0/16 and
@@ -70,6 +70,24 @@ export interface ClusterOptions {
   clusterDns?: string;
   /** iptables chain prefix of the cluster's proxies; default JT + 6 random hex digits. */
   chainPrefix?: string;
+}
+
+/**
+ * How the installed `jotasu` starts node: the `#!/usr/bin/env -S NAME=value... node FLAGS...`
+ * line of bin/jotasu.mjs (malloc tunables, V8 heap sizes), as environment and node flags.
+ * Compiled servers (benchmarks: jotasu as users run it) start with the same.
+ */
+export function binLaunch(): { env: Record<string, string>; nodeFlags: string[] } {
+  const line = readFileSync(join(ROOT, 'bin', 'jotasu.mjs'), 'utf8').split('\n', 1)[0]!;
+  const words = line.replace(/^#!\S*\benv\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!); i++) {
+    const w = words[i]!;
+    env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
+  }
+  if (words[i] !== 'node') throw new Error(`bin/jotasu.mjs: unexpected first line ${JSON.stringify(line)}`);
+  return { env, nodeFlags: words.slice(i + 1) };
 }
 
 export async function freePort(): Promise<number> {
@@ -126,11 +144,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   let output = '';
 
   const launch = async (): Promise<void> => {
+    const asInstalled = opts.main ? binLaunch() : { env: {}, nodeFlags: [] };
     const p = spawn(process.execPath, [
-      ...(opts.nodeArgs ?? []), ...(opts.main ? [opts.main] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')]), 'server',
+      ...asInstalled.nodeFlags, ...(opts.nodeArgs ?? []), ...(opts.main ? [opts.main] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')]), 'server',
       '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
       '--write-kubeconfig', kubeconfig, '--disable-agent', ...netArgs, ...(opts.args ?? []),
-    ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { cwd: ROOT, env: { ...process.env, ...asInstalled.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
     live.add(p);
     p.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
