@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { WebSocket } from 'ws';
+import type { StreamingSocket as WebSocket } from './websocket.js';
 import { remoteCommandSession } from './remotecommand.js';
 
 /** Just enough of a ws WebSocket for the session: messages in, pause/resume counted. */
