@@ -48,11 +48,16 @@ function recorder<T extends KubeObject>(): { events: string[]; h: { onAdd(o: T):
   };
 }
 
+/** A namespace, once the controller manager has published its kube-root-ca.crt (so that the ConfigMaps seen are the test's and that one). */
 async function ensureNamespace(name: string): Promise<void> {
   try {
     await client.resource(R.namespaces).create({ metadata: { name } });
   } catch (e) {
     if (!isStatusError(e, 'AlreadyExists')) throw e;
+  }
+  for (let i = 0; !(await client.resource<ConfigMap>(R.configmaps).get('kube-root-ca.crt', { namespace: name }).catch(() => undefined)); i++) {
+    if (i > 200) throw new Error(`no kube-root-ca.crt in ${name} after 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -67,7 +72,7 @@ test('informer: list then watch sees creates, updates and deletes, in order', as
   inf.addEventHandler(log.h);
   factory.start();
   await factory.waitForSync(AbortSignal.timeout(10_000));
-  assert.equal(inf.store.list().length, 7);
+  assert.equal(inf.store.list().length, 8, 'pre-0..6 and kube-root-ca.crt');
   log.events.length = 0;
 
   const a = await cms.create({ metadata: { name: 'a', namespace: ns, labels: { x: '1' } }, data: { v: '1' } });
@@ -77,7 +82,7 @@ test('informer: list then watch sees creates, updates and deletes, in order', as
   await waitFor(() => log.events.length >= 4, 'four events');
   assert.deepEqual(log.events, ['add a', 'update a', 'update a', 'delete pre-0']);
   assert.equal(inf.store.get(`${ns}/a`)!.data!.v, '3');
-  assert.deepEqual(inf.store.byIndex('namespace', ns).length, 7);
+  assert.deepEqual(inf.store.byIndex('namespace', ns).length, 8);
   factory.stop();
 });
 
@@ -139,7 +144,7 @@ test('informer: survives an API server restart and catches up with changes made 
     await waitFor(() => inf.store.get(`${ns}/new`) !== undefined && inf.store.get(`${ns}/goes`) === undefined
       && inf.store.get(`${ns}/changes`)?.data?.v === '2', 'the cache to catch up', 30_000);
     assert.deepEqual([...log.events].sort(), ['add new', 'delete goes', 'update changes'].sort());
-    assert.deepEqual(inf.store.keys().sort(), [`${ns}/changes`, `${ns}/new`, `${ns}/stays`]);
+    assert.deepEqual(inf.store.keys().sort(), [`${ns}/changes`, `${ns}/kube-root-ca.crt`, `${ns}/new`, `${ns}/stays`]);
     // And it keeps watching.
     log.events.length = 0;
     await cms.create({ metadata: { name: 'after', namespace: ns } });
