@@ -18,7 +18,7 @@ import { createInformerFactory } from '../../src/client/informer.js';
 import type { JotasuApiClient } from '../../src/client/rest.js';
 import { startSimNodes, type SimNodes } from '../../src/sim/nodes.js';
 import type { Cluster } from '../lib/cluster.js';
-import { startHA, waitFor, sleep, recordWatch, orderProblem, kubectlWatch, WATCH_FORMAT, type HA } from './lib.js';
+import { startHA, waitFor, sleep, recordWatch, orderProblem, kubectlWatch, ensureNamespace, WATCH_FORMAT, type HA } from './lib.js';
 
 let ha: HA;
 let A: Cluster, B: Cluster, C: Cluster;
@@ -32,14 +32,6 @@ after(async () => {
   for (const s of sims) await s.stop().catch(() => undefined);
   await ha?.stop();
 });
-
-async function ensureNamespace(c: JotasuApiClient, name: string): Promise<void> {
-  try {
-    await c.resource(R.namespaces).create({ metadata: { name } });
-  } catch (e) {
-    if (!isStatusError(e, 'AlreadyExists')) throw e;
-  }
-}
 
 test('objects are stored in etcd under /registry/, the CA only encrypted under /bootstrap/', async () => {
   const r = await A.kubectl(['create', 'configmap', 'stored', '-n', 'default', '--from-literal=k=v']);
@@ -76,11 +68,12 @@ test('writes through any server are read and watched through the others in revis
   await ensureNamespace(ca, ns);
   const rv = (await cb.resource<ConfigMap>(R.configmaps).list({ namespace: ns })).metadata.resourceVersion!;
   const watches = [ca, cb, cc].map((c) => recordWatch(c.resource<ConfigMap>(R.configmaps), { namespace: ns, resourceVersion: rv }));
-  // kubectl get -w on C, too: it lists (the marker) and then watches from the list's revision.
+  // kubectl get -w on C, too: it lists (kube-root-ca.crt and the marker) and then watches from the list's revision.
   await ca.resource<ConfigMap>(R.configmaps).create({ metadata: { name: 'marker', namespace: ns } });
   const kw = kubectlWatch(C, ['configmaps', '-n', ns, ...WATCH_FORMAT]);
-  await waitFor(() => kw.lines.length > 0, 'kubectl listed', 10_000);
-  assert.match(kw.lines[0]!, /^ADDED marker \d+$/);
+  await waitFor(() => kw.lines.length > 1, 'kubectl listed', 10_000);
+  assert.match(kw.lines[0]!, /^ADDED kube-root-ca\.crt \d+$/);
+  assert.match(kw.lines[1]!, /^ADDED marker \d+$/);
   const writers = [ca, cb, cc];
   const acked: number[] = [];
   // Interleaved writes through all three, several in flight at once.
@@ -101,7 +94,7 @@ test('writes through any server are read and watched through the others in revis
   await sleep(200);
   // Read-your-writes across servers: what A wrote, B and C read at once.
   const lists = await Promise.all([ca, cb, cc].map((c) => c.resource<ConfigMap>(R.configmaps).list({ namespace: ns })));
-  for (const l of lists) assert.equal(l.items.length, 30 - 12 + 1);
+  for (const l of lists) assert.equal(l.items.length, 30 - 12 + 1 + 1, 'with the marker and kube-root-ca.crt');
   const seqs = watches.map((w) => w.events.map((e) => `${e.type} ${e.name} ${e.rv}`));
   for (const w of watches) {
     assert.equal(w.events.length, total, 'no event missing or twice');
@@ -111,10 +104,10 @@ test('writes through any server are read and watched through the others in revis
   assert.deepEqual(seqs[2], seqs[0], 'C saw what A saw, in the same order');
   for (const r of acked) assert.ok(watches[1]!.events.some((e) => e.rv === r), `acknowledged rv ${r} watched through B`);
   for (const w of watches) w.handle.close();
-  await waitFor(() => kw.lines.length >= total, 'kubectl saw every event', 10_000);
+  await waitFor(() => kw.lines.length >= total + 1, 'kubectl saw every event', 10_000);
   await sleep(200);
   await kw.stop();
-  assert.deepEqual(kw.lines, seqs[0], `kubectl get -w through C (${kw.stderr()})`);
+  assert.deepEqual(kw.lines.slice(1), seqs[0], `kubectl get -w through C (${kw.stderr()})`);
 });
 
 test('Service IPs and NodePorts are unique when allocated through all servers at once', async () => {

@@ -9,14 +9,15 @@ import { R } from '../../src/api/resources.js';
 import { isStatusError } from '../../src/api/errors.js';
 import { createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/rest.js';
 import { startCluster, type Cluster } from '../lib/cluster.js';
-import { startHA, waitFor, sleep, recordWatch, type HA } from './lib.js';
+import { startHA, waitFor, sleep, recordWatch, ensureNamespace, type HA } from './lib.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); });
 
 /** Writes rv1 < rv2 < rv3 and waits until a watch from rv1 is refused with 410 Expired, through every client. */
 async function expectCompactedWatch(writer: JotasuApiClient, readers: JotasuApiClient[], ns: string): Promise<{ rv1: number; waitedMs: number }> {
-  await writer.resource(R.namespaces).create({ metadata: { name: ns } });
+  // Once kube-root-ca.crt is there, the watches below see this test's writes alone.
+  await ensureNamespace(writer, ns);
   const cms = writer.resource<ConfigMap>(R.configmaps);
   const o = await cms.create({ metadata: { name: 'c', namespace: ns }, data: { v: '1' } });
   const rv1 = Number(o.metadata!.resourceVersion);

@@ -12,7 +12,7 @@ import { isStatusError } from '../../src/api/errors.js';
 import { createInformerFactory } from '../../src/client/informer.js';
 import type { JotasuApiClient } from '../../src/client/rest.js';
 import type { Cluster } from '../lib/cluster.js';
-import { startHA, waitFor, sleep, recordWatch, orderProblem, kubectlWatch, WATCH_FORMAT, type HA } from './lib.js';
+import { startHA, waitFor, sleep, recordWatch, orderProblem, kubectlWatch, ensureNamespace, WATCH_FORMAT, type HA } from './lib.js';
 
 let ha: HA;
 let A: Cluster, B: Cluster;
@@ -54,7 +54,7 @@ function informer(c: JotasuApiClient, ns: string) {
 test('etcd restarts (same data dir): servers reconnect, watches resume with no event lost, repeated or reordered', { timeout: 90_000 }, async (t) => {
   const ns = 'ha-etcd-restart';
   const ca = ha.client(A), cb = ha.client(B);
-  await ca.resource(R.namespaces).create({ metadata: { name: ns } });
+  await ensureNamespace(ca, ns);
   await ca.resource<ConfigMap>(R.configmaps).create({ metadata: { name: 'marker', namespace: ns } });
   const rv = (await cb.resource<ConfigMap>(R.configmaps).list({ namespace: ns })).metadata.resourceVersion!;
   const watches = [recordWatch(ca.resource<ConfigMap>(R.configmaps), { namespace: ns, resourceVersion: rv }),
@@ -79,7 +79,8 @@ test('etcd restarts (same data dir): servers reconnect, watches resume with no e
   for (let i = 1; i < 20; i++) await createRetrying(i % 2 ? ca : cb, ns, `after-${i}`);
   t.diagnostic(`etcd down for ${etcdBack} ms; the write sent meanwhile completed after ${firstWrite} ms`);
 
-  await waitFor(() => watches.every((w) => w.events.length >= 40) && kw.lines.length >= 41 && inf.inf.store.keys().length === 41, 'every event after the restart', 20_000);
+  // Listed besides the 40: the marker and kube-root-ca.crt.
+  await waitFor(() => watches.every((w) => w.events.length >= 40) && kw.lines.length >= 42 && inf.inf.store.keys().length === 42, 'every event after the restart', 20_000);
   await sleep(300);
   for (const w of watches) {
     assert.equal(w.events.filter((e) => e.type === 'ERROR').length, 0, 'resumed, not expired');
@@ -88,9 +89,9 @@ test('etcd restarts (same data dir): servers reconnect, watches resume with no e
   }
   const seq = watches[0]!.events.map((e) => `${e.type} ${e.name} ${e.rv}`);
   assert.deepEqual(watches[1]!.events.map((e) => `${e.type} ${e.name} ${e.rv}`), seq);
-  assert.deepEqual(kw.lines.slice(1), seq, `kubectl get -w (${kw.stderr()})`);
-  assert.equal(inf.log.length, 41);
-  assert.equal(new Set(inf.log).size, 41, 'the informer saw each object added once');
+  assert.deepEqual(kw.lines.slice(2), seq, `kubectl get -w (${kw.stderr()})`);
+  assert.equal(inf.log.length, 42);
+  assert.equal(new Set(inf.log).size, 42, 'the informer saw each object added once');
   for (const w of watches) w.handle.close();
   await kw.stop();
   inf.factory.stop();
@@ -98,14 +99,14 @@ test('etcd restarts (same data dir): servers reconnect, watches resume with no e
   for (const s of [A, B]) {
     const r = await s.kubectl(['get', 'configmaps', '-n', ns, '-o', 'name']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim().split('\n').length, 41);
+    assert.equal(r.stdout.trim().split('\n').length, 42);
   }
 });
 
 test('etcd compacted while the servers were cut off: watchers get 410 Gone (Expired) and informers relist', { timeout: 90_000 }, async () => {
   const ns = 'ha-etcd-compacted';
   const ca = ha.client(A), cb = ha.client(B);
-  await ca.resource(R.namespaces).create({ metadata: { name: ns } });
+  await ensureNamespace(ca, ns);
   await createRetrying(ca, ns, 'one');
   const rv = (await cb.resource<ConfigMap>(R.configmaps).list({ namespace: ns })).metadata.resourceVersion!;
   const watches = [recordWatch(ca.resource<ConfigMap>(R.configmaps), { namespace: ns, resourceVersion: rv }),
@@ -136,6 +137,6 @@ test('etcd compacted while the servers were cut off: watchers get 410 Gone (Expi
   // The informer relists and keeps going.
   await createRetrying(ca, ns, 'two');
   await waitFor(() => inf.inf.store.get(`${ns}/two`) !== undefined, 'informer caught up after the relist', 30_000);
-  assert.deepEqual(inf.log, ['add one', 'add two']);
+  assert.deepEqual(inf.log, ['add kube-root-ca.crt', 'add one', 'add two']);
   inf.factory.stop();
 });

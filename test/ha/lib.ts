@@ -7,7 +7,23 @@ import { Etcd3 } from 'etcd3';
 import { startEtcd, type EtcdProcess } from '../../src/datastore/etcd-process.js';
 import { startCluster, type Cluster } from '../lib/cluster.js';
 import { createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/rest.js';
+import { R } from '../../src/api/resources.js';
+import { isStatusError } from '../../src/api/errors.js';
 import type { KubeObject, WatchEvent, WatchHandle, ResourceClient } from '../../src/client/types.js';
+
+/**
+ * Creates a namespace (if missing) and waits for the root CA publisher's kube-root-ca.crt in
+ * it: the ConfigMap every namespace gets, so that the tests' watches, taken afterwards, see
+ * their own writes only.
+ */
+export async function ensureNamespace(c: JotasuApiClient, name: string): Promise<void> {
+  try {
+    await c.resource(R.namespaces).create({ metadata: { name } });
+  } catch (e) {
+    if (!isStatusError(e, 'AlreadyExists')) throw e;
+  }
+  await waitFor(async () => !!(await c.resource(R.configmaps).get('kube-root-ca.crt', { namespace: name }).catch(() => undefined)), `kube-root-ca.crt in ${name}`, 30_000);
+}
 
 export interface HA {
   etcd: EtcdProcess;
