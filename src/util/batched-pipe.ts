@@ -2,7 +2,6 @@
 // records one by one (16 KiB each) and a SPDY or WebSocket session its frames one by one;
 // writing each on its own costs a syscall apiece (and a TLS record on a TLS socket).
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { giveBack } from './buffer-pool.js';
 
 /** Queued toward `to` before `from` pauses (a socket's own high-water mark is 16 KiB). */
 const HIGH_WATER = 256 * 1024;
@@ -21,8 +20,7 @@ export function batchedWriter(to: Writable): (d: Buffer, cb?: () => void) => voi
 export function batchedPipe(from: Duplex | Readable, to: Writable): void {
   const write = batchedWriter(to);
   from.on('data', (d: Buffer) => {
-    // A pooled buffer lent by the reader (BufferPool.lend) goes back once written.
-    write(d, () => giveBack(d));
+    write(d);
     // Pausing at write() === false would end every batch after its first chunk.
     if (to.writableLength >= HIGH_WATER) from.pause();
   });

@@ -40,27 +40,6 @@ export class BufferPool {
     this.free.push(ab);
   }
 
-  /**
-   * Hands `view` (of a buffer from take()) to code that does not know this pool: whoever
-   * writes it last calls giveBack(view) with the very same object once the write is done
-   * (batchedPipe does). Never given back (dropped, sliced, kept): the garbage collector
-   * takes it, as any buffer.
-   */
-  lend(view: Buffer): Buffer {
-    lent.set(view, this);
-    return view;
-  }
-
   /** Buffers waiting for reuse (tests). */
   get available(): number { return this.free.length; }
-}
-
-const lent = new WeakMap<Buffer, BufferPool>();
-
-/** Returns a buffer that a pool lent (BufferPool.lend) once its last write is done; anything else is left alone. */
-export function giveBack(view: Buffer): void {
-  const pool = lent.get(view);
-  if (!pool) return;
-  lent.delete(view);
-  pool.give(view);
 }

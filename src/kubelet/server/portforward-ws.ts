@@ -8,7 +8,7 @@
 // as an ASCII digit, then the data in base64. Every port's pod connection is opened at
 // once; the WebSocket closes when all of them are over.
 import type { Duplex } from 'node:stream';
-import type { StreamingSocket as WebSocket } from './websocket.js';
+import type { WebSocket } from 'ws';
 import type { PodDialer } from '../../runtime/streaming/portforward.js';
 import { HttpError } from './resolve.js';
 import { channelWriter } from './remotecommand.js';

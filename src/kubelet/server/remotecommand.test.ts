@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { StreamingSocket as WebSocket } from './websocket.js';
+import type { WebSocket } from 'ws';
 import { remoteCommandSession } from './remotecommand.js';
 
 /** Just enough of a ws WebSocket for the session: messages in, pause/resume counted. */

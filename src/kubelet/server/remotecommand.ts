@@ -2,7 +2,7 @@
 // framing from api/remotecommand, wired to a process (exec) or to the container's output
 // (attach). The Status on channel 3 is the last message; then the socket closes.
 import { PassThrough, Writable } from 'node:stream';
-import type { StreamingSocket as WebSocket } from './websocket.js';
+import type { WebSocket } from 'ws';
 import type { Status } from 'kubernetes-types/meta/v1.js';
 import {
   STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE, frame, parseResize, successStatus, exitCodeStatus, errorStatus,

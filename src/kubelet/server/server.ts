@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { Socket, type AddressInfo } from 'node:net';
 import { constants as fsConstants, openSync } from 'node:fs';
 import type { PassThrough } from 'node:stream';
-import { acceptWebSocket, offeredProtocols, type StreamingSocket as WebSocket } from './websocket.js';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { RuntimeService } from '../../runtime/cri.js';
 import { REMOTECOMMAND_PROTOCOLS, PORTFORWARD_TUNNEL_PROTOCOL, PORTFORWARD_PROTOCOL, errorStatus } from '../../api/remotecommand/protocol.js';
 import { SpdySession, type SpdyTransport } from '../../api/remotecommand/spdy.js';
@@ -93,6 +93,9 @@ function tunnelTransport(ws: WebSocket): SpdyTransport {
   };
 }
 
+/** Stand-in token for the tunnelling subprotocol inside ws (see the port-forward upgrade). */
+const TUNNEL_TOKEN = 'jotasu-spdy-portforward-tunnel';
+
 const truthy = (v: string | null) => v !== null && v !== 'false' && v !== '0';
 
 /** Who is calling; throws 401/403 unless it is the API server. */
@@ -153,15 +156,21 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   const allowed = o.allowedUsers ?? DEFAULT_ALLOWED_USERS;
   const dialer = o.dialer ?? nsenterDialer();
   const rt = o.runtime;
+  /** Subprotocols chosen before the handshake (channel port-forward; false = none). */
+  const chosenProtocol = new WeakMap<IncomingMessage, string | false>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 64 * 1024 * 1024,
+    handleProtocols: (offered, req) => {
+      const chosen = chosenProtocol.get(req);
+      if (chosen !== undefined) return chosen;
+      if (offered.has(TUNNEL_TOKEN)) return PORTFORWARD_TUNNEL_PROTOCOL;
+      for (const p of REMOTECOMMAND_PROTOCOLS) if (offered.has(p)) return p;
+      return false;
+    },
+  });
   const live = new Set<{ destroy(): void }>();
-  /** The WebSocket handshake (websocket.ts), the connection kept for close(). */
-  const accept = (req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string): WebSocket => {
-    const ws = acceptWebSocket(req, socket, head, protocol);
-    const entry = { destroy: () => ws.terminate() };
-    live.add(entry);
-    ws.on('close', () => live.delete(entry));
-    return ws;
-  };
 
   const isRunning = (id: string) => async () => (await rt.containerStatus(id).catch(() => undefined))?.state === 'CONTAINER_RUNNING';
 
@@ -214,17 +223,24 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
         const sb = await findSandbox(rt, r.ns, r.pod, r.uid);
         const uid = r.uid ?? o.pods?.getPod(r.ns, r.pod)?.metadata?.uid ?? '';
         const target = { netns: sb.netns, ip: sb.ip, pod: r.pod, uid };
-        const offered = offeredProtocols(req);
+        const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
         if (upg === 'websocket' && !offered.includes(PORTFORWARD_TUNNEL_PROTOCOL)) {
           // Port-forward with WebSocket channels (client libraries): ports from the query.
           const ports = parsePortForwardPorts(q);
           const protocol = choosePortForwardProtocol(offered);
           if (protocol === undefined) throw new HttpError(403, `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${PORTFORWARD_BINARY_PROTOCOL} ${PORTFORWARD_BASE64_PROTOCOL}]`);
-          serveChannelPortForward(accept(req, socket, head, protocol), ports, target, dialer);
+          chosenProtocol.set(req, protocol || false);
+          wss.handleUpgrade(req, socket, head, (ws) => serveChannelPortForward(ws, ports, target, dialer));
           return;
         }
         if (upg === 'websocket') {
-          startSpdyPortForward(tunnelTransport(accept(req, socket, head, PORTFORWARD_TUNNEL_PROTOCOL)), target);
+          // ws rejects "SPDY/3.1+portforward.k8s.io" ('/' is not a token character, though
+          // gorilla/websocket in kubectl sends it): offer it to ws under a token name.
+          req.headers['sec-websocket-protocol'] = offered.map((p) => (p === PORTFORWARD_TUNNEL_PROTOCOL ? TUNNEL_TOKEN : p)).join(', ');
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            if (ws.protocol !== PORTFORWARD_TUNNEL_PROTOCOL) { ws.close(1002, 'port-forward needs the SPDY tunnelling subprotocol'); return; }
+            startSpdyPortForward(tunnelTransport(ws), target);
+          });
           return;
         }
         if (upg.startsWith('spdy/3.1')) {
@@ -243,9 +259,10 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
       requireRunning(rc, r.container, r.pod);
       const cmd = q.getAll('command');
       if (r.kind === 'exec' && !cmd.length) throw new HttpError(400, 'you must specify at least one command for the container');
-      const ws = accept(req, socket, head, REMOTECOMMAND_PROTOCOLS.find((p) => offeredProtocols(req).includes(p)) ?? '');
-      if (r.kind === 'exec') void runExec(ws, rc.id, cmd, flags);
-      else void runAttach(ws, rc, flags);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (r.kind === 'exec') void runExec(ws, rc.id, cmd, flags);
+        else void runAttach(ws, rc, flags);
+      });
     } catch (e) {
       socketError(socket, e);
     }
@@ -360,6 +377,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   return {
     port,
     async close() {
+      for (const c of wss.clients) c.terminate();
       for (const t of live) t.destroy();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
