@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile, writeFile, mkdir, readdir, open as openFile } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execFileSync, spawnSync, spawn } from 'node:child_process';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { RuncRuntime } from './runc.js';
@@ -400,6 +400,89 @@ test('shim: log rotation by size and count, no line lost', { skip }, async () =>
   assert.ok(nums.length > 200, `${nums.length} lines kept`);
   await small.removeContainer(c);
   for (const f of await rotatedFiles(path)) await rm(f, { force: true });
+});
+
+test('shim: a follower far behind the rotations reads every line; its pin holds files back, up to a bound', { skip, timeout: 90_000 }, async () => {
+  // The CI failure of `logs -f` across rotation: the shim pruned rotated files a slow
+  // follower had not opened yet. Here the follower is held still (its client does not
+  // read) while the container's output rotates the log 4 times with 2 rotated files kept.
+  const small = new RuncRuntime({ dataDir, runDir, bridge, podCIDR: subnet, cgroupRoot, containerLogMaxSize: 4096, containerLogMaxFiles: 3 });
+  await small.init();
+  const c = await small.createContainer(sandboxId, ctr('slowfollow', ['cat'], { stdin: true }), sandboxConfig);
+  const followers: AbortController[] = [];
+  let feed: Awaited<ReturnType<typeof openFile>> | undefined;
+  try {
+    await small.startContainer(c);
+    const path = (await small.containerStatus(c)).logPath;
+    feed = await openFile(small.stdinPath(c)!, 'w');
+    const msg = (i: number) => `line-${String(i).padStart(5, '0')}-${'x'.repeat(50)}`; // ~105 bytes a record: ~39 a file
+    /** Writes lines [from, to) through the container and waits until the shim logged the last. */
+    const feedLines = async (from: number, to: number) => {
+      let text = '';
+      for (let i = from; i < to; i++) text += `${msg(i)}\n`;
+      await feed!.write(text);
+      for (const t = Date.now(); !(await readFile(path, 'utf8').catch(() => '')).includes(msg(to - 1)); await sleep(20)) {
+        assert.ok(Date.now() - t < 10_000, `the shim logged ${msg(to - 1)}`);
+      }
+    };
+    /** A follower whose client reads only when released. */
+    const follower = (tailLines?: number) => {
+      const got: string[] = [];
+      let pending: (() => void) | undefined, arrived: (() => void) | undefined;
+      const out = new Writable({ highWaterMark: 1, write(chunk: Buffer, _e, cb) { got.push(chunk.toString()); pending = cb; arrived?.(); } });
+      const ac = new AbortController();
+      followers.push(ac);
+      let opened!: () => void;
+      const open = new Promise<void>((r) => { opened = r; });
+      const done = readContainerLog(path, out, { follow: true, tailLines, signal: ac.signal, onOpen: () => opened(), isRunning: async () => (await small.containerStatus(c)).state === 'CONTAINER_RUNNING' });
+      return {
+        got, done, ac, open,
+        blocked: () => new Promise<void>((r) => { if (pending) r(); else arrived = r; }),
+        release: () => { const cb = pending; pending = arrived = undefined; cb?.(); },
+      };
+    };
+    const pins = async () => (await readdir(dirname(path))).filter((f) => f.startsWith('.0.log.follow.'));
+
+    await feedLines(0, 10);
+    const slow = follower();
+    await slow.blocked(); // holding lines 0-9, its file open
+    await feedLines(10, 170); // ~4 rotations
+    const heldBack = (await rotatedFiles(path)).length;
+    await feedLines(170, 175);
+    for (const t = Date.now(); !slow.got.join('').includes(msg(174)); await sleep(10)) {
+      assert.ok(Date.now() - t < 10_000, 'the follower caught up');
+      slow.release();
+    }
+    const want = Array.from({ length: 175 }, (_, i) => `${msg(i)}\n`).join('');
+    assert.equal(slow.got.join(''), want, 'every line, in order, none twice');
+    assert.equal(heldBack, 4, 'the 2 rotated files over the limit were kept for the follower');
+
+    // A client that never reads holds back at most maxFiles more rotated files (the disk use at most doubles).
+    const stuck = follower(0);
+    await stuck.open; // its start (the end of the log) fixed
+    await feedLines(175, 176);
+    await stuck.blocked();
+    await feedLines(176, 176 + 12 * 39);
+    assert.equal((await rotatedFiles(path)).length, 2 + 3, 'bounded: 2 rotated + 3 held for the follower');
+    stuck.ac.abort();
+    stuck.release();
+    await stuck.done;
+    // A pin whose process is gone holds nothing and is removed.
+    await writeFile(join(dirname(path), '.0.log.follow.gone'), '999999999 1 0\n');
+    slow.ac.abort();
+    slow.release();
+    await slow.done;
+    assert.deepEqual(await pins(), ['.0.log.follow.gone'], 'the followers removed their pins');
+    await feed.close();
+    feed = undefined;
+    await small.stopContainer(c, 1);
+    assert.equal((await rotatedFiles(path)).length, 2, 'pruned to the limit once no follower needed more (at the shim\'s exit)');
+    assert.deepEqual(await pins(), [], 'the stale pin removed');
+  } finally {
+    for (const ac of followers) ac.abort();
+    await feed?.close().catch(() => undefined);
+    await small.removeContainer(c);
+  }
 });
 
 test('shim: stdin through the FIFO (stdinOnce: EOF when the writer closes)', { skip }, async () => {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, appendFile, rm } from 'node:fs/promises';
-import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -85,5 +85,37 @@ test('follow: rotations while a slow client holds the reader back are all read, 
     running = false;
     await done;
     assert.equal(got.join(''), 'a\nb\nc\nd\n');
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('follow pins the file it reads (the shim prunes nothing from there on) and moves the pin only once the next file is open', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'jotasu-logs-'));
+  try {
+    const p = join(dir, '0.log');
+    const pins = () => readdirSync(dir).filter((f) => f.startsWith('.0.log.follow.'));
+    const pinnedIno = () => { const f = pins(); assert.equal(f.length, 1, f.join(' ')); return readFileSync(join(dir, f[0]!), 'utf8').trim().split(' '); };
+    writeFileSync(p, line('01', 'stdout', 'F', 'a'));
+    let running = true;
+    let opened!: () => void;
+    const open = new Promise<void>((r) => { opened = r; });
+    const got = read(p, { follow: true, onOpen: () => opened(), isRunning: async () => running });
+    await open;
+    for (const t = Date.now(); pinnedIno()[2] === '0'; await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 5000);
+    const [pid, start, ino] = pinnedIno();
+    assert.equal(pid, String(process.pid));
+    // The shim compares the start time with /proc/PID/stat's field 22.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    assert.equal(start, stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    assert.equal(ino, String(statSync(p, { bigint: true }).ino));
+    const first = ino;
+    renameSync(p, `${p}.20240101-000001`);
+    writeFileSync(p, line('02', 'stdout', 'F', 'b'));
+    for (const t = Date.now(); pinnedIno()[2] === first; await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 5000, 'the pin moved on');
+    assert.equal(pinnedIno()[2], String(statSync(p, { bigint: true }).ino));
+    running = false;
+    assert.equal(await got, 'a\nb\n');
+    assert.deepEqual(pins(), [], 'removed when the follower is done');
+    assert.equal(await read(p, {}), 'b\n');
+    assert.deepEqual(pins(), [], 'a plain read pins nothing');
   } finally { await rm(dir, { recursive: true, force: true }); }
 });

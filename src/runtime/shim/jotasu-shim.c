@@ -149,6 +149,78 @@ static int rotated_suffix(const char *s) {
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+// ---- followers' pins: a `kubectl logs -f` reader's claim on the files it has not read ----
+// A follower (the kubelet's log reader, src/runtime/streaming/follow-pin.ts) keeps a file
+// ".<log name>.follow.<id>" beside the log: "<pid> <starttime> <inode>", the inode of the
+// file it reads (0: none open yet, it needs them all). Pruning keeps that file and every
+// newer one, so a follower that fell behind by more than the kept rotations still reads
+// every line (upstream's kubelet has no such claim: its follower skips to the new file).
+// A stalled client must not fill the disk: pins hold back at most log_max_files more
+// rotated files (the log's disk use at most doubles). A pin whose process is gone (pid
+// and start time from /proc no longer match) is removed.
+
+// The start time of a process (/proc/PID/stat field 22, in clock ticks); 0 if it is gone.
+static unsigned long long proc_start(long pid) {
+  char p[64], b[1024];
+  snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  b[n] = 0;
+  char *q = strrchr(b, ')'); // the command name may contain spaces; it ends at the last ')'
+  for (int f = 2; f < 22 && q; f++) q = strchr(q + 1, ' ');
+  return q ? strtoull(q + 1, NULL, 10) : 0;
+}
+
+// The index in names (oldest first) of the oldest rotated file a live follower still
+// needs; n when none does.
+static size_t pinned_from(const char *dir, const char *base, char **names, size_t n) {
+  char pre[NAME_MAX + 1];
+  int pl = snprintf(pre, sizeof pre, ".%s.follow.", base);
+  DIR *d = opendir(dir);
+  if (!d || pl <= 0 || pl >= (int)sizeof pre) { if (d) closedir(d); return n; }
+  size_t from = n;
+  ino_t *inos = NULL; // of names, stat'ed once a pin needs them
+  struct stat live;
+  int have_live = log_fd >= 0 && fstat(log_fd, &live) == 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t el = strlen(e->d_name);
+    if (strncmp(e->d_name, pre, pl) || (el > 4 && !strcmp(e->d_name + el - 4, ".tmp"))) continue;
+    char p[PATH_MAX], b[128];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, b, sizeof b - 1);
+    close(fd);
+    long pid;
+    unsigned long long start, ino;
+    if (r <= 0) continue;
+    b[r] = 0;
+    if (sscanf(b, "%ld %llu %llu", &pid, &start, &ino) != 3) continue;
+    if (pid <= 0 || proc_start(pid) != start) { unlink(p); continue; } // its reader is gone
+    size_t at = 0; // its file pruned already (over the cap), or none open yet: all that is left
+    if (ino && have_live && (ino_t)ino == live.st_ino) at = n; // on the live log: needs no rotated file
+    else if (ino) {
+      if (!inos && (inos = calloc(n ? n : 1, sizeof *inos))) {
+        for (size_t i = 0; i < n; i++) {
+          char f[PATH_MAX];
+          struct stat st;
+          snprintf(f, sizeof f, "%s/%s", dir, names[i]);
+          inos[i] = stat(f, &st) == 0 ? st.st_ino : 0;
+        }
+      }
+      for (size_t i = 0; inos && i < n; i++) if (inos[i] == (ino_t)ino) { at = i; break; }
+    }
+    if (at < from) from = at;
+  }
+  closedir(d);
+  free(inos);
+  return from;
+}
+
 static void prune_rotated(void) {
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", log_path);
@@ -172,10 +244,16 @@ static void prune_rotated(void) {
     names[n++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, cmpstr);
+  if (n) qsort(names, n, sizeof *names, cmpstr);
   size_t keep = log_max_files > 1 ? (size_t)log_max_files - 1 : 1;
+  size_t most = keep + (size_t)(log_max_files > 1 ? log_max_files : 1); // with followers' pins
+  size_t first = n > keep ? n - keep : 0; // the oldest file kept
+  if (first > 0) {
+    size_t pinned = pinned_from(dir, base, names, n);
+    if (pinned < first) first = n > most && pinned < n - most ? n - most : pinned;
+  }
   for (size_t i = 0; i < n; i++) {
-    if (i + keep < n) {
+    if (i < first) {
       char p[PATH_MAX];
       snprintf(p, sizeof p, "%s/%s", dir, names[i]);
       unlink(p);
@@ -575,6 +653,8 @@ static int shim_main(int argc, char **argv) {
   flush_partial(&so);
   flush_partial(&se);
   flush_out();
+  // Files that followers' pins held back past the limit: theirs are done by now, mostly.
+  if (log_max_size > 0) prune_rotated();
   close_stdin();
   if (want_stdin) {
     char fifo[PATH_MAX];

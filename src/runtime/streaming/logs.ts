@@ -5,11 +5,15 @@
 // on a local disk but events can coalesce) and follows the shim's rotation, which renames
 // the live log to `<log>.<yyyymmdd-hhmmss>[.N]` and opens a new one: the renamed file is
 // read to its end (lines written just before the rename), then any later rotated files
-// (several rotations while the reader was behind), then the new live log.
+// (several rotations while the reader was behind), then the new live log. A follower
+// pins the file it reads (follow-pin.ts) so that the shim does not prune files it has
+// not read yet, however far behind it is (within a bound). Upstream's kubelet reopens
+// the live log on a rename and skips the rest of the old file and any rotated between.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { FollowPin } from './follow-pin.js';
 
 export interface LogReadOptions {
   follow?: boolean;
@@ -103,6 +107,16 @@ function write(out: Writable, data: Buffer): Promise<boolean> {
  * (end of file, or with follow when the container stops or the signal aborts).
  */
 export async function readContainerLog(path: string, out: Writable, o: LogReadOptions = {}): Promise<void> {
+  // Claimed before the open: no rotated file can be pruned between the open and the claim.
+  const pin = o.follow ? await FollowPin.create(path) : undefined;
+  try {
+    await readLog(path, out, o, pin);
+  } finally {
+    await pin?.release();
+  }
+}
+
+async function readLog(path: string, out: Writable, o: LogReadOptions, pin: FollowPin | undefined): Promise<void> {
   let fh: FileHandle;
   try { fh = await open(path, 'r'); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !o.follow) { o.onOpen?.(); return; }
@@ -111,6 +125,7 @@ export async function readContainerLog(path: string, out: Writable, o: LogReadOp
     o.onOpen?.();
     fh = await waitOpen(path, o);
   }
+  await pin?.hold(fh);
   let ino = (await fh.stat()).ino;
   let limit = o.limitBytes && o.limitBytes > 0 ? o.limitBytes : Infinity;
   const want = o.stream ?? 'all';
@@ -151,7 +166,13 @@ export async function readContainerLog(path: string, out: Writable, o: LogReadOp
         next = await open(f, 'r').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
         if (next) { current = f; break; }
       }
-      if (next) { await fh.close().catch(() => undefined); fh = next; break; }
+      if (next) {
+        // The claim moves on only once the next file is open (the pin kept it until then).
+        await pin?.hold(next);
+        await fh.close().catch(() => undefined);
+        fh = next;
+        break;
+      }
       if (tries >= 40 || o.signal?.aborted) throw new Error(`log file ${path} is gone`);
       await new Promise((r) => setTimeout(r, 50));
     }
