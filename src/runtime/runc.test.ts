@@ -415,7 +415,7 @@ test('shim: a follower far behind the rotations reads every line; its pin holds 
     await small.startContainer(c);
     const path = (await small.containerStatus(c)).logPath;
     feed = await openFile(small.stdinPath(c)!, 'w');
-    const msg = (i: number) => `line-${String(i).padStart(5, '0')}-${'x'.repeat(50)}`; // ~105 bytes a record: ~39 a file
+    const msg = (i: number) => `line-${String(i).padStart(5, '0')}-${'x'.repeat(50)}`; // 102 bytes a record: 40 a file
     /** Writes lines [from, to) through the container and waits until the shim logged the last. */
     const feedLines = async (from: number, to: number) => {
       let text = '';
@@ -457,13 +457,14 @@ test('shim: a follower far behind the rotations reads every line; its pin holds 
     assert.equal(slow.got.join(''), want, 'every line, in order, none twice');
     assert.equal(heldBack, 4, 'the 2 rotated files over the limit were kept for the follower');
 
-    // A client that never reads holds back at most maxFiles more rotated files (the disk use at most doubles).
+    // A client that never reads holds back at most max(maxFiles, 1 MiB / maxSize = 256)
+    // more rotated files: the disk use stays bounded.
     const stuck = follower(0);
     await stuck.open; // its start (the end of the log) fixed
     await feedLines(175, 176);
     await stuck.blocked();
-    await feedLines(176, 176 + 12 * 39);
-    assert.equal((await rotatedFiles(path)).length, 2 + 3, 'bounded: 2 rotated + 3 held for the follower');
+    await feedLines(176, 176 + 270 * 40);
+    assert.equal((await rotatedFiles(path)).length, 2 + 256, 'bounded: 2 rotated + 256 held for the followers');
     stuck.ac.abort();
     stuck.release();
     await stuck.done;

@@ -156,8 +156,9 @@ static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)
 // newer one, so a follower that fell behind by more than the kept rotations still reads
 // every line (upstream's kubelet has no such claim: its follower skips to the new file).
 // A stalled client must not fill the disk: pins hold back at most log_max_files more
-// rotated files (the log's disk use at most doubles). A pin whose process is gone (pid
-// and start time from /proc no longer match) is removed.
+// rotated files (the log's disk use at most doubles), or 1 MiB of them when the files are
+// small (with 8 KiB files a follower may then be 130 rotations behind, not just 5). A pin
+// whose process is gone (pid and start time from /proc no longer match) is removed.
 
 // The start time of a process (/proc/PID/stat field 22, in clock ticks); 0 if it is gone.
 static unsigned long long proc_start(long pid) {
@@ -221,6 +222,14 @@ static size_t pinned_from(const char *dir, const char *base, char **names, size_
   return from;
 }
 
+// How many rotated files followers' pins may keep beyond the limit.
+static size_t pinned_extra_files(void) {
+  size_t by_count = log_max_files > 1 ? (size_t)log_max_files : 1;
+  size_t by_size = log_max_size > 0 ? (size_t)(((1LL << 20) + log_max_size - 1) / log_max_size) : 0;
+  size_t extra = by_size > by_count ? by_size : by_count;
+  return extra > 1024 ? 1024 : extra;
+}
+
 static void prune_rotated(void) {
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", log_path);
@@ -246,7 +255,7 @@ static void prune_rotated(void) {
   closedir(d);
   if (n) qsort(names, n, sizeof *names, cmpstr);
   size_t keep = log_max_files > 1 ? (size_t)log_max_files - 1 : 1;
-  size_t most = keep + (size_t)(log_max_files > 1 ? log_max_files : 1); // with followers' pins
+  size_t most = keep + pinned_extra_files(); // with followers' pins
   size_t first = n > keep ? n - keep : 0; // the oldest file kept
   if (first > 0) {
     size_t pinned = pinned_from(dir, base, names, n);
