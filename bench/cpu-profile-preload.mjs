@@ -16,7 +16,12 @@ if (dir) {
   s.post('Profiler.enable');
   s.post('Profiler.setSamplingInterval', { interval: 1000 });
   s.post('Profiler.start');
-  const restart = () => s.post('Profiler.stop', () => s.post('Profiler.start'));
+  // CPU_PROFILE_WINDOWS=1: each restart first writes the window that ends (…-w<k>.cpuprofile).
+  let windowNo = 0;
+  const restart = () => s.post('Profiler.stop', (err, r) => {
+    if (!err && process.env.CPU_PROFILE_WINDOWS) writeFileSync(join(dir, `${name}-${process.pid}${thread}-w${windowNo++}.cpuprofile`), JSON.stringify(r.profile));
+    s.post('Profiler.start');
+  });
   const channel = new BroadcastChannel('jotasu-cpu-profile-preload');
   channel.unref();
   if (isMainThread) {

@@ -151,7 +151,9 @@ async function main(): Promise<void> {
   if (!process.env.AGENT_MAIN && !process.env.FROM_SOURCE) process.env.AGENT_MAIN = await buildCompiled('kubelet');
   if (!process.env.NO_TRACE) process.env.JOTASU_KUBELET_TRACE = '1';
   console.log(`agent: ${process.env.AGENT_MAIN ? `node ${process.env.AGENT_MAIN}` : 'tsx (sources)'}; service-account token volume ${AUTOMOUNT ? 'mounted' : 'off (AUTOMOUNT=0)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const env = await startKubeletEnv();
+  // PROFILE_AGENT=1 with CPU_PROFILE_DIR: the server is profiled too (cpu-profile-preload.mjs), the burst only.
+  const preload = new URL('./cpu-profile-preload.mjs', import.meta.url).pathname;
+  const env = await startKubeletEnv(process.env.PROFILE_AGENT && process.env.CPU_PROFILE_DIR ? { server: { nodeArgs: ['--import', preload] } } : {});
   const pods = env.client.resource<Pod>(R.pods);
   const mkPod = (name: string, set = 'kubelet'): Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { bench: set } },
@@ -280,7 +282,10 @@ async function main(): Promise<void> {
     const helpers0 = helperCpu(env.agentPid());
     const machine0 = machineCpu();
     // PROFILE_AGENT=1 with AGENT_NODE_ARGS="--import <a preload that profiles between SIGUSR2s>": the burst only.
-    if (process.env.PROFILE_AGENT) process.kill(env.agentPid()!, 'SIGUSR2');
+    if (process.env.PROFILE_AGENT) { process.kill(env.agentPid()!, 'SIGUSR2'); process.kill(env.cluster.pid()!, 'SIGUSR2'); }
+    // PERF_OUT=FILE: the whole machine sampled by perf during the burst only (perf report -i FILE --sort comm).
+    const perf = process.env.PERF_OUT ? spawn('perf', ['record', '-a', '-F', '999', ...(process.env.PERF_CALLGRAPH ? ['-g'] : []), '-o', process.env.PERF_OUT], { stdio: 'ignore' }) : undefined;
+    if (perf) await sleep(500);
     const t0 = now();
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       const name = `bench-${i}`;
@@ -291,10 +296,11 @@ async function main(): Promise<void> {
     await Promise.race([done, sleep(120_000)]);
     const wall = now() - t0;
     w.close();
+    if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
     const cpu1 = cpu(env.agentPid());
     const srv1 = cpu(env.cluster.pid());
     const machine1 = machineCpu();
-    if (process.env.PROFILE_AGENT) process.kill(env.agentPid()!, 'SIGUSR2');
+    if (process.env.PROFILE_AGENT) { process.kill(env.agentPid()!, 'SIGUSR2'); process.kill(env.cluster.pid()!, 'SIGUSR2'); }
     await sleep(500); // the last shims' runc has been reaped
     const helpers1 = helperCpu(env.agentPid());
     const lat = [...timelines.values()].filter((t) => t.has('running seen')).map((t) => t.get('running seen')! - t.get('create sent')!);
@@ -331,10 +337,55 @@ async function main(): Promise<void> {
     }
     console.log('  targets: p99 <= 1 s, overhead <= 2x, RSS <= 80 MB\n');
 
-    // Clean up the pods through the API (the kubelet stops and removes them).
-    await pods.deleteCollection({ namespace: 'default', labelSelector: 'bench' });
-    const deadline = Date.now() + 60_000;
-    while ((await pods.list({ namespace: 'default', labelSelector: 'bench' })).items.length && Date.now() < deadline) await sleep(500);
+    // The burst's and the sequential pods go (the kubelet stops and removes them) before the paced run.
+    const drain = async (labelSelector: string) => {
+      await pods.deleteCollection({ namespace: 'default', labelSelector });
+      const deadline = Date.now() + 90_000;
+      while ((await pods.list({ namespace: 'default', labelSelector })).items.length && Date.now() < deadline) await sleep(500);
+    };
+    await drain('bench in (kubelet, kubelet-seq)');
+
+    // Paced, as clusterloader2's pod-startup latency phase measures the SLO: pods created at
+    // a steady rate (not all at once), each timed from its create call to the watch event
+    // that shows it Running. In addition to the burst above, not instead of it.
+    const P = Number(process.env.PACED_PODS ?? 50);
+    const QPS = Number(process.env.PACED_QPS ?? 10);
+    const paced = new Map<string, { sent: number; running?: number }>();
+    let pacedRunning = 0;
+    let pacedAll!: () => void;
+    const pacedDone = new Promise<void>((r) => { pacedAll = r; });
+    const pw = pods.watch({ namespace: 'default', labelSelector: 'bench=kubelet-paced' }, (e) => {
+      const p = e.object as Pod;
+      const t = paced.get(p.metadata?.name ?? '');
+      if (!t || t.running !== undefined || p.status?.phase !== 'Running') return;
+      t.running = now();
+      if (++pacedRunning === P) pacedAll();
+    });
+    await sleep(1000);
+    const pa0 = cpu(env.agentPid()), ps0 = cpu(env.cluster.pid()), ph0 = helperCpu(env.agentPid()), pm0 = machineCpu(), la0 = loadavg()[0]!;
+    const pt0 = now();
+    const creates: Promise<unknown>[] = [];
+    for (let i = 0; i < P; i++) {
+      const at = pt0 + (i * 1000) / QPS;
+      if (at > now()) await sleep(at - now());
+      const name = `paced-${i}`;
+      paced.set(name, { sent: now() });
+      creates.push(pods.create(mkPod(name, 'kubelet-paced'), { namespace: 'default' }));
+    }
+    await Promise.all(creates);
+    await Promise.race([pacedDone, sleep(120_000)]);
+    const pWall = now() - pt0;
+    pw.close();
+    const pa1 = cpu(env.agentPid()), ps1 = cpu(env.cluster.pid()), pm1 = machineCpu();
+    await sleep(500);
+    const ph1 = helperCpu(env.agentPid());
+    const pLat = [...paced.values()].filter((t) => t.running !== undefined).map((t) => t.running! - t.sent);
+    const perP = (s: number) => `${(s / P * 1000).toFixed(1)} ms/pod`;
+    console.log(`  PACED (clusterloader2's pod-startup latency phase): ${P} pods created at ${QPS}/s, create -> Running by watch; load average ${la0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
+    console.log(`    Running ${pacedRunning}/${P}; p50 ${fmt(pct(pLat, 50))}, p90 ${fmt(pct(pLat, 90))}, p99 ${fmt(pct(pLat, 99))}, max ${fmt(Math.max(...pLat))} (upstream SLO: p99 <= 5 s)`);
+    console.log(`    CPU: agent ${perP(pa1.self - pa0.self + 0)}, its helpers ${perP(ph1 - ph0 + pa1.children - pa0.children)}, control plane ${perP(ps1.self - ps0.self)}; whole machine ${(pm1 - pm0).toFixed(2)} s over ${(pWall / 1000).toFixed(1)} s\n`);
+
+    await drain('bench');
   } finally {
     if (bareDir) {
       const root = join(bareDir, 'state');
