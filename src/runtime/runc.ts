@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile, rm, readdir, stat, lstat } from 'node:fs/promises';
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
-import { join, isAbsolute, dirname } from 'node:path';
+import { join, isAbsolute, dirname, relative } from 'node:path';
 import { availableParallelism } from 'node:os';
 import {
   NotFoundError, ImagePullError, nowNanos,
@@ -606,7 +606,14 @@ export class RuncRuntime implements CriRuntime {
     const args = ['--runc', this.runcBin, '--root', this.runcRoot, '--id', id, '--bundle', dir, '--dir', dir, '--log', c.logPath,
       '--oom-file', this.oomFile(c), '--sync-fd', '3',
       '--log-max-size', String(this.opts.containerLogMaxSize ?? 10 * 1024 * 1024), '--log-max-files', String(this.opts.containerLogMaxFiles ?? 5)];
-    if (c.overlayLower) args.push('--rootfs', c.rootfs, '--lower', c.overlayLower, '--upper', join(dir, 'upper'), '--work', join(dir, 'work'));
+    // The overlay's options relative to the container dir (the shim mounts from there): the
+    // kernel prints them as given in every read of /proc/self/mountinfo, and runc reads the
+    // host's mountinfo several times per container start, with ~5 mounts per pod in it
+    // during a burst. Absolute, an overlay line was ~520 bytes, half of a pod's mountinfo.
+    if (c.overlayLower) {
+      const lower = c.overlayLower.split(':').map((l) => relative(dir, l)).join(':');
+      args.push('--rootfs', c.rootfs, '--lower', lower, '--upper', 'upper', '--work', 'work');
+    }
     if (c.config.stdin) args.push('--stdin', ...(c.config.stdinOnce ? ['--stdin-once'] : []));
     // The shim answers on fd 3 once `runc run -d` returned: "ok <pid>" or "err <why>".
     // Started by the launcher (detached, own session), which reaps it when it ends.
@@ -628,6 +635,10 @@ export class RuncRuntime implements CriRuntime {
       const why = reply.startsWith('err ') && !/^err runc run exited/.test(reply) ? reply.slice(4).trim() : await this.runcError(dir);
       throw new Error(`failed to start container "${c.config.metadata.name}": ${why}`);
     }
+    // The init's pid, known now: state() needs no file reads for it (it was an exit.json
+    // open failing with ENOENT, and a pid file read, per container per relist until then).
+    const pid = Number(reply.slice(3).trim());
+    if (pid > 0) this.knownPid.set(id, pid);
     // runc writes the pid file right after the process starts: its mtime is the start time.
     const m = statSync(join(dir, 'pid'), { throwIfNoEntry: false });
     c.startedAt = String(m ? BigInt(Math.round(m.mtimeMs * 1000)) * 1000n : nowNanos());
