@@ -63,14 +63,25 @@ export class Registry {
     for (const c of this.caches.values()) c.close();
   }
 
-  /** Looks a namespace up in the cache, falling back to the store for one created a moment ago. */
-  async findNamespace(name: string): Promise<Obj | undefined> {
+  /**
+   * Whether a namespace exists and is terminating: from the watch cache (one parse per
+   * stored version of the namespace, not one per object created in it), falling back to
+   * the store for one created a moment ago.
+   */
+  async namespaceState(name: string): Promise<{ terminating: boolean } | undefined> {
     const key = this.namespaces.key('', name);
     const e = this.namespaces.cache.items.get(key);
-    if (e) return e.obj;
+    if (e) {
+      let st = this.namespaceStates.get(e);
+      if (!st) this.namespaceStates.set(e, (st = { terminating: isTerminating(e.obj) }));
+      return st;
+    }
     const kv = await this.ds.get(key);
-    return kv ? (JSON.parse(kv.value) as Obj) : undefined;
+    return kv ? { terminating: isTerminating(JSON.parse(kv.value) as Obj) } : undefined;
   }
+
+  /** Per cache entry (a new one for every stored version): what namespaceState found in it. */
+  private readonly namespaceStates = new WeakMap<object, { terminating: boolean }>();
 
   // Upstream NamespaceLifecycle admission.
   private namespaceLifecycle: WriteHook = async (op, store, obj) => {
@@ -82,9 +93,9 @@ export class Registry {
     }
     if (!store.info.namespaced || op !== 'CREATE') return;
     const nsName = obj.metadata?.namespace as string;
-    const ns = await this.findNamespace(nsName);
+    const ns = await this.namespaceState(nsName);
     if (!ns) throw errors.notFound({ group: '', resource: 'namespaces', name: nsName });
-    if (ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating') {
+    if (ns.terminating) {
       // Events about the namespace's own teardown are still allowed upstream.
       if (store.info.kind === 'Event') return;
       const name = obj.metadata?.name ?? '';
@@ -92,4 +103,8 @@ export class Registry {
       throw errors.forbidden(`${res} "${name}" is forbidden: unable to create new content in namespace ${nsName} because it is being terminated`, { group: store.info.group, resource: store.info.resource, name });
     }
   };
+}
+
+function isTerminating(ns: Obj): boolean {
+  return !!ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating';
 }
