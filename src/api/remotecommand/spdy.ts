@@ -27,12 +27,12 @@ import type { BufferIntake } from '../../util/read-into-buffers.js';
 const VERSION = 3;
 const SYN_STREAM = 1, SYN_REPLY = 2, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7, HEADERS = 8, WINDOW_UPDATE = 9;
 const FLAG_FIN = 0x01;
-/** Largest DATA payload we send in one frame. */
-const MAX_DATA = 64 * 1024;
+/** Largest DATA payload we send in one frame (a pod socket read takes what has piled up, up to this). */
+const MAX_DATA = 256 * 1024;
 /** Writers wait while more than this is queued on the transport, until it is below LOW_WATER. */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
-const framePool = new BufferPool(8 + MAX_DATA, 32);
+const framePool = new BufferPool(8 + MAX_DATA, 16);
 const RST_CANCEL = 5;
 
 export type SpdyHeaders = Record<string, string>;

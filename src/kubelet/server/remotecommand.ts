@@ -17,14 +17,18 @@ const log = logger('kubelet-server');
 /** Pauses writers while this much is queued on the socket (intake readers until LOW_WATER). */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
-/** Output is sent in messages of at most this much (a pipe read is at most 64 KiB). */
-const MAX_MESSAGE = 64 * 1024;
+/**
+ * Output is sent in messages of at most this much: a read of the process's socket takes
+ * what has piled up (several of its writes when it is ahead), so fewer, larger messages
+ * (fewer reads, sends and wake-ups down the chain) than at 64 KiB.
+ */
+const MAX_MESSAGE = 256 * 1024;
 /**
  * Messages are built in reused buffers (channel byte, then the output), returned once
  * written: output streams at hundreds of MB/s, and a fresh buffer per message made the
  * agent run a mark-compact every ten or so MB (util/buffer-pool.ts).
  */
-const messagePool = new BufferPool(1 + MAX_MESSAGE, 32);
+const messagePool = new BufferPool(1 + MAX_MESSAGE, 16);
 /** stdin buffered toward the process before the socket is paused. */
 const STDIN_BUFFER = 1024 * 1024;
 
