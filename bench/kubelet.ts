@@ -92,13 +92,13 @@ function childrenCpu(): number {
 }
 
 /** Phases of a pod start in the order they happen (bench marks and the agent's start trace). */
-const PHASES = ['create acked', 'watch', 'sync', 'admit', 'volumes', 'gate', 'netns', 'masquerade', 'cni', 'podfiles', 'sandbox', 'inspect',
+const PHASES = ['create acked', 'watch', 'sync', 'admit', 'gate', 'netns', 'masquerade', 'cni', 'podfiles', 'sandbox', 'volumes', 'inspect',
   'image', 'container config', 'spec', 'created', 'start gate', 'shim started', 'shim mounted', 'shim forked runc', 'shim runc returned', 'runc run',
   'started', 'status computed', 'status written', 'running seen'];
 const PHASE_NOTE: Record<string, string> = {
   'create acked': 'POST pods answered', watch: 'scheduled, bound, delivered to the kubelet', sync: 'pod worker queue',
   gate: 'waiting for a start slot', 'start gate': 'waiting for a start slot', netns: 'sandbox helper: netns/ipc/uts, lo, shm', masquerade: 'node masquerade rule', cni: 'bridge + host-local plugins',
-  podfiles: 'hosts, resolv.conf, sandbox.json', sandbox: 'sandbox status', inspect: 'list containers', image: 'image present?',
+  podfiles: 'hosts, resolv.conf, sandbox.json', sandbox: 'sandbox status', volumes: 'volumes (set up during the sandbox) ready', inspect: 'list containers', image: 'image present?',
   'container config': 'env, mounts, CRI config', spec: 'OCI spec + config.json', created: 'container.json',
   'shim started': 'launcher spawns the shim', 'shim mounted': 'overlay root', 'shim forked runc': 'pipes, fork',
   'shim runc returned': 'runc run -d', 'runc run': 'reply to the agent', started: 'pid stat, container.json',

@@ -145,6 +145,26 @@ describe('kubelet lifecycle', { concurrency: true }, () => {
     await env.waitPod('badconfig', (x) => !!cs(x)?.state?.running, 30_000);
   });
 
+  test('a volume of a missing ConfigMap: FailedMount, no container, no pod IP; it starts once the ConfigMap exists', async () => {
+    // Volumes are set up while the sandbox is made (pod-worker.ts): a failed one must still hold every container back.
+    await create(pod('nomount', { volumes: [{ name: 'cfg', configMap: { name: 'later' } }],
+      containers: [{ name: 'app', command: ['sleep', '3600'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }] }));
+    const deadline = Date.now() + 30_000;
+    let failed: Event | undefined;
+    while (!(failed = (await events('nomount')).find((e) => e.reason === 'FailedMount'))) {
+      assert.ok(Date.now() < deadline, 'no FailedMount event');
+      await sleep(250);
+    }
+    assert.match(failed.message ?? '', /configmap "later" not found/);
+    const p = await env.client.resource<Pod>(R.pods).get('nomount', { namespace: 'default' });
+    assert.equal(p.status?.phase, 'Pending');
+    assert.equal(p.status?.podIP, undefined);
+    assert.ok(!(await events('nomount')).some((e) => e.reason === 'Created' || e.reason === 'Started'));
+    await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'later' }, data: { k: 'v' } }));
+    const running = await env.waitPod('nomount', (x) => !!cs(x)?.state?.running, 30_000);
+    assert.ok(running.status?.podIP);
+  });
+
   test('configMap volumes follow updates; resources become cgroup limits; service links and pull secrets', async () => {
     await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'live' }, data: { v: 'one' } }));
     await kubectlApply(env, JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'my-db' }, spec: { ports: [{ name: 'mongo', port: 27017 }], selector: { app: 'x' } } }));
