@@ -13,7 +13,8 @@ import { VERSION } from '../util/version.js';
 // then left 35-110 MB of garbage resident (bench:api). 1.5x bounds that at a few more full
 // GCs per burst (each ~35 MB of marking, mostly concurrent). Read at every GC, so it can be
 // set here, at once for every thread's isolate; the start-time settings are in bin/jotasu.mjs.
-setFlagsFromString('--heap-growing-percent=50');
+// A --heap-growing-percent given to node (command line or NODE_OPTIONS) wins.
+if (![...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--heap[-_]growing[-_]percent/.test(a))) setFlagsFromString('--heap-growing-percent=50');
 
 // One line per subcommand module: `export function command(): Command`.
 const modules: (() => Promise<{ command(): Command }>)[] = [
