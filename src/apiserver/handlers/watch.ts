@@ -26,6 +26,49 @@ const MAX_BUFFERED = 64 * 1024;
 // Catch-up (initial events and ring replays) writes in pieces of this size.
 const CATCH_UP_WRITE = 32 * 1024;
 
+// Watchers share what they write. The fan-out hands every watcher of a resource the same line
+// strings at the same moment, so watchers that flush together (at once after a quiet spell,
+// or in the shared delayed round below) mostly hold the very same lines: those write one
+// joined string instead of one each. Joining flattens the lines into a new string; per
+// watcher that was most of the server's heap allocation under a burst (100 watchers x 500
+// events/s x ~2 KB), which made scavenges frequent and promoted short-lived request objects
+// into the old generation.
+type FlushRound = Map<string, { lines: string[]; joined: string }[]>;
+/** Joined strings of the flushes of this turn of the event loop (dropped at its check phase). */
+let turnJoins: FlushRound | undefined;
+function currentJoins(): FlushRound {
+  if (!turnJoins) {
+    turnJoins = new Map();
+    setImmediate(() => { turnJoins = undefined; });
+  }
+  return turnJoins;
+}
+/** Watchers that flushed within FLUSH_MS wait for one shared timer, so they flush together. */
+const delayedFlushes = new Set<() => void>();
+let delayedRound = false;
+function flushLater(flush: () => void, wait: number): void {
+  delayedFlushes.add(flush);
+  if (delayedRound) return;
+  delayedRound = true;
+  setTimeout(() => {
+    delayedRound = false;
+    const due = [...delayedFlushes];
+    delayedFlushes.clear();
+    for (const f of due) f();
+  }, wait);
+}
+
+/** `lines` joined, shared with the watchers of this round that have the very same lines. */
+export function joinedLines(round: FlushRound, lines: string[]): string {
+  const same = round.get(lines[0]!);
+  for (const c of same ?? []) {
+    if (c.lines.length === lines.length && c.lines.every((l, i) => l === lines[i])) return c.joined;
+  }
+  const joined = lines.join('');
+  if (same) same.push({ lines, joined }); else round.set(lines[0]!, [{ lines, joined }]);
+  return joined;
+}
+
 export async function serveWatch(ctx: HandlerContext): Promise<void> {
   const { store, query, res, req, info } = ctx;
   const filter = compileSelectors(store.info, query.get('labelSelector'), query.get('fieldSelector'));
@@ -57,8 +100,11 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   const out = ctx.out;
   const asTable = out.format === 'table';
   let headersSent = false;
-  let pending = '';
+  /** Lines not written yet (live: until the next flush round; catch-up: until CATCH_UP_WRITE bytes). */
+  let pending: string[] = [];
+  let pendingBytes = 0;
   let scheduled = false;
+  let lastFlush = 0;
   let ended = false;
   let lastRV = fromRV ?? 0;
   let tableHeaderSent = false;
@@ -68,21 +114,26 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   let initialLeft: CacheEntry[] = [];
   let initialEndBookmark = false;
 
-  let lastFlush = 0;
+  const takePending = (round?: FlushRound): string => {
+    const out = round ? joinedLines(round, pending) : pending.join('');
+    pending = [];
+    pendingBytes = 0;
+    return out;
+  };
   const flush = (): void => {
     scheduled = false;
     lastFlush = performance.now();
-    if (ended || !pending) return;
-    res.write(pending);
-    pending = '';
+    if (ended || !pending.length) return;
+    res.write(takePending(currentJoins()));
     if (res.writableLength > MAX_BUFFERED) behind = true;
   };
   const send = (line: string): void => {
-    pending += line;
+    pending.push(line);
+    pendingBytes += line.length;
     if (scheduled) return;
     scheduled = true;
     const wait = lastFlush + FLUSH_MS - performance.now();
-    if (wait > 0) setTimeout(flush, wait);
+    if (wait > 0) flushLater(flush, wait);
     else setImmediate(flush);
   };
   const convert = (type: string, o: Obj): string => {
@@ -136,7 +187,7 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
 
   /** Writes what catch-up gathered; false when the socket is full again (wait for 'drain'). */
   const writeCaughtUp = (): boolean => {
-    if (pending) { res.write(pending); pending = ''; }
+    if (pending.length) res.write(takePending());
     return res.writableLength <= MAX_BUFFERED;
   };
 
@@ -152,7 +203,7 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
     while (initialLeft.length) {
       const batch = initialLeft.splice(0, 256);
       for (const e of batch) sendEntry('ADDED', e.raw);
-      if (pending.length >= CATCH_UP_WRITE && !writeCaughtUp()) return;
+      if (pendingBytes >= CATCH_UP_WRITE && !writeCaughtUp()) return;
     }
     if (initialEndBookmark) { initialEndBookmark = false; bookmark(lastRV, { 'k8s.io/initial-events-end': 'true' }); }
     for (;;) {
@@ -165,7 +216,7 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
           cache.replayTo(watcher, [ev]);
           // Filtered-out events still move this watcher on.
           lastRV = Math.max(lastRV, ev.rv);
-          if (pending.length >= CATCH_UP_WRITE && !writeCaughtUp()) return;
+          if (pendingBytes >= CATCH_UP_WRITE && !writeCaughtUp()) return;
         }
       } finally {
         replaying = false;
@@ -177,7 +228,7 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
 
   function finish(_why: string): void {
     if (ended) return;
-    if (pending && !res.writableEnded) { res.write(pending); pending = ''; }
+    if (pending.length && !res.writableEnded) res.write(takePending());
     ended = true;
     cache.removeWatcher(watcher);
     clearInterval(bookmarkTimer);
@@ -221,5 +272,8 @@ export async function serveWatch(ctx: HandlerContext): Promise<void> {
   // A bookmark promises every event up to its revision was sent: not while behind.
   if (bookmarks) bookmarkTimer = setInterval(() => { if (cache.revision > 0 && !behind) bookmark(Math.max(lastRV, cache.revision)); }, BOOKMARK_INTERVAL_MS);
   timeoutTimer = setTimeout(() => finish('timeout'), timeoutSec * 1000);
-  if (pending) flush();
+  if (pending.length) {
+    res.write(takePending());
+    if (res.writableLength > MAX_BUFFERED) behind = true;
+  }
 }
