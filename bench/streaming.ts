@@ -13,7 +13,7 @@
 // --profile: CPU profiles of the API server and the agent over the measured transfers,
 // summarised at the end (--keep-profiles keeps the .cpuprofile files). --gc: V8's
 // --trace-gc in both, and the mark-compacts/scavenges each transfer caused.
-// Needs root, runc, kubectl. Usage: npm run bench:streaming [-- --mb 100 --runs 3 --only exec --profile]
+// Needs root, runc, kubectl. Usage: npm run bench:streaming [-- --mb 100 --runs 3 --only exec --profile --server-env NAME=VALUE]
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -37,6 +37,10 @@ const profEnv: Record<string, string> = PROFILE
   ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./cpu-profile-preload.mjs', import.meta.url).pathname}`.trim(), CPU_PROFILE_DIR: profDir }
   : {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// --server-env NAME=VALUE (repeatable): the API server's environment on top of how bin/jotasu.mjs
+// starts it, e.g. --server-env GLIBC_TUNABLES= to see what the installed malloc settings cost.
+const serverEnv: Record<string, string> = Object.fromEntries(process.argv.flatMap((a, i) => (a === '--server-env' ? [process.argv[i + 1] ?? ''] : []))
+  .map((kv) => [kv.slice(0, kv.indexOf('=') < 0 ? kv.length : kv.indexOf('=')), kv.indexOf('=') < 0 ? '' : kv.slice(kv.indexOf('=') + 1)]));
 
 /** CPU seconds (user+system) a process has used so far; with `children`, those of its reaped children instead. */
 function cpuOf(pid: number | undefined, children = false): number {
@@ -134,7 +138,8 @@ async function main(): Promise<void> {
   console.log(`server and agent: ${main ? `node ${main}` : 'tsx (sources)'}${PROFILE ? ', profiled' : ''}`);
   // The agent inherits this process's environment (the preload and where to write).
   Object.assign(process.env, profEnv);
-  const s = await startStreamingEnv({ server: { main, env: profEnv, nodeArgs: TRACE_GC ? ['--trace-gc'] : [] } });
+  if (Object.keys(serverEnv).length) console.log(`API server environment: ${Object.entries(serverEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  const s = await startStreamingEnv({ server: { main, env: { ...profEnv, ...serverEnv }, nodeArgs: TRACE_GC ? ['--trace-gc'] : [] } });
   for (const k of Object.keys(profEnv)) delete process.env[k];
   let pf: ReturnType<typeof spawn> | undefined;
   try {
