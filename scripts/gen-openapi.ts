@@ -22,6 +22,7 @@ const outFile = path.join(here, '..', 'src', 'api', 'openapi', 'definitions.json
 const modules: Record<string, string> = {
   'core/v1': 'io.k8s.api.core.v1',
   'apps/v1': 'io.k8s.api.apps.v1',
+  'batch/v1': 'io.k8s.api.batch.v1',
   'networking/v1': 'io.k8s.api.networking.v1',
   'discovery/v1': 'io.k8s.api.discovery.v1',
   'coordination/v1': 'io.k8s.api.coordination.v1',

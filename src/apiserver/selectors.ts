@@ -42,6 +42,7 @@ const kindFields: Record<string, Record<string, FieldGetter>> = {
   Node: { 'spec.unschedulable': (o) => String(o.spec?.unschedulable === true) },
   Namespace: { 'status.phase': (o) => str(o.status?.phase) },
   ReplicaSet: { 'status.replicas': (o) => str(o.status?.replicas ?? 0) },
+  Job: { 'status.successful': (o) => str(o.status?.succeeded ?? 0) },
 };
 
 export function fieldGetters(info: ResourceInfo): Record<string, FieldGetter> {

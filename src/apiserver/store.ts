@@ -464,7 +464,7 @@ export class ResourceStore {
       const next = structuredClone(cur);
       const nm = next.metadata!;
       // propagationPolicy → GC finalizers, as upstream's deletion finalizer handling.
-      const policy = opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : opts.orphanDependents === false ? 'Background' : undefined);
+      const policy = opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : opts.orphanDependents === false ? 'Background' : this.strategy.defaultPropagationPolicy);
       if (policy) {
         let fins: string[] = (nm.finalizers ?? []).filter((f: string) => f !== 'orphan' && f !== 'foregroundDeletion');
         if (policy === 'Orphan') fins.push('orphan');

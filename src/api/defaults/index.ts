@@ -6,6 +6,7 @@
 import type { Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec, Probe, Service, Volume, Namespace, Secret, Node, Endpoints, Toleration, LifecycleHandler, HTTPGetAction, ResourceRequirements } from 'kubernetes-types/core/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 
 type Defaulter = (obj: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -33,6 +34,7 @@ const defaulters: Record<string, Defaulter> = {
     if (r.spec!.replicas === undefined || r.spec!.replicas === null) r.spec!.replicas = 1;
     if (r.spec!.template) defaultPodTemplate(r.spec!.template);
   },
+  'batch/v1/Job': (j: Job) => defaultJob(j),
   'discovery.k8s.io/v1/EndpointSlice': (e: EndpointSlice) => {
     for (const p of e.ports ?? []) {
       if (p.protocol === undefined || p.protocol === null) p.protocol = 'TCP';
@@ -44,6 +46,25 @@ const defaulters: Record<string, Defaulter> = {
   // Ingress, IngressClass, Lease, Events, ConfigMap, ServiceAccount: upstream has no
   // defaults for these (an Ingress path's pathType is required, not defaulted).
 };
+
+// ---------------------------------------------------------------------------
+// Jobs (pkg/apis/batch/v1/defaults.go SetDefaults_Job)
+
+const unset = (v: unknown): boolean => v === undefined || v === null;
+
+export function defaultJob(j: Job): void {
+  const spec = (j.spec ??= {} as Job['spec'] & object)!;
+  // A non-parallel job may leave both unset: both become 1.
+  if (unset(spec.completions) && unset(spec.parallelism)) spec.completions = 1;
+  if (unset(spec.parallelism)) spec.parallelism = 1;
+  if (unset(spec.backoffLimit)) spec.backoffLimit = unset(spec.backoffLimitPerIndex) ? 6 : 2147483647;
+  if (!spec.completionMode) spec.completionMode = 'NonIndexed';
+  if (unset(spec.suspend)) spec.suspend = false;
+  for (const rule of spec.podFailurePolicy?.rules ?? []) for (const p of rule.onPodConditions ?? []) if (!p.status) p.status = 'True';
+  if (!spec.podReplacementPolicy) spec.podReplacementPolicy = spec.podFailurePolicy ? 'Failed' : 'TerminatedOrFailed';
+  if (unset(spec.manualSelector)) spec.manualSelector = false;
+  if (spec.template) defaultPodTemplate(spec.template);
+}
 
 // ---------------------------------------------------------------------------
 // RBAC bindings (pkg/apis/rbac/v1/defaults.go): the role reference and User/Group

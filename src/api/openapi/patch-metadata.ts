@@ -48,6 +48,34 @@ export const patchMetadata: Record<string, TypeMeta> = {
     observedGeneration: { format: 'int64' },
     conditions: { patchStrategy: 'merge', mergeKey: 'type', listType: 'map', listMapKeys: ['type'] },
   } },
+  'io.k8s.api.batch.v1.CronJobSpec': { fields: {
+    startingDeadlineSeconds: { format: 'int64' },
+  } },
+  'io.k8s.api.batch.v1.CronJobStatus': { fields: {
+    active: { listType: 'atomic' },
+  } },
+  'io.k8s.api.batch.v1.JobSpec': { fields: {
+    activeDeadlineSeconds: { format: 'int64' },
+  } },
+  'io.k8s.api.batch.v1.JobStatus': { fields: {
+    conditions: { patchStrategy: 'merge', mergeKey: 'type', listType: 'atomic' },
+  } },
+  'io.k8s.api.batch.v1.PodFailurePolicy': { fields: {
+    rules: { listType: 'atomic' },
+  } },
+  'io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement': { fields: {
+    values: { listType: 'set' },
+  } },
+  'io.k8s.api.batch.v1.PodFailurePolicyRule': { fields: {
+    onPodConditions: { listType: 'atomic' },
+  } },
+  'io.k8s.api.batch.v1.SuccessPolicy': { fields: {
+    rules: { listType: 'atomic' },
+  } },
+  'io.k8s.api.batch.v1.UncountedTerminatedPods': { fields: {
+    failed: { listType: 'set' },
+    succeeded: { listType: 'set' },
+  } },
   'io.k8s.api.autoscaling.v1.CrossVersionObjectReference': { mapType: 'atomic' },
   'io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus': { fields: {
     observedGeneration: { format: 'int64' },

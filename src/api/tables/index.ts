@@ -4,6 +4,7 @@
 import type { ObjectMeta, ListMeta } from 'kubernetes-types/meta/v1.js';
 import type { Pod, Service, ConfigMap, Secret, Endpoints, Node, Namespace, Event, ServiceAccount, Container } from 'kubernetes-types/core/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
+import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { Ingress, IngressClass } from 'kubernetes-types/networking/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
@@ -473,6 +474,36 @@ const replicaSetPrinter: Printer = {
   },
 };
 
+const jobDoc = (t: string, f: string): string => resolveRef(`io.k8s.api.batch.v1.${t}`)?.properties?.[f]?.description ?? '';
+
+/** Upstream printJob: the condition that decides the job (Complete, Failed...), done/wanted, and how long it ran. */
+const jobPrinter: Printer = {
+  columns: () => [
+    NAME(),
+    col('Status', 'string', 'Status of the job.'),
+    col('Completions', 'string', jobDoc('JobStatus', 'succeeded')),
+    col('Duration', 'string', 'Time required to complete the job.'),
+    AGE(),
+    col('Containers', 'string', 'Names of each container in the template.', 1),
+    col('Images', 'string', 'Images referenced by each container in the template.', 1),
+    col('Selector', 'string', jobDoc('JobSpec', 'selector'), 1),
+  ],
+  row: (j: Job, now) => {
+    const succeeded = j.status?.succeeded ?? 0;
+    const parallelism = j.spec?.parallelism ?? 0;
+    const completions = j.spec?.completions !== undefined && j.spec?.completions !== null ? `${succeeded}/${j.spec.completions}`
+      : parallelism > 1 ? `${succeeded}/1 of ${parallelism}` : `${succeeded}/1`;
+    const start = j.status?.startTime ? Date.parse(j.status.startTime) : undefined;
+    const end = j.status?.completionTime ? Date.parse(j.status.completionTime) : undefined;
+    const took = start === undefined ? '' : humanDuration((end ?? now.getTime()) - start);
+    const is = (type: string): boolean => (j.status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+    const status = is('Complete') ? 'Complete' : is('Failed') ? 'Failed' : j.metadata?.deletionTimestamp ? 'Terminating'
+      : is('Suspended') ? 'Suspended' : is('FailureTarget') ? 'FailureTarget' : is('SuccessCriteriaMet') ? 'SuccessCriteriaMet' : 'Running';
+    const [names, images] = containersAndImages(j.spec?.template?.spec?.containers);
+    return { cells: [j.metadata?.name ?? '', status, completions, took, age(j.metadata?.creationTimestamp, now), names, images, formatLabelSelector(j.spec?.selector)] };
+  },
+};
+
 // ---------------------------------------------------------------------------
 // events
 
@@ -562,6 +593,7 @@ const printers: Record<string, Printer> = {
   '/v1/ServiceAccount': serviceAccountPrinter,
   'apps/v1/Deployment': deploymentPrinter,
   'apps/v1/ReplicaSet': replicaSetPrinter,
+  'batch/v1/Job': jobPrinter,
   'networking.k8s.io/v1/Ingress': ingressPrinter,
   'networking.k8s.io/v1/IngressClass': ingressClassPrinter,
   'discovery.k8s.io/v1/EndpointSlice': endpointSlicePrinter,

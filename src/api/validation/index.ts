@@ -13,6 +13,7 @@ import {
 } from './names.js';
 import { builtinResources } from '../resources.js';
 import { validateSelector } from './selectors.js';
+import { validateJob } from './batch.js';
 import { validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './rbac.js';
 import { compareQuantities, isValidQuantity } from '../quantity.js';
 
@@ -323,7 +324,7 @@ function specDiff(a: unknown, b: unknown, path = 'spec', out: string[] = []): st
   return out.join('\n');
 }
 
-function validatePodTemplate(t: PodTemplateSpec | undefined, path: string): Errs {
+export function validatePodTemplate(t: PodTemplateSpec | undefined, path: string): Errs {
   if (!t) return [req(path)];
   const errs: Errs = [];
   errs.push(...validateLabels(t.metadata?.labels, `${path}.metadata.labels`));
@@ -336,7 +337,7 @@ function validatePodTemplate(t: PodTemplateSpec | undefined, path: string): Errs
 // workloads
 
 /** Does the label selector select these labels? */
-function selectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
+export function selectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
   for (const e of sel.matchExpressions ?? []) {
     const has = e.key in labels;
@@ -635,6 +636,7 @@ const validators: Record<string, Validator> = {
   '/v1/Node': validateNode as Validator,
   'apps/v1/Deployment': validateDeployment as Validator,
   'apps/v1/ReplicaSet': ((r: ReplicaSet, old?: ReplicaSet) => validateReplicated(r, old, 'deployment')) as Validator,
+  'batch/v1/Job': validateJob as Validator,
   'networking.k8s.io/v1/Ingress': validateIngress as Validator,
   'rbac.authorization.k8s.io/v1/Role': validateRole as Validator,
   'rbac.authorization.k8s.io/v1/ClusterRole': validateClusterRole as Validator,

@@ -7,6 +7,7 @@ import type { Pod, Node } from 'kubernetes-types/core/v1.js';
 import { validateObjectMeta, validateObjectMetaUpdate, validateObject } from './index.js';
 import { isDNS1123Subdomain } from './names.js';
 import { builtinResources } from '../resources.js';
+import { validateJobStatus } from './batch.js';
 
 type Errs = FieldError[];
 const GE0 = 'must be greater than or equal to 0';
@@ -63,6 +64,7 @@ const statusValidators: Record<string, (obj: never, old: never) => Errs> = {
   '/v1/Pod': podStatus as never,
   'apps/v1/Deployment': ((d: { status?: Record<string, unknown> }) => replicatedStatus(d, ['updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas', 'collisionCount'])) as never,
   'apps/v1/ReplicaSet': ((r: { status?: Record<string, unknown> }) => replicatedStatus(r, ['fullyLabeledReplicas', 'readyReplicas', 'availableReplicas'])) as never,
+  'batch/v1/Job': validateJobStatus as never,
   // Upstream validates a node's status update as a full node update.
   '/v1/Node': ((n: Node, old: Node) => validateObject('', 'v1', 'Node', n, old)) as never,
 };

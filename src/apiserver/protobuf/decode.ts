@@ -31,7 +31,7 @@ const groupPackages: Record<string, string> = {
   'discovery.k8s.io': 'k8s.io.api.discovery', 'coordination.k8s.io': 'k8s.io.api.coordination',
   'events.k8s.io': 'k8s.io.api.events', autoscaling: 'k8s.io.api.autoscaling', policy: 'k8s.io.api.policy',
   'authentication.k8s.io': 'k8s.io.api.authentication', 'authorization.k8s.io': 'k8s.io.api.authorization',
-  'rbac.authorization.k8s.io': 'k8s.io.api.rbac',
+  'rbac.authorization.k8s.io': 'k8s.io.api.rbac', batch: 'k8s.io.api.batch',
 };
 
 function typeFor(apiVersion: string, kind: string): protobuf.Type | undefined {

@@ -15,7 +15,9 @@ const files: [string, string][] = [
   [machineryGit, 'pkg/runtime/generated.proto'],
   [machineryGit, 'pkg/util/intstr/generated.proto'],
   [machineryGit, 'pkg/api/resource/generated.proto'],
-  ...['core/v1', 'apps/v1', 'networking/v1', 'discovery/v1', 'coordination/v1', 'events/v1', 'autoscaling/v1', 'policy/v1', 'authentication/v1', 'authorization/v1', 'rbac/v1']
+  ...['core/v1', 'apps/v1', 'networking/v1', 'discovery/v1', 'coordination/v1', 'events/v1', 'autoscaling/v1', 'policy/v1', 'authentication/v1', 'authorization/v1', 'rbac/v1', 'batch/v1',
+    // batch/v1's JobSpec refers to the workload scheduling policy of scheduling/v1alpha3.
+    'scheduling/v1alpha3']
     .map((p) => [apiGit, `${p}/generated.proto`] as [string, string]),
 ];
 const root = new protobuf.Root();

@@ -8,6 +8,7 @@ import type { Obj } from '../objects.js';
 import { nowRFC3339 } from '../objects.js';
 import { addDefaultTolerations, syncDeprecatedServiceAccount, podQOSClass } from '../../api/defaults/index.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import { JobLabels } from '../../api/validation/batch.js';
 
 const plain: Strategy = {};
 
@@ -57,6 +58,45 @@ const namespaces: Strategy = {
 const workload: Strategy = {
   generation: true,
   prepareForCreate(o) { o.status = {}; },
+  prepareForStatusUpdate(next, _p, old) { next.metadata!.labels = old.metadata?.labels; },
+};
+
+// ---- jobs (upstream pkg/registry/batch/job/strategy.go)
+
+/**
+ * Unless spec.manualSelector, the pods of a job carry its uid and name as labels and the
+ * job selects them by uid (upstream generateSelector; labels the user already set are
+ * left for validation to judge).
+ */
+function generateJobSelector(job: Obj): void {
+  if (job.spec?.manualSelector === true) return;
+  const m = job.metadata!;
+  const t = (job.spec.template ??= {});
+  const labels = ((t.metadata ??= {}).labels ??= {});
+  for (const k of [JobLabels.legacyJobName, JobLabels.jobName]) labels[k] ??= m.name;
+  for (const k of [JobLabels.legacyControllerUid, JobLabels.controllerUid]) labels[k] ??= m.uid;
+  const sel = (job.spec.selector ??= {});
+  sel.matchLabels ??= {};
+  sel.matchLabels[JobLabels.controllerUid] ??= m.uid;
+}
+
+/** SetDefaults_Job shares the template's label map with the job when the job has none: the job ends up with the template's labels. */
+function jobLabelsFromTemplate(job: Obj): void {
+  const tl = job.spec?.template?.metadata?.labels;
+  if (tl && !Object.keys(job.metadata?.labels ?? {}).length) job.metadata!.labels = { ...tl };
+}
+
+const jobs: Strategy = {
+  generation: true,
+  // batch/v1 keeps a job's pods when it is deleted without a propagationPolicy, for compatibility.
+  defaultPropagationPolicy: 'Orphan',
+  prepareForCreate(job) {
+    job.status = {};
+    job.spec ??= {};
+    generateJobSelector(job);
+    jobLabelsFromTemplate(job);
+  },
+  prepareForUpdate(job) { jobLabelsFromTemplate(job); },
   prepareForStatusUpdate(next, _p, old) { next.metadata!.labels = old.metadata?.labels; },
 };
 
@@ -162,6 +202,7 @@ export function strategyFor(info: ResourceInfo, alloc: Allocators): Strategy {
     case 'Pod': return pods;
     case 'Namespace': return namespaces;
     case 'Deployment': case 'ReplicaSet': return workload;
+    case 'Job': return jobs;
     case 'Ingress': return ingresses;
     case 'IngressClass': return { generation: true };
     case 'Service': return serviceStrategy(alloc);

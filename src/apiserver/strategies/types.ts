@@ -18,6 +18,8 @@ export interface Strategy {
   allowCreateOnUpdate?: boolean;
   /** PUT without metadata.resourceVersion is accepted (upstream AllowUnconditionalUpdate; true for nearly all). */
   allowUnconditionalUpdate?: boolean;
+  /** The propagation policy of a DELETE that names none (upstream DefaultGarbageCollectionPolicy); unset: background. */
+  defaultPropagationPolicy?: 'Orphan';
   /** DELETE returns the deleted object instead of a Status (upstream ReturnDeletedObject). */
   returnDeletedObject?: boolean;
   prepareForCreate?(obj: Obj, ctx: StrategyContext): void;
