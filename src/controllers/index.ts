@@ -18,6 +18,8 @@ import { startServiceAccountController } from './serviceaccount.js';
 import { startPodGCController } from './podgc.js';
 import { startClusterRoleAggregationController } from './clusterrole-aggregation.js';
 import { startRootCACertPublisher } from './rootcacertpublisher.js';
+import { startJobController } from './job/controller.js';
+import { startTTLAfterFinishedController } from './job/ttl.js';
 
 export type { ControllerOptions } from './base.js';
 export { defaultOptions } from './base.js';
@@ -26,6 +28,8 @@ export { defaultOptions } from './base.js';
 export const controllerStarters: Record<string, (ctx: ControllerContext) => Controller> = {
   replicaset: startReplicaSetController,
   deployment: startDeploymentController,
+  job: startJobController,
+  'ttl-after-finished': startTTLAfterFinishedController,
   endpoint: startEndpointsController,
   endpointslice: startEndpointSliceController,
   nodelifecycle: startNodeLifecycleController,
