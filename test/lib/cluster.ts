@@ -233,5 +233,23 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       };
     },
   };
+  // Pods are refused until their namespace's default ServiceAccount exists (ServiceAccount
+  // admission), which the controller manager creates shortly after /readyz: wait for it,
+  // as upstream's e2e framework does, so that a test's first pod does not race it.
+  const cmDisabled = (opts.args ?? []).some((a, i, all) => /controller-manager/.test(a) && (all[i - 1] === '--disable' || a.startsWith('--disable')));
+  if (!cmDisabled) {
+    const tls = cluster.tlsOptions();
+    const saStatus = (): Promise<number> => new Promise((res) => {
+      const r = request(`${url}/api/v1/namespaces/default/serviceaccounts/default`, { ...tls, timeout: 1000 }, (resp) => { resp.resume(); res(resp.statusCode ?? 0); });
+      r.on('error', () => res(0));
+      r.on('timeout', () => { r.destroy(); res(0); });
+      r.end();
+    });
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+    while ((await saStatus()) !== 200) {
+      if (Date.now() > deadline) { await cluster.stop(); throw new Error(`default ServiceAccount not created within ${opts.readyTimeoutMs ?? 30_000} ms:\n${output}`); }
+      await sleep(50);
+    }
+  }
   return cluster;
 }
