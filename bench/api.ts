@@ -25,7 +25,7 @@ const { Agent, request } = require('node:https');
 const { performance } = require('node:perf_hooks');
 const { url, startRV, tls, n, total } = workerData;
 const agent = new Agent({ ...tls, keepAlive: true, maxSockets: n + 1 });
-const times = [], seen = [], reqs = [], resumes = [];
+const times = [], seen = [], reqs = [], resumes = [], connected = [];
 let whenDone = false, stopped = false;
 const finish = () => { stopped = true; for (const r of reqs) r.destroy(); agent.destroy(); parentPort.postMessage({ seen, times, resumes }); parentPort.close(); };
 const check = () => { if (whenDone && seen.every((x) => x >= total)) finish(); };
@@ -34,6 +34,8 @@ const check = () => { if (whenDone && seen.every((x) => x >= total)) finish(); }
 function watch(i, rv) {
   const t = times[i];
   const req = request(url + rv, { agent }, (res) => {
+    // Every watch has its response (the server registered it) once: the timed phase may start.
+    if (!connected[i]) { connected[i] = true; if (connected.every(Boolean)) parentPort.postMessage({ connected: true }); }
     let buf = '';
     res.setEncoding('utf8');
     res.on('data', (d) => {
@@ -58,7 +60,7 @@ function watch(i, rv) {
   return req;
 }
 for (let i = 0; i < n; i++) {
-  times.push(new Float64Array(total)); seen.push(0); resumes.push(0);
+  times.push(new Float64Array(total)); seen.push(0); resumes.push(0); connected.push(false);
   reqs.push(watch(i, startRV));
 }
 parentPort.on('message', (m) => { if (m === 'stop') finish(); else { whenDone = true; check(); } });
@@ -139,9 +141,19 @@ try {
     const n = Math.floor(WATCHERS / 2) + (k < WATCHERS % 2 ? 1 : 0);
     return new Worker(WATCH_WORKER, { eval: true, workerData: { url: `${cluster.url}/api/v1/namespaces/${NS}/pods?watch=true&resourceVersion=`, startRV: rv, tls, n, total: TOTAL } });
   });
-  const results = workers.map((w) => new Promise<{ seen: number[]; times: Float64Array[]; resumes: number[] }>((res, rej) => { w.once('message', res); w.once('error', rej); }));
+  const connectedAll = workers.map((w) => new Promise<void>((res) => { const on = (m: { connected?: boolean }): void => { if (m.connected) { w.off('message', on); res(); } }; w.on('message', on); }));
+  const results = workers.map((w) => new Promise<{ seen: number[]; times: Float64Array[]; resumes: number[] }>((res, rej) => {
+    const on = (m: { connected?: boolean; seen?: number[] }): void => { if (m.seen) { w.off('message', on); res(m as never); } };
+    w.on('message', on);
+    w.once('error', rej);
+  }));
   const stopWatchers = (): void => { for (const w of workers) w.postMessage('stop'); };
   const now = (): number => performance.timeOrigin + performance.now();
+  // The watches are set up before the timed creates (their TLS handshakes and registration are not
+  // part of create latency): until every one has its response headers, at most 30 s, then 500 ms more.
+  const w0 = performance.now();
+  await Promise.race([Promise.all(connectedAll), new Promise((r) => setTimeout(r, 30_000))]);
+  console.log(`watchers: ${WATCHERS} connected before the timed creates (waited ${f(performance.now() - w0)} ms for their responses, then 500 ms)`);
   await new Promise((r) => setTimeout(r, 500));
 
   const pod = (i: number): unknown => ({
