@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { buildContainerConfig, buildSandboxConfig, dnsConfig, milliCPUToQuota, milliCPUToShares, securityContext } from './container-config.js';
+import { buildContainerConfig, containerHash, buildSandboxConfig, dnsConfig, milliCPUToQuota, milliCPUToShares, securityContext } from './container-config.js';
 import { admit } from './admit.js';
 
 const pod = (over: Partial<NonNullable<Pod['spec']>> = {}): Pod => ({
@@ -69,4 +69,19 @@ test('admission: host port conflicts and resources, with upstream reasons', () =
   const out = admit(big, [], node);
   assert.equal(out?.reason, 'OutOfcpu');
   assert.equal(out?.message, "Pod was rejected: Node didn't have enough resource: cpu, requested: 2000, used: 0, capacity: 1000");
+  // The admitted pods' requests (remembered per pod object) add up, also when asked again.
+  const half = (name: string): Pod => ({ metadata: { name, uid: name }, spec: { containers: [{ name: 'c', resources: { requests: { cpu: '400m' } } }] } });
+  const admitted = [half('x'), half('y')];
+  assert.equal(admit(half('z'), admitted, node)?.message, "Pod was rejected: Node didn't have enough resource: cpu, requested: 400, used: 800, capacity: 1000");
+  assert.equal(admit(half('z'), admitted, node)?.reason, 'OutOfcpu');
+  assert.equal(admit(half('z'), admitted.slice(1), node), undefined);
+});
+
+test('containerHash: remembered per spec object; equal specs hash alike, a changed copy differently', () => {
+  const c = { name: 'app', image: 'busybox', command: ['sleep', '1'], env: [{ name: 'A', value: '1' }] };
+  const h = containerHash(c);
+  assert.equal(containerHash(c), h);
+  assert.equal(containerHash({ env: [{ value: '1', name: 'A' }], command: ['sleep', '1'], image: 'busybox', name: 'app' }), h);
+  assert.equal(containerHash({ ...c, resources: { limits: { cpu: '1' } } }), h); // resources change in place (resize), no restart
+  assert.notEqual(containerHash({ ...c, image: 'busybox:2' }), h);
 });
