@@ -43,7 +43,7 @@ export function indexedPod(pod: Pod, jobName: string, index: number): Pod {
   return pod;
 }
 
-export function startJobController(ctx: ControllerContext): Controller {
+export function startJobController(ctx: ControllerContext): Controller & { /** One sync of a key, for tests. */ sync(key: string): Promise<SyncResult> } {
   const name = 'job';
   const log = ctx.log.child({ controller: name });
   const jobInf: Informer<Job> = ctx.informers.informer<Job>(R.jobs);
@@ -56,7 +56,18 @@ export function startJobController(ctx: ControllerContext): Controller {
   /** Pods whose finalizer we removed and counted, until the informer shows them without it (upstream finalizer expectations). */
   const finalizerRemoved = new Set<string>();
 
-  const enqueue = (job: Job): void => queue.add(objectKey(job));
+  /**
+   * The resourceVersion of each job's last status write, until the informer shows it: counts
+   * derive from the cached status, and a sync on a cache older than our own write would miss
+   * pods already counted and released (no finalizer) and create their replacements again.
+   */
+  const written = new Map<string, { rv: string; at: number }>();
+  const WRITE_OBSERVE_TIMEOUT_MS = 10_000;
+  const observe = (job: Job): void => {
+    const key = objectKey(job);
+    if (written.get(key)?.rv === job.metadata?.resourceVersion) written.delete(key);
+  };
+  const enqueue = (job: Job): void => { observe(job); queue.add(objectKey(job)); };
   const event = (job: Job, type: 'Normal' | 'Warning', reason: string, message: string): void => recorder.event(withKind(job, R.jobs), type, reason, message);
 
   const resolveRef = (pod: Pod): Job | undefined => {
@@ -71,6 +82,7 @@ export function startJobController(ctx: ControllerContext): Controller {
     onUpdate: (_o, n) => enqueue(n),
     onDelete: (job) => {
       expectations.delete(objectKey(job));
+      written.delete(objectKey(job));
       // Its pods keep the finalizer until someone removes it: look at each.
       for (const p of podInf.store.byIndex(Indexes.namespace, job.metadata?.namespace ?? '')) {
         if (hasTrackingFinalizer(p) && getControllerOf(p)?.uid === job.metadata?.uid) queue.add(ORPHAN_PREFIX + objectKey(p));
@@ -171,13 +183,21 @@ export function startJobController(ctx: ControllerContext): Controller {
 
   async function writeStatus(job: Job, status: JobStatus): Promise<Job> {
     // No re-read on conflict: counts derive from the status we read, a stale one must not be written back.
-    return jobClient.updateStatus({ ...job, status }, { namespace: job.metadata!.namespace });
+    const out = await jobClient.updateStatus({ ...job, status }, { namespace: job.metadata!.namespace });
+    if (out.metadata?.resourceVersion) written.set(objectKey(job), { rv: out.metadata.resourceVersion, at: Date.now() });
+    return out;
   }
 
   async function sync(key: string): Promise<SyncResult> {
     if (key.startsWith(ORPHAN_PREFIX)) { await syncOrphan(key.slice(ORPHAN_PREFIX.length)); return; }
     const cached = jobInf.store.get(key);
     if (!cached) { expectations.delete(key); return; }
+    const w = written.get(key);
+    if (w && w.rv !== cached.metadata?.resourceVersion) {
+      // Our last write is not in the cache yet: its watch event will bring the key back.
+      if (Date.now() - w.at < WRITE_OBSERVE_TIMEOUT_MS) return WRITE_OBSERVE_TIMEOUT_MS;
+      written.delete(key);
+    }
     let job = structuredClone(cached);
     const ns = job.metadata!.namespace!;
     const now = Date.now();
@@ -329,5 +349,5 @@ export function startJobController(ctx: ControllerContext): Controller {
   }
 
   log.debug('job controller ready');
-  return queueController(name, ctx, queue, log, sync);
+  return { ...queueController(name, ctx, queue, log, sync), sync };
 }

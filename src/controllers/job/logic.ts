@@ -72,14 +72,15 @@ export function podIndex(pod: Pod, completions: number): number | undefined {
   return n < completions ? n : undefined;
 }
 
-/** status.completedIndexes: sorted indexes as intervals, "1,3-5,7". */
+/** status.completedIndexes: sorted indexes as intervals, "1,3-5,7,8". */
 export function formatIndexes(indexes: Iterable<number>): string {
   const sorted = [...new Set(indexes)].sort((a, b) => a - b);
   const parts: string[] = [];
   for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    parts.push(j === i ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    // Two neighbours are listed, longer runs become ranges (upstream orderedIntervals.String).
+    parts.push(j === i ? String(sorted[i]) : j === i + 1 ? `${sorted[i]},${sorted[j]}` : `${sorted[i]}-${sorted[j]}`);
     i = j + 1;
   }
   return parts.join(',');
