@@ -104,6 +104,17 @@ test('a failing job retries with backoff and fails with BackoffLimitExceeded; re
   assert.equal(job.status?.conditions?.find((c) => c.type === 'FailureTarget')?.reason, 'BackoffLimitExceeded');
   assert.equal(job.status?.completionTime, undefined);
   assert.match(await env.kubectl('get', 'job', 'bad', '-n', ns), /\nbad\s+Failed\s+0\/1\s/);
+  assert.match(await env.kubectl('describe', 'job', 'bad', '-n', ns), /Pods Statuses:\s+0 Active \(0 Ready\) \/ 0 Succeeded \/ 2 Failed[\s\S]*BackoffLimitExceeded/);
+
+  // batch/v1 keeps a job's pods when the DELETE names no propagationPolicy, and says so.
+  const r = await env.client.request('DELETE', `/apis/batch/v1/namespaces/${ns}/jobs/bad`);
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers.warning), /child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them/);
+  const orphans = await waitFor('the pods orphaned', async () => {
+    const ps = await pods(env, ns, 'job-name=bad');
+    return ps.length === 2 && ps.every((p) => !p.metadata?.ownerReferences?.length) ? ps : undefined;
+  });
+  assert.equal(orphans.length, 2);
 
   await assert.rejects(apply({
     apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'always', namespace: ns },

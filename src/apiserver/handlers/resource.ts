@@ -238,6 +238,8 @@ async function deleteOptionsOf(ctx: HandlerContext): Promise<DeleteOpts> {
     if (o.gracePeriodSeconds < 0) o.gracePeriodSeconds = 1; // upstream: negative means "immediately-ish" (1 s)
     else throw errors.badRequest(`gracePeriodSeconds: Invalid value: ${o.gracePeriodSeconds}`);
   }
+  const warning = ctx.store.strategy.defaultPropagationWarning;
+  if (warning && !o.propagationPolicy && o.orphanDependents === undefined) ctx.warnings.push(warning);
   return o as DeleteOpts;
 }
 

@@ -90,6 +90,7 @@ const jobs: Strategy = {
   generation: true,
   // batch/v1 keeps a job's pods when it is deleted without a propagationPolicy, for compatibility.
   defaultPropagationPolicy: 'Orphan',
+  defaultPropagationWarning: 'child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning',
   prepareForCreate(job) {
     job.status = {};
     job.spec ??= {};

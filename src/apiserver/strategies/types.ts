@@ -20,6 +20,8 @@ export interface Strategy {
   allowUnconditionalUpdate?: boolean;
   /** The propagation policy of a DELETE that names none (upstream DefaultGarbageCollectionPolicy); unset: background. */
   defaultPropagationPolicy?: 'Orphan';
+  /** Warning header for a DELETE that relies on defaultPropagationPolicy (upstream's job storage warns). */
+  defaultPropagationWarning?: string;
   /** DELETE returns the deleted object instead of a Status (upstream ReturnDeletedObject). */
   returnDeletedObject?: boolean;
   prepareForCreate?(obj: Obj, ctx: StrategyContext): void;
