@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
+import type { Deployment, DeploymentStatus, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { computeHash, fnv32a, safeEncodeString } from './util/hash.js';
 import { resolveFenceposts, maxSurge, maxUnavailable, newRSNewReplicas, equalIgnoreHash, findNewReplicaSet, setNewReplicaSetAnnotations } from './deployment/util.js';
@@ -229,4 +229,41 @@ test('replica set status counts ready, available (minReadySeconds) and fully lab
   assert.deepEqual([s.replicas, s.readyReplicas, s.availableReplicas, s.fullyLabeledReplicas, s.observedGeneration], [3, 2, 1, 1, 4]);
   const f = computeReplicaSetStatus(r, [], { reason: 'FailedCreate', message: 'quota' }, now);
   assert.equal(f.conditions?.[0]?.type, 'ReplicaFailure');
+});
+
+test('deployment and replica set statuses leave out zero counters, as upstream\'s omitempty JSON', () => {
+  const counters = (s: object) => Object.fromEntries(Object.entries(s).filter(([k]) => k !== 'conditions'));
+  const cond = (s: DeploymentStatus, type: string) => {
+    const c = s.conditions?.find((x) => x.type === type);
+    return c && [c.status, c.reason, c.message];
+  };
+  // A fresh deployment of 0 replicas: only observedGeneration, and complete.
+  const d0 = dep(0, '25%', '25%', { progressDeadlineSeconds: 600 });
+  const rs0: ReplicaSet = { ...rs('web-abc', 0, 0), status: { replicas: 0 } };
+  const s0 = rolloutStatus(d0, [rs0], rs0);
+  assert.deepEqual(counters(s0), { observedGeneration: 1 });
+  assert.deepEqual(cond(s0, 'Available'), ['True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.']);
+  assert.deepEqual(cond(s0, 'Progressing'), ['True', 'NewReplicaSetAvailable', 'ReplicaSet "web-abc" has successfully progressed.']);
+  // Scaled to 2, pods not ready: no readyReplicas/availableReplicas fields. A scale is no
+  // new rollout: Progressing stays as it was (upstream's isCompleteDeployment).
+  const d2: Deployment = { ...dep(2, '25%', '25%', { progressDeadlineSeconds: 600 }), status: s0 };
+  d2.metadata = { ...d2.metadata, generation: 2 };
+  const rs2: ReplicaSet = { ...rs('web-abc', 2, 0), status: { replicas: 2 } };
+  const s2 = rolloutStatus(d2, [rs2], rs2);
+  assert.deepEqual(counters(s2), { observedGeneration: 2, replicas: 2, updatedReplicas: 2, unavailableReplicas: 2 });
+  assert.deepEqual(cond(s2, 'Available'), ['False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.']);
+  assert.deepEqual(cond(s2, 'Progressing'), cond(s0, 'Progressing'));
+  // Ready: unavailableReplicas gone instead.
+  const rs2r = rs('web-abc', 2, 2);
+  const s2r = rolloutStatus({ ...d2, status: s2 }, [rs2r], rs2r);
+  assert.deepEqual(counters(s2r), { observedGeneration: 2, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2 });
+  assert.deepEqual(cond(s2r, 'Available'), ['True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.']);
+
+  // ReplicaSet: replicas stays even at 0 (not omitempty upstream), the others go.
+  const r = rs('web-abc', 0);
+  r.metadata = { ...r.metadata, generation: 1 };
+  assert.deepEqual(computeReplicaSetStatus(r, [], undefined), { replicas: 0, observedGeneration: 1 });
+  const r2: ReplicaSet = { ...r, spec: { ...r.spec!, replicas: 2, template: { ...r.spec!.template, metadata: { labels: { app: 'web' } } } } };
+  assert.deepEqual(computeReplicaSetStatus(r2, [pod('a', { ready: false }), pod('b', { ready: false })], undefined),
+    { replicas: 2, fullyLabeledReplicas: 2, observedGeneration: 1 });
 });

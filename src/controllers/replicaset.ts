@@ -3,6 +3,7 @@
 import type { ReplicaSet, ReplicaSetCondition, ReplicaSetStatus } from 'kubernetes-types/apps/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../api/resources.js';
+import { omitZero } from '../api/omit-zero.js';
 import { Indexes, objectKey, type Informer, type WorkQueue } from '../client/types.js';
 import { isStatusError } from '../api/errors.js';
 import { getControllerOf, newControllerRef } from '../api/owners.js';
@@ -35,6 +36,8 @@ export function computeReplicaSetStatus(rs: ReplicaSet, pods: Pod[], manageErr: 
     availableReplicas: available,
     observedGeneration: rs.metadata?.generation ?? 0,
   };
+  // As upstream's JSON: all omitempty but replicas, which is there even when 0.
+  omitZero(status, ['fullyLabeledReplicas', 'readyReplicas', 'availableReplicas', 'observedGeneration']);
   let conditions: ReplicaSetCondition[] = [...(rs.status?.conditions ?? [])];
   const failure = conditions.find((c) => c.type === 'ReplicaFailure');
   if (manageErr && !failure) {
@@ -48,9 +51,9 @@ export function computeReplicaSetStatus(rs: ReplicaSet, pods: Pod[], manageErr: 
 
 function statusEqual(x: ReplicaSetStatus | undefined, b: ReplicaSetStatus): boolean {
   const a: Partial<ReplicaSetStatus> = x ?? {};
-  return (a.replicas ?? 0) === b.replicas && (a.fullyLabeledReplicas ?? 0) === b.fullyLabeledReplicas
-    && (a.readyReplicas ?? 0) === b.readyReplicas && (a.availableReplicas ?? 0) === b.availableReplicas
-    && (a.observedGeneration ?? 0) === b.observedGeneration
+  // A missing counter is a zero (omitempty).
+  const counters = ['replicas', 'fullyLabeledReplicas', 'readyReplicas', 'availableReplicas', 'observedGeneration'] as const;
+  return counters.every((k) => (a[k] ?? 0) === (b[k] ?? 0))
     && JSON.stringify(a.conditions ?? []) === JSON.stringify(b.conditions ?? []);
 }
 
@@ -208,7 +211,7 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
     }
     const minReady = latest.spec?.minReadySeconds ?? 0;
     if (manageErr) throw new Error(manageErr.message);
-    if (minReady > 0 && status.readyReplicas === (latest.spec?.replicas ?? 1) && status.availableReplicas !== status.readyReplicas) {
+    if (minReady > 0 && (status.readyReplicas ?? 0) === (latest.spec?.replicas ?? 1) && (status.availableReplicas ?? 0) !== (status.readyReplicas ?? 0)) {
       return minReady * 1000;
     }
     return undefined;

@@ -1,6 +1,7 @@
 // Deployment controller (upstream pkg/controller/deployment): manages ReplicaSets
 // named <deployment>-<pod-template-hash>, rolling updates, Recreate, revisions,
 // pause/resume, progress conditions and history cleanup.
+import { omitZero } from '../../api/omit-zero.js';
 import type { Deployment, DeploymentStatus, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../../api/resources.js';
@@ -31,6 +32,8 @@ export function calculateStatus(d: Deployment, allRSs: ReplicaSet[], newRS: Repl
     availableReplicas: available,
     unavailableReplicas: Math.max(0, total - available),
   };
+  // Upstream's DeploymentStatus counters are all omitempty: a zero is no field.
+  omitZero(status, ['observedGeneration', 'replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas']);
   if (d.status?.collisionCount !== undefined) status.collisionCount = d.status.collisionCount;
   status.conditions = (d.status?.conditions ?? []).map((c) => ({ ...c }));
   if (available >= replicasOf(d) - maxUnavailable(d)) {
@@ -51,7 +54,7 @@ export function rolloutStatus(d: Deployment, allRSs: ReplicaSet[], newRS: Replic
   const s = calculateStatus(d, allRSs, newRS);
   if (!hasProgressDeadline(d)) removeCondition(s, 'Progressing');
   const cur = getCondition(d.status, 'Progressing');
-  const complete = s.replicas === s.updatedReplicas && cur?.reason === 'NewReplicaSetAvailable';
+  const complete = (s.replicas ?? 0) === (s.updatedReplicas ?? 0) && cur?.reason === 'NewReplicaSetAvailable';
   if (hasProgressDeadline(d) && !complete) {
     const what = newRS ? `ReplicaSet "${newRS.metadata?.name}"` : `Deployment "${d.metadata?.name}"`;
     if (deploymentComplete(d, s)) {
