@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, appendFile, rm } from 'node:fs/promises';
 import { appendFileSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { readContainerLog, rotatedFiles } from '../../src/runtime/streaming/logs.js';
@@ -123,5 +124,41 @@ test('follow pins the file it reads (the shim prunes nothing from there on) and 
       running = false; // a failed assertion must not leave the follower (and this process) running
       await got.catch(() => undefined);
     }
+  } finally { await rm(dir, { recursive: true, force: true }); }
+});
+
+test('follow: a rotation between the listing of rotated files and the open of the live log skips nothing', async () => {
+  // Another process rotates every ~2 ms (no pruning): 400 rotations of 5 lines. A
+  // follower that listed the rotated files and then opened the live log by name landed on
+  // a later file whenever a rotation fell in between, and skipped the file(s) rotated meanwhile.
+  const dir = await mkdtemp(join(tmpdir(), 'jotasu-logs-'));
+  try {
+    const p = join(dir, '0.log');
+    writeFileSync(p, '');
+    let running = true;
+    let opened!: () => void;
+    const open = new Promise<void>((r) => { opened = r; });
+    const got = read(p, { follow: true, onOpen: () => opened(), isRunning: async () => running });
+    try {
+      await open;
+      const script = `const fs = require('fs'); const p = ${JSON.stringify(p)};
+        for (let f = 0; f < 400; f++) {
+          for (let i = 0; i < 5; i++) fs.appendFileSync(p, '2024-01-01T00:00:00.000000000Z stdout F ' + (f * 5 + i) + '\\n');
+          fs.renameSync(p, p + '.20240101-000000.' + String(f + 1).padStart(6, '0'));
+          fs.writeFileSync(p, '');
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // paced: the follower keeps up, near the live log
+        }
+        fs.appendFileSync(p, '2024-01-01T00:00:00.000000000Z stdout F end\\n');`;
+      const writer = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+      assert.equal(await new Promise((r) => writer.on('exit', r)), 0);
+      for (const t = Date.now(); !readFileSync(p, 'utf8').includes('end'); await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 15_000);
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      running = false;
+    }
+    const lines = (await got).split('\n').slice(0, -1);
+    const want = [...Array.from({ length: 2000 }, (_, i) => String(i)), 'end'];
+    assert.equal(lines.length, want.length, `first difference at ${lines.findIndex((l, i) => l !== want[i])}`);
+    assert.deepEqual(lines, want);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });

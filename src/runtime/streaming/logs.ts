@@ -153,18 +153,34 @@ async function readLog(path: string, out: Writable, o: LogReadOptions, pin: Foll
   let finishing = false;
   /** The file after the one just read to its end: the next rotated one by name, else the live log. */
   const openNext = async (): Promise<void> => {
-    // Listed now, not when the rename was seen: more rotations may have happened while this
-    // file was being read (a slow client), and each must be read in turn.
+    const ifExists = (e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; };
     for (let tries = 0; ; tries++) {
+      // The live log is opened before the rotated files are listed. Listed first, a
+      // rotation between the listing and the open would make the open land on a later
+      // file and skip the one rotated in between (seen under load: 2 files lost). Opened
+      // first, it is the next file unless the listing shows a rotated file after this one.
+      // ENOENT: the live log between the shim's rename and its new file.
+      const live = await open(path, 'r').catch(ifExists);
+      const liveIno = live ? (await live.stat()).ino : undefined;
+      // Listed now, not when the rename was seen: more rotations may have happened while this
+      // file was being read (a slow client), and each must be read in turn.
       const rotated = await rotatedFiles(path);
       const inos = await Promise.all(rotated.map((f) => stat(f).then((s) => s.ino, () => -1)));
-      // Not found: pruned already, so every rotated file left is newer than it.
-      const after = [...rotated.slice(inos.indexOf(ino) + 1), path];
+      // Not found: pruned already (past the pins' bound), so every rotated file left is newer than it.
+      const from = inos.indexOf(ino) + 1;
+      const newer = rotated.slice(from), newerInos = inos.slice(from);
       let next: FileHandle | undefined;
-      for (const f of after) {
-        // ENOENT: a rotated file pruned meanwhile, or the live log between the shim's rename and its new file.
-        next = await open(f, 'r').catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
-        if (next) { current = f; break; }
+      if (!newer.length || newerInos[0] === liveIno) {
+        // No rotation since this file, or the live log just opened is the next file, rotated since.
+        next = live;
+        current = newer.length ? newer[0]! : path;
+      } else {
+        await live?.close();
+        for (const f of newer) {
+          // ENOENT: pruned meanwhile (past the pins' bound).
+          next = await open(f, 'r').catch(ifExists);
+          if (next) { current = f; break; }
+        }
       }
       if (next) {
         // The claim moves on only once the next file is open (the pin kept it until then).
