@@ -9,7 +9,9 @@ before(async () => { if (!skip) h = await startStreamingEnv(); });
 after(async () => { await h?.stop(); });
 
 test('logs: plain, --tail, --timestamps, -f until exit', { skip }, async () => {
-  await h.runPod('logger', [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 0.3; echo err-line >&2; sleep 2; echo late; sleep 1'] }],
+  // "late" only once the test says so (a file made by exec), not after a sleep: under load
+  // the checks before took longer than the sleep and saw "late" already.
+  await h.runPod('logger', [{ name: 'main', command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 0.3; echo err-line >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo late; sleep 1'] }],
     { restartPolicy: 'Never', wait: (p) => !!p.status?.containerStatuses?.[0]?.state?.running });
   await h.waitLog('logger', 'main', /err-line/);
   let r = await h.kubectl(['logs', 'logger']);
@@ -19,7 +21,10 @@ test('logs: plain, --tail, --timestamps, -f until exit', { skip }, async () => {
   assert.equal(r.stdout, 'line-5\nerr-line\n');
   r = await h.kubectl(['logs', 'logger', '--timestamps', '--tail=1']);
   assert.match(r.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z err-line\n$/);
-  r = await h.kubectl(['logs', '-f', 'logger', '-c', 'main'], { timeoutMs: 15_000 });
+  const follow = h.kubectl(['logs', '-f', 'logger', '-c', 'main'], { timeoutMs: 30_000 });
+  const go = await h.kubectl(['exec', 'logger', '-c', 'main', '--', 'touch', '/tmp/go']);
+  assert.equal(go.code, 0, go.stderr);
+  r = await follow;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /err-line\nlate\n$/);
 });
