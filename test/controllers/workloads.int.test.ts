@@ -266,3 +266,40 @@ test('a rollout that cannot progress: ProgressDeadlineExceeded, rollout status f
   // maxUnavailable 25% of 1 rounds down to 0: the old pod keeps serving.
   assert.equal(runningReady(await pods(env, ns, 'app=stuck')).length, 1);
 });
+
+test('status as upstream\'s omitempty JSON, and kubectl get/rollout status on it: 0 replicas, pods not ready, ready', async () => {
+  const keys = (o: object | undefined) => Object.keys(o ?? {}).sort();
+  const rsOf = async () => (await env.client.resource<ReplicaSet>(R.replicasets).list({ namespace: ns, labelSelector: 'app=zero' })).items
+    .sort((a, b) => (b.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? '').localeCompare(a.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? ''));
+  await createDeployment(env, ns, 'zero', 'nginx', 0);
+  let d = await waitFor('a complete rollout of 0', async () => {
+    const x = await deployment('zero');
+    return x.status?.conditions?.find((c) => c.reason === 'NewReplicaSetAvailable') ? x : undefined;
+  });
+  assert.deepEqual(keys(d.status), ['conditions', 'observedGeneration']);
+  assert.equal(await env.kubectl('rollout', 'status', 'deployment/zero', '-n', ns, '--timeout=30s'), 'deployment "zero" successfully rolled out\n');
+  assert.match((await env.kubectl('get', 'deployment', 'zero', '-n', ns)).split('\n')[1]!, /^zero\s+0\/0\s+0\s+0\s+\d+s$/);
+  const [rs0] = await waitFor('rs status observed', async () => { const r = await rsOf(); return r[0]?.status?.observedGeneration ? r : undefined; });
+  assert.deepEqual(rs0!.status, { replicas: 0, observedGeneration: 1 });
+  assert.match((await env.kubectl('get', 'rs', '-n', ns, '-l', 'app=zero')).split('\n')[1]!, /^zero-\w+\s+0\s+0\s+0\s+\d+s$/);
+
+  // 2 pods that cannot be scheduled: no readyReplicas/availableReplicas.
+  await env.kubectl('patch', 'deployment/zero', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { replicas: 2, template: { spec: { nodeSelector: { nowhere: 'true' } } } } }));
+  d = await waitFor('2 unavailable', async () => {
+    const x = await deployment('zero');
+    return x.status?.unavailableReplicas === 2 && x.status.updatedReplicas === 2 && x.status.observedGeneration === x.metadata?.generation ? x : undefined;
+  });
+  assert.deepEqual(keys(d.status), ['conditions', 'observedGeneration', 'replicas', 'unavailableReplicas', 'updatedReplicas']);
+  assert.deepEqual(d.status?.conditions?.map((c) => [c.type, c.status, c.reason]).sort(),
+    [['Available', 'False', 'MinimumReplicasUnavailable'], ['Progressing', 'True', 'ReplicaSetUpdated']]);
+  assert.match((await env.kubectl('get', 'deployment', 'zero', '-n', ns)).split('\n')[1]!, /^zero\s+0\/2\s+2\s+0\s+\d+s$/);
+  const [rsPending] = await waitFor('rs of 2 pending', async () => { const r = await rsOf(); return r[0]?.status?.replicas === 2 ? r : undefined; });
+  assert.deepEqual(keys(rsPending!.status), ['fullyLabeledReplicas', 'observedGeneration', 'replicas']);
+
+  // Schedulable again: ready, and unavailableReplicas gone.
+  await env.kubectl('patch', 'deployment/zero', '-n', ns, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/template/spec/nodeSelector' }]));
+  assert.equal(await env.kubectl('rollout', 'status', 'deployment/zero', '-n', ns, '--timeout=60s').then((o) => o.split('\n').at(-2)), 'deployment "zero" successfully rolled out');
+  d = await waitFor('2 available', async () => { const x = await deployment('zero'); return x.status?.availableReplicas === 2 && !x.status.unavailableReplicas ? x : undefined; });
+  assert.deepEqual(keys(d.status), ['availableReplicas', 'conditions', 'observedGeneration', 'readyReplicas', 'replicas', 'updatedReplicas']);
+  assert.match((await env.kubectl('get', 'deployment', 'zero', '-n', ns)).split('\n')[1]!, /^zero\s+2\/2\s+2\s+2\s+\d+s$/);
+});
