@@ -120,14 +120,20 @@ test('run -it: a tty container fails with a clear message instead of hanging', {
 test('logs -f follows the shim\'s log rotation (8 KiB x 3 here) without losing or repeating a line', { skip }, async () => {
   // 20 bursts of 100 lines (~6 KiB each): a rotation every burst or two, and at most 2
   // rotated files kept, so a reader that stayed on the renamed file would miss lines.
-  const script = 'sleep 1; b=0; while [ $b -lt 20 ]; do i=0; while [ $i -lt 100 ]; do echo "line-$b-$i-padding-padding-padding-padding"; i=$((i+1)); done; b=$((b+1)); sleep 0.1; done; echo the-end; sleep 1';
+  // The bursts start once kubectl follows (it printed "ready"), not after a sleep: like
+  // upstream, a follower starts at the live log, so one that came after the first
+  // rotation (kubectl slower than the sleep, under load) would miss the rotated lines.
+  const script = 'echo ready; while [ ! -e /tmp/go ]; do sleep 0.1; done; b=0; while [ $b -lt 20 ]; do i=0; while [ $i -lt 100 ]; do echo "line-$b-$i-padding-padding-padding-padding"; i=$((i+1)); done; b=$((b+1)); sleep 0.1; done; echo the-end; sleep 1';
   const pod = await h.runPod('rotator', [{ name: 'r', command: ['sh', '-c', script] }], { restartPolicy: 'Never', wait: (p) => !!p.status?.containerStatuses?.[0]?.state?.running });
-  const r = await h.kubectl(['logs', '-f', 'rotator'], { timeoutMs: 60_000 });
-  assert.equal(r.code, 0, r.stderr);
-  const want: string[] = [];
+  const follow = kubectlLive(['logs', '-f', 'rotator']);
+  await follow.waitOut(/^ready\n/, 30_000);
+  const go = await h.kubectl(['exec', 'rotator', '--', 'touch', '/tmp/go']);
+  assert.equal(go.code, 0, go.stderr);
+  assert.equal(await follow.exited(60_000), 0, follow.stderr());
+  const want: string[] = ['ready'];
   for (let b = 0; b < 20; b++) for (let i = 0; i < 100; i++) want.push(`line-${b}-${i}-padding-padding-padding-padding`);
   want.push('the-end');
-  const got = r.stdout.split('\n').slice(0, -1);
+  const got = follow.stdout().split('\n').slice(0, -1);
   const why = () => `got ${got.length} lines, first difference at ${got.findIndex((l, i) => l !== want[i])}; agent: ${h.env.agentLogs().split('\n').filter((l) => /kubelet-server|streaming/.test(l)).slice(-5).join('\n')}`;
   assert.equal(got.length, want.length, why());
   assert.deepEqual(got, want);
