@@ -164,6 +164,8 @@ export function nodeStatus(cfg: NodeConfig, info: HostInfo, p: Pressure, ready: 
     nodeInfo: {
       machineID: info.machineID, systemUUID: info.systemUUID, bootID: info.bootID,
       kernelVersion: info.kernel, osImage: info.osImage, containerRuntimeVersion: `runc://${info.runcVersion}`,
+      // A 1.32 kubelet still sets kubeProxyVersion (to its own version): KEP-4004's
+      // DisableNodeKubeProxyVersion gate is off by default until 1.33.
       kubeletVersion: KUBE_VERSION.gitVersion, kubeProxyVersion: KUBE_VERSION.gitVersion,
       operatingSystem: 'linux', architecture: info.arch,
     },
