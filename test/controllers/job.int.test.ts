@@ -23,14 +23,14 @@ const apply = (obj: unknown): Promise<string> => kubectl(env.cluster.kubeconfig,
 const getJob = (name: string): Promise<Job> => env.client.resource<Job>(R.jobs).get(name, { namespace: ns });
 
 /** Report the pod's only container as exited with `code`, as the kubelet does for a restartPolicy Never pod. */
-async function finishPod(p: Pod, code: number): Promise<void> {
+async function finishPod(p: Pod, code: number, conditions: { type: string; status: string }[] = []): Promise<void> {
   const t = nowTime();
   const c = p.spec!.containers[0]!;
   await env.client.resource<Pod>(R.pods).patch(p.metadata!.name!, 'merge', {
     metadata: { uid: p.metadata!.uid },
     status: {
       phase: code === 0 ? 'Succeeded' : 'Failed',
-      conditions: [{ type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: t }],
+      conditions: [{ type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: t }, ...conditions.map((c) => ({ ...c, lastTransitionTime: t }))],
       containerStatuses: [{ name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, started: false,
         state: { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt: t, finishedAt: t } } }],
     },
@@ -157,4 +157,27 @@ test('Indexed job: one pod per index with JOB_COMPLETION_INDEX, completedIndexes
   assert.equal(slow.status?.conditions?.find((c) => c.type === 'Failed')?.reason, 'DeadlineExceeded');
   assert.equal(slow.status?.active, undefined);
   await waitFor('its pod deleted', async () => (await pods(env, ns, 'job-name=slow')).length === 0);
+});
+
+test('podFailurePolicy: a DisruptionTarget failure is ignored and replaced at once, exit code 42 fails the job', async () => {
+  await apply({
+    apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'pfp', namespace: ns },
+    spec: { podFailurePolicy: { rules: [
+      { action: 'FailJob', onExitCodes: { operator: 'In', values: [42] } },
+      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+    ] }, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox' }] } } },
+  });
+  assert.equal((await getJob('pfp')).spec?.podReplacementPolicy, 'Failed');
+  const [first] = await running('job-name=pfp', 1);
+  await finishPod(first!, 137, [{ type: 'DisruptionTarget', status: 'True' }]);
+  const [second] = await running('job-name=pfp', 1);
+  assert.notEqual(second!.metadata!.name, first!.metadata!.name);
+  assert.equal((await getJob('pfp')).status?.failed, undefined, 'the ignored failure is not counted');
+  await finishPod(second!, 42);
+  await env.kubectl('wait', '--for=condition=failed', 'job/pfp', '-n', ns, '--timeout=30s');
+  const job = await getJob('pfp');
+  const failed = job.status?.conditions?.find((c) => c.type === 'Failed');
+  assert.equal(failed?.reason, 'PodFailurePolicy');
+  assert.equal(failed?.message, `Container main for pod ${ns}/${second!.metadata!.name} failed with exit code 42 matching FailJob rule at index 0`);
+  assert.equal(job.status?.failed, 1);
 });

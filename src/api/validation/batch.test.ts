@@ -56,3 +56,16 @@ test('Job update: selector, completions and the template of a started job are im
   edited.spec!.template.spec!.containers[0]!.image = 'other';
   assert.deepEqual(errs(edited, suspended), []);
 });
+
+test('podFailurePolicy rules: one requirement each, known actions, ordered exit codes without 0 for In, known containers', () => {
+  const pfp = (rules: unknown[]): Job => job({ podFailurePolicy: { rules: rules as never } });
+  assert.deepEqual(errs(pfp([{ action: 'FailJob', onExitCodes: { operator: 'In', values: [1, 42] } }, { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] }])), []);
+  assert.deepEqual(errs(pfp([{ action: 'Retry', onExitCodes: { containerName: 'x', operator: 'In', values: [0, 3, 2] } }])), [
+    'NotSupported spec.podFailurePolicy.rules[0].action',
+    'Invalid spec.podFailurePolicy.rules[0].onExitCodes.containerName: must be one of the container or initContainer names in the pod template',
+    'Invalid spec.podFailurePolicy.rules[0].onExitCodes.values[0]: must not be 0 for the In operator',
+    'Invalid spec.podFailurePolicy.rules[0].onExitCodes.values[2]: must be ordered',
+  ]);
+  assert.deepEqual(errs(pfp([{ action: 'Count' }])), ['Invalid spec.podFailurePolicy.rules[0]: specifying one of OnExitCodes and OnPodConditions is required']);
+  assert.deepEqual(errs(pfp([{ action: 'FailIndex', onPodConditions: [{ type: 'X' }] }])), ['Invalid spec.podFailurePolicy.rules[0].action: requires the backoffLimitPerIndex to be set']);
+});

@@ -53,6 +53,7 @@ function validateJobSpec(spec: JobSpec, p: string): Errs {
     const allowed = spec.podFailurePolicy ? ['Failed'] : ['Failed', 'TerminatedOrFailed'];
     if (!allowed.includes(spec.podReplacementPolicy)) errs.push(notSupported(`${p}.podReplacementPolicy`, spec.podReplacementPolicy, allowed));
   }
+  if (spec.podFailurePolicy) errs.push(...validatePodFailurePolicy(spec, `${p}.podFailurePolicy`));
   errs.push(...validatePodTemplate(spec.template, `${p}.template`));
   const rp = spec.template?.spec?.restartPolicy;
   if (spec.podFailurePolicy) {
@@ -68,6 +69,44 @@ function validateJobSpec(spec: JobSpec, p: string): Errs {
       errs.push(inv(`${p}.template.metadata.labels`, spec.template?.metadata?.labels ?? {}, '`selector` does not match template `labels`'));
     }
   }
+  return errs;
+}
+
+const MAX_POD_FAILURE_POLICY_RULES = 20;
+const MAX_EXIT_CODE_VALUES = 255;
+
+/** Upstream validatePodFailurePolicy: one requirement per rule, known actions and operators, ordered unique exit codes. */
+function validatePodFailurePolicy(spec: JobSpec, p: string): Errs {
+  const errs: Errs = [];
+  const rules = spec.podFailurePolicy?.rules ?? [];
+  if (rules.length > MAX_POD_FAILURE_POLICY_RULES) errs.push({ type: 'TooMany', field: `${p}.rules`, value: rules.length, detail: `must have at most ${MAX_POD_FAILURE_POLICY_RULES} items` });
+  const names = new Set([...(spec.template?.spec?.containers ?? []), ...(spec.template?.spec?.initContainers ?? [])].map((c) => c.name));
+  rules.forEach((rule, i) => {
+    const rp = `${p}.rules[${i}]`;
+    if (!['Count', 'FailIndex', 'FailJob', 'Ignore'].includes(rule.action)) errs.push(notSupported(`${rp}.action`, rule.action, ['Count', 'FailIndex', 'FailJob', 'Ignore']));
+    if (rule.action === 'FailIndex' && (spec.backoffLimitPerIndex === undefined || spec.backoffLimitPerIndex === null)) errs.push(inv(`${rp}.action`, rule.action, 'requires the backoffLimitPerIndex to be set'));
+    const onCodes = rule.onExitCodes, onConds = rule.onPodConditions;
+    if (onCodes && onConds) errs.push({ type: 'Invalid', field: rp, detail: 'specifying both OnExitCodes and OnPodConditions is not supported' });
+    else if (!onCodes && !onConds) errs.push({ type: 'Invalid', field: rp, detail: 'specifying one of OnExitCodes and OnPodConditions is required' });
+    if (onCodes) {
+      const cp = `${rp}.onExitCodes`;
+      if (onCodes.containerName && !names.has(onCodes.containerName)) errs.push(inv(`${cp}.containerName`, onCodes.containerName, 'must be one of the container or initContainer names in the pod template'));
+      if (onCodes.operator !== 'In' && onCodes.operator !== 'NotIn') errs.push(notSupported(`${cp}.operator`, onCodes.operator, ['In', 'NotIn']));
+      const values = onCodes.values ?? [];
+      if (!values.length) errs.push(req(`${cp}.values`, 'at least one value is required'));
+      if (values.length > MAX_EXIT_CODE_VALUES) errs.push({ type: 'TooMany', field: `${cp}.values`, value: values.length, detail: `must have at most ${MAX_EXIT_CODE_VALUES} items` });
+      values.forEach((v, j) => {
+        if (onCodes.operator === 'In' && v === 0) errs.push(inv(`${cp}.values[${j}]`, v, 'must not be 0 for the In operator'));
+        if (j > 0 && v === values[j - 1]) errs.push({ type: 'Duplicate', field: `${cp}.values[${j}]`, value: v });
+        else if (j > 0 && v < values[j - 1]!) errs.push(inv(`${cp}.values[${j}]`, v, 'must be ordered'));
+      });
+    }
+    (onConds ?? []).forEach((c, j) => {
+      const cp = `${rp}.onPodConditions[${j}]`;
+      if (!c.type) errs.push(req(`${cp}.type`));
+      if (c.status && !['True', 'False', 'Unknown'].includes(c.status)) errs.push(notSupported(`${cp}.status`, c.status, ['False', 'True', 'Unknown']));
+    });
+  });
   return errs;
 }
 

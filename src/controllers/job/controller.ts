@@ -19,7 +19,7 @@ import { claimObjects } from '../util/claim.js';
 import { errMessage, nowTime, queueController, withKind, type Controller, type ControllerContext, type Recorder, type SyncResult } from '../base.js';
 import {
   COMPLETION_INDEX, JOB_TRACKING_FINALIZER, Messages, conditionOf, deadlineRemaining, failureBackoffMs, formatIndexes, hasCondition, hasTrackingFinalizer,
-  isJobFinished, isJobPodActive, isPodFailedForJob, isPodTerminating, parseIndexes, pastBackoffLimit, pendingIndexes, podFinishTime, podIndex, setCondition,
+  isJobFinished, isJobPodActive, matchPodFailurePolicy, isPodFailedForJob, isPodTerminating, parseIndexes, pastBackoffLimit, pendingIndexes, podFinishTime, podIndex, setCondition,
   statusKey, successCriteriaMet, wantActive,
 } from './logic.js';
 
@@ -229,6 +229,8 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
     const completedIndexes = indexed ? parseIndexes(status.completedIndexes, completions) : new Set<number>();
     // 1. Finished pods that still carry the finalizer and are not yet recorded.
     let newlyFinished = false;
+    const ignored: Pod[] = [];
+    let policyFailure: { reason: string; message: string } | undefined;
     for (const p of pods) {
       const uid = p.metadata?.uid ?? '';
       if (!hasTrackingFinalizer(p) || finalizerRemoved.has(uid) || uncounted.succeeded.includes(uid) || uncounted.failed.includes(uid)) continue;
@@ -240,6 +242,10 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
         }
         uncounted.succeeded.push(uid); newlyFinished = true;
       } else if (isPodFailedForJob(p, onlyReplaceFailed)) {
+        const rule = job.spec?.podFailurePolicy && p.status?.phase === 'Failed' ? matchPodFailurePolicy(job, p) : undefined;
+        // Ignore: not a failure; the pod is released uncounted and replaced.
+        if (rule?.action === 'Ignore') { ignored.push(p); continue; }
+        if (rule?.action === 'FailJob') policyFailure ??= { reason: 'PodFailurePolicy', message: rule.message ?? '' };
         uncounted.failed.push(uid); newlyFinished = true;
       }
     }
@@ -258,7 +264,8 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
     let succeeding = hasCondition(job, 'SuccessCriteriaMet');
     if (!failing && !succeeding) {
       const left = deadlineRemaining({ ...job, status }, now);
-      if (pastBackoffLimit(job, failed, active)) failing = { reason: 'BackoffLimitExceeded', message: Messages.backoffLimit };
+      if (policyFailure) failing = policyFailure;
+      else if (pastBackoffLimit(job, failed, active)) failing = { reason: 'BackoffLimitExceeded', message: Messages.backoffLimit };
       else if (left !== undefined && left <= 0 && !job.spec?.suspend) failing = { reason: 'DeadlineExceeded', message: Messages.deadline };
       else if (successCriteriaMet(job, indexed ? completedIndexes.size : succeeded, active.length)) succeeding = true;
       else if (left !== undefined && !job.spec?.suspend) requeueAfter = left;
@@ -321,6 +328,7 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
     const toRelease = pods.filter((p) => hasTrackingFinalizer(p) && !finalizerRemoved.has(p.metadata?.uid ?? '')
       && (uncounted.succeeded.includes(p.metadata?.uid ?? '') || uncounted.failed.includes(p.metadata?.uid ?? '')));
     const released = new Set<string>();
+    await Promise.all(ignored.map(async (p) => { if (await removeFinalizer(p)) finalizerRemoved.add(p.metadata!.uid!); }));
     await Promise.all(toRelease.map(async (p) => {
       if (await removeFinalizer(p)) { finalizerRemoved.add(p.metadata!.uid!); released.add(p.metadata!.uid!); }
     }));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import {
-  deadlineRemaining, failureBackoffMs, formatIndexes, isPodFailedForJob, jobFinishTime, parseIndexes, pastBackoffLimit, pendingIndexes, podIndex,
+  deadlineRemaining, failureBackoffMs, matchPodFailurePolicy, formatIndexes, isPodFailedForJob, jobFinishTime, parseIndexes, pastBackoffLimit, pendingIndexes, podIndex,
   setCondition, successCriteriaMet, wantActive,
 } from './logic.js';
 import { indexedPod } from './controller.js';
@@ -75,4 +75,21 @@ test('conditions keep their transition time while their status holds; TTL counts
   assert.equal(jobFinishTime(failed), Date.parse('2024-01-01T00:00:10Z'));
   assert.equal(ttlRemaining(failed, Date.parse('2024-01-01T00:00:12Z')), 3000);
   assert.equal(ttlRemaining(job({ ttlSecondsAfterFinished: 5 }, { conditions: st.conditions!.slice(0, 1) }), 0), undefined, 'FailureTarget alone is not finished');
+});
+
+test('matchPodFailurePolicy: first matching rule by exit code (0 never matches, containerName, NotIn) or condition', () => {
+  const j = job({ podFailurePolicy: { rules: [
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+    { action: 'FailJob', onExitCodes: { containerName: 'main', operator: 'NotIn', values: [1, 2] } },
+    { action: 'Count', onExitCodes: { operator: 'In', values: [1] } },
+  ] } });
+  const failed = (codes: [string, number][], conditions: { type: string; status: string }[] = []): Pod => ({
+    metadata: { name: 'p', namespace: 'n' }, spec: { containers: [] },
+    status: { phase: 'Failed', conditions, containerStatuses: codes.map(([name, exitCode]) => ({ name, image: '', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode } } })) },
+  });
+  assert.equal(matchPodFailurePolicy(j, failed([['main', 3]], [{ type: 'DisruptionTarget', status: 'True' }]))?.action, 'Ignore');
+  assert.deepEqual(matchPodFailurePolicy(j, failed([['side', 0], ['main', 3]])), { action: 'FailJob', message: 'Container main for pod n/p failed with exit code 3 matching FailJob rule at index 1' });
+  assert.equal(matchPodFailurePolicy(j, failed([['side', 3]]))?.action, undefined, 'containerName restricts the rule');
+  assert.equal(matchPodFailurePolicy(j, failed([['main', 1]]))?.action, 'Count');
+  assert.equal(matchPodFailurePolicy(j, failed([['main', 0]])), undefined);
 });

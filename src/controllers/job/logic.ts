@@ -183,3 +183,32 @@ export function statusKey(s: JobStatus | undefined): string {
     x.completedIndexes ?? '', x.uncountedTerminatedPods?.succeeded ?? [], x.uncountedTerminatedPods?.failed ?? [],
     (x.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message])]);
 }
+
+/**
+ * The first spec.podFailurePolicy rule a failed pod matches (upstream matchPodFailurePolicy):
+ * an exit code of one of its containers (0 never matches) or one of its conditions.
+ * FailJob comes with the message of the Failed condition.
+ */
+export function matchPodFailurePolicy(job: Job, pod: Pod): { action: string; message?: string } | undefined {
+  const rules = job.spec?.podFailurePolicy?.rules ?? [];
+  const ref = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+  for (const [i, rule] of rules.entries()) {
+    const req = rule.onExitCodes;
+    if (req) {
+      const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+      for (const s of statuses) {
+        const code = s.state?.terminated?.exitCode;
+        if (code === undefined || code === 0 || (req.containerName && req.containerName !== s.name)) continue;
+        const listed = req.values.includes(code);
+        if (req.operator === 'In' ? listed : req.operator === 'NotIn' ? !listed : false) {
+          return { action: rule.action, message: `Container ${s.name} for pod ${ref} failed with exit code ${code} matching ${rule.action} rule at index ${i}` };
+        }
+      }
+    }
+    for (const p of rule.onPodConditions ?? []) {
+      const c = (pod.status?.conditions ?? []).find((x) => x.type === p.type && x.status === (p.status || 'True'));
+      if (c) return { action: rule.action, message: `Pod ${ref} has condition ${p.type} matching ${rule.action} rule at index ${i}` };
+    }
+  }
+  return undefined;
+}
