@@ -63,9 +63,16 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
    */
   const written = new Map<string, { rv: string; at: number }>();
   const WRITE_OBSERVE_TIMEOUT_MS = 10_000;
+  /** The last few resourceVersions the informer showed per job: a write whose event came before its response is not waited for. */
+  const seen = new Map<string, string[]>();
   const observe = (job: Job): void => {
     const key = objectKey(job);
-    if (written.get(key)?.rv === job.metadata?.resourceVersion) written.delete(key);
+    const rv = job.metadata?.resourceVersion ?? '';
+    if (written.get(key)?.rv === rv) written.delete(key);
+    const list = seen.get(key) ?? [];
+    list.push(rv);
+    if (list.length > 4) list.shift();
+    seen.set(key, list);
   };
   const enqueue = (job: Job): void => { observe(job); queue.add(objectKey(job)); };
   const event = (job: Job, type: 'Normal' | 'Warning', reason: string, message: string): void => recorder.event(withKind(job, R.jobs), type, reason, message);
@@ -83,6 +90,7 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
     onDelete: (job) => {
       expectations.delete(objectKey(job));
       written.delete(objectKey(job));
+      seen.delete(objectKey(job));
       // Its pods keep the finalizer until someone removes it: look at each.
       for (const p of podInf.store.byIndex(Indexes.namespace, job.metadata?.namespace ?? '')) {
         if (hasTrackingFinalizer(p) && getControllerOf(p)?.uid === job.metadata?.uid) queue.add(ORPHAN_PREFIX + objectKey(p));
@@ -184,7 +192,8 @@ export function startJobController(ctx: ControllerContext): Controller & { /** O
   async function writeStatus(job: Job, status: JobStatus): Promise<Job> {
     // No re-read on conflict: counts derive from the status we read, a stale one must not be written back.
     const out = await jobClient.updateStatus({ ...job, status }, { namespace: job.metadata!.namespace });
-    if (out.metadata?.resourceVersion) written.set(objectKey(job), { rv: out.metadata.resourceVersion, at: Date.now() });
+    const rv = out.metadata?.resourceVersion;
+    if (rv && !seen.get(objectKey(job))?.includes(rv)) written.set(objectKey(job), { rv, at: Date.now() });
     return out;
   }
 
