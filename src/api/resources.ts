@@ -48,6 +48,7 @@ export const builtinResources: readonly ResourceInfo[] = [
   { group: 'apps', version: 'v1', kind: 'ReplicaSet', resource: 'replicasets', singular: 'replicaset', namespaced: true, shortNames: ['rs'], categories: all, subresources: ['status', 'scale'], storagePrefix: 'replicasets' },
   // batch/v1
   { group: 'batch', version: 'v1', kind: 'Job', resource: 'jobs', singular: 'job', namespaced: true, categories: all, subresources: ['status'], storagePrefix: 'jobs' },
+  { group: 'batch', version: 'v1', kind: 'CronJob', resource: 'cronjobs', singular: 'cronjob', namespaced: true, shortNames: ['cj'], categories: all, subresources: ['status'], storagePrefix: 'cronjobs' },
   // networking.k8s.io/v1
   { group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', resource: 'ingresses', singular: 'ingress', namespaced: true, shortNames: ['ing'], subresources: ['status'], storagePrefix: 'ingress' },
   { group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', resource: 'ingressclasses', singular: 'ingressclass', namespaced: false, subresources: [], storagePrefix: 'ingressclasses' },
@@ -110,6 +111,7 @@ export const R = {
   deployments: findResource('apps', 'deployments')!,
   replicasets: findResource('apps', 'replicasets')!,
   jobs: findResource('batch', 'jobs')!,
+  cronjobs: findResource('batch', 'cronjobs')!,
   ingresses: findResource('networking.k8s.io', 'ingresses')!,
   ingressclasses: findResource('networking.k8s.io', 'ingressclasses')!,
   endpointslices: findResource('discovery.k8s.io', 'endpointslices')!,

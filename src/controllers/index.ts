@@ -20,6 +20,7 @@ import { startClusterRoleAggregationController } from './clusterrole-aggregation
 import { startRootCACertPublisher } from './rootcacertpublisher.js';
 import { startJobController } from './job/controller.js';
 import { startTTLAfterFinishedController } from './job/ttl.js';
+import { startCronJobController } from './cronjob/controller.js';
 
 export type { ControllerOptions } from './base.js';
 export { defaultOptions } from './base.js';
@@ -30,6 +31,7 @@ export const controllerStarters: Record<string, (ctx: ControllerContext) => Cont
   deployment: startDeploymentController,
   job: startJobController,
   'ttl-after-finished': startTTLAfterFinishedController,
+  cronjob: startCronJobController,
   endpoint: startEndpointsController,
   endpointslice: startEndpointSliceController,
   nodelifecycle: startNodeLifecycleController,

@@ -6,7 +6,7 @@
 import type { Container, EphemeralContainer, Pod, PodSpec, PodTemplateSpec, Probe, Service, Volume, Namespace, Secret, Node, Endpoints, Toleration, LifecycleHandler, HTTPGetAction, ResourceRequirements } from 'kubernetes-types/core/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import type { Job } from 'kubernetes-types/batch/v1.js';
+import type { CronJob, Job } from 'kubernetes-types/batch/v1.js';
 import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 
 type Defaulter = (obj: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -35,6 +35,7 @@ const defaulters: Record<string, Defaulter> = {
     if (r.spec!.template) defaultPodTemplate(r.spec!.template);
   },
   'batch/v1/Job': (j: Job) => defaultJob(j),
+  'batch/v1/CronJob': (c: CronJob) => defaultCronJob(c),
   'discovery.k8s.io/v1/EndpointSlice': (e: EndpointSlice) => {
     for (const p of e.ports ?? []) {
       if (p.protocol === undefined || p.protocol === null) p.protocol = 'TCP';
@@ -64,6 +65,17 @@ export function defaultJob(j: Job): void {
   if (!spec.podReplacementPolicy) spec.podReplacementPolicy = spec.podFailurePolicy ? 'Failed' : 'TerminatedOrFailed';
   if (unset(spec.manualSelector)) spec.manualSelector = false;
   if (spec.template) defaultPodTemplate(spec.template);
+}
+
+/** SetDefaults_CronJob; the job template's pod template gets the pod defaults (its JobSpec does not get SetDefaults_Job). */
+export function defaultCronJob(c: CronJob): void {
+  const spec = (c.spec ??= {} as CronJob['spec'] & object)!;
+  if (!spec.concurrencyPolicy) spec.concurrencyPolicy = 'Allow';
+  if (unset(spec.suspend)) spec.suspend = false;
+  if (unset(spec.successfulJobsHistoryLimit)) spec.successfulJobsHistoryLimit = 3;
+  if (unset(spec.failedJobsHistoryLimit)) spec.failedJobsHistoryLimit = 1;
+  const t = spec.jobTemplate?.spec?.template;
+  if (t) defaultPodTemplate(t);
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 import type { ObjectMeta, ListMeta } from 'kubernetes-types/meta/v1.js';
 import type { Pod, Service, ConfigMap, Secret, Endpoints, Node, Namespace, Event, ServiceAccount, Container } from 'kubernetes-types/core/v1.js';
 import type { Deployment, ReplicaSet } from 'kubernetes-types/apps/v1.js';
-import type { Job } from 'kubernetes-types/batch/v1.js';
+import type { CronJob, Job } from 'kubernetes-types/batch/v1.js';
 import type { Ingress, IngressClass } from 'kubernetes-types/networking/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import type { Lease } from 'kubernetes-types/coordination/v1.js';
@@ -504,6 +504,29 @@ const jobPrinter: Printer = {
   },
 };
 
+/** Upstream printCronJob. */
+const cronJobPrinter: Printer = {
+  columns: () => [
+    NAME(),
+    col('Schedule', 'string', jobDoc('CronJobSpec', 'schedule')),
+    col('Timezone', 'string', jobDoc('CronJobSpec', 'timeZone')),
+    col('Suspend', 'boolean', jobDoc('CronJobSpec', 'suspend')),
+    col('Active', 'integer', jobDoc('CronJobStatus', 'active')),
+    col('Last Schedule', 'string', jobDoc('CronJobStatus', 'lastScheduleTime')),
+    AGE(),
+    col('Containers', 'string', 'Names of each container in the template.', 1),
+    col('Images', 'string', 'Images referenced by each container in the template.', 1),
+    col('Selector', 'string', jobDoc('JobSpec', 'selector'), 1),
+  ],
+  row: (c: CronJob, now) => {
+    const suspend = c.spec?.suspend === undefined || c.spec?.suspend === null ? '<unset>' : c.spec.suspend ? 'True' : 'False';
+    const last = c.status?.lastScheduleTime ? age(c.status.lastScheduleTime, now) : NONE;
+    const [names, images] = containersAndImages(c.spec?.jobTemplate?.spec?.template?.spec?.containers);
+    return { cells: [c.metadata?.name ?? '', c.spec?.schedule ?? '', c.spec?.timeZone || NONE, suspend, (c.status?.active ?? []).length, last,
+      age(c.metadata?.creationTimestamp, now), names, images, formatLabelSelector(c.spec?.jobTemplate?.spec?.selector)] };
+  },
+};
+
 // ---------------------------------------------------------------------------
 // events
 
@@ -594,6 +617,7 @@ const printers: Record<string, Printer> = {
   'apps/v1/Deployment': deploymentPrinter,
   'apps/v1/ReplicaSet': replicaSetPrinter,
   'batch/v1/Job': jobPrinter,
+  'batch/v1/CronJob': cronJobPrinter,
   'networking.k8s.io/v1/Ingress': ingressPrinter,
   'networking.k8s.io/v1/IngressClass': ingressClassPrinter,
   'discovery.k8s.io/v1/EndpointSlice': endpointSlicePrinter,

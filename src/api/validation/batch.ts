@@ -1,7 +1,8 @@
 // Validation of batch/v1 Jobs (upstream pkg/apis/batch/validation): the spec's
 // counts, completion mode, pod template and restart policy, the generated selector,
 // and what may not change on update. Field paths and messages as upstream's.
-import type { Job, JobSpec } from 'kubernetes-types/batch/v1.js';
+import type { CronJob, Job, JobSpec } from 'kubernetes-types/batch/v1.js';
+import { CronExpressionParser } from 'cron-parser';
 import type { FieldError } from '../errors.js';
 import { validateSelector } from './selectors.js';
 import { validatePodTemplate, selectorMatches } from './index.js';
@@ -28,7 +29,7 @@ function nonNegative(errs: Errs, v: number | undefined | null, field: string): v
   if (typeof v === 'number' && v < 0) errs.push(inv(field, v, GE0));
 }
 
-function validateJobSpec(spec: JobSpec, p: string): Errs {
+function validateJobSpec(spec: JobSpec, p: string, withSelector = true): Errs {
   const errs: Errs = [];
   nonNegative(errs, spec.parallelism, `${p}.parallelism`);
   nonNegative(errs, spec.completions, `${p}.completions`);
@@ -61,6 +62,7 @@ function validateJobSpec(spec: JobSpec, p: string): Errs {
   } else if (rp !== 'OnFailure' && rp !== 'Never') {
     errs.push(notSupported(`${p}.template.spec.restartPolicy`, rp ?? '', ['OnFailure', 'Never']));
   }
+  if (!withSelector) return errs;
   if (!spec.selector) errs.push(req(`${p}.selector`));
   else {
     errs.push(...validateSelector(spec.selector, `${p}.selector`));
@@ -177,5 +179,45 @@ export function validateJobStatus(job: Job): Errs {
   const errs: Errs = [];
   const st = job.status ?? {};
   for (const f of ['active', 'succeeded', 'failed', 'ready', 'terminating'] as const) nonNegative(errs, st[f], `status.${f}`);
+  return errs;
+}
+
+/** Job names are <cronjob>-<minutes since the epoch>: 11 characters more than the CronJob's. */
+const MAX_CRONJOB_NAME = 52;
+
+/** Parse a CronJob schedule (standard five fields or a descriptor such as @hourly); the error's text, or undefined. */
+export function scheduleError(schedule: string): string | undefined {
+  try {
+    CronExpressionParser.parse(schedule, { tz: 'UTC' });
+    return schedule.trim().split(/\s+/).length === 5 || schedule.trim().startsWith('@') ? undefined : `expected exactly 5 fields, found ${schedule.trim().split(/\s+/).length}: [${schedule.trim()}]`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+function isValidTimeZone(tz: string): boolean {
+  try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return !!tz && tz.trim() === tz; } catch { return false; }
+}
+
+/** Upstream ValidateCronJobCreate/Update: name length, schedule, time zone, policies, limits, the job template. */
+export function validateCronJob(cj: CronJob, old?: CronJob): Errs {
+  const errs: Errs = [];
+  const name = cj.metadata?.name ?? '';
+  if (!old && name.length > MAX_CRONJOB_NAME) errs.push(inv('metadata.name', name, `must be no more than ${MAX_CRONJOB_NAME} characters`));
+  const spec = cj.spec;
+  if (!spec) return [...errs, req('spec')];
+  if (!spec.schedule) errs.push(req('spec.schedule'));
+  else if (/^\s*(CRON_)?TZ=/.test(spec.schedule)) errs.push(inv('spec.schedule', spec.schedule, 'cannot use TZ or CRON_TZ in schedule, use timeZone field instead'));
+  else {
+    const err = scheduleError(spec.schedule);
+    if (err) errs.push(inv('spec.schedule', spec.schedule, err));
+  }
+  if (spec.timeZone !== undefined && spec.timeZone !== null && !isValidTimeZone(spec.timeZone)) errs.push(inv('spec.timeZone', spec.timeZone, 'unknown time zone ' + spec.timeZone));
+  nonNegative(errs, spec.startingDeadlineSeconds, 'spec.startingDeadlineSeconds');
+  nonNegative(errs, spec.successfulJobsHistoryLimit, 'spec.successfulJobsHistoryLimit');
+  nonNegative(errs, spec.failedJobsHistoryLimit, 'spec.failedJobsHistoryLimit');
+  if (spec.concurrencyPolicy && !['Allow', 'Forbid', 'Replace'].includes(spec.concurrencyPolicy)) errs.push(notSupported('spec.concurrencyPolicy', spec.concurrencyPolicy, ['Allow', 'Forbid', 'Replace']));
+  if (!spec.jobTemplate?.spec) errs.push(req('spec.jobTemplate.spec'));
+  else errs.push(...validateJobSpec(spec.jobTemplate.spec, 'spec.jobTemplate.spec', false));
   return errs;
 }

@@ -13,7 +13,7 @@ import {
 } from './names.js';
 import { builtinResources } from '../resources.js';
 import { validateSelector } from './selectors.js';
-import { validateJob } from './batch.js';
+import { validateCronJob, validateJob } from './batch.js';
 import { validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './rbac.js';
 import { compareQuantities, isValidQuantity } from '../quantity.js';
 
@@ -637,6 +637,7 @@ const validators: Record<string, Validator> = {
   'apps/v1/Deployment': validateDeployment as Validator,
   'apps/v1/ReplicaSet': ((r: ReplicaSet, old?: ReplicaSet) => validateReplicated(r, old, 'deployment')) as Validator,
   'batch/v1/Job': validateJob as Validator,
+  'batch/v1/CronJob': validateCronJob as Validator,
   'networking.k8s.io/v1/Ingress': validateIngress as Validator,
   'rbac.authorization.k8s.io/v1/Role': validateRole as Validator,
   'rbac.authorization.k8s.io/v1/ClusterRole': validateClusterRole as Validator,

@@ -204,6 +204,7 @@ export function strategyFor(info: ResourceInfo, alloc: Allocators): Strategy {
     case 'Namespace': return namespaces;
     case 'Deployment': case 'ReplicaSet': return workload;
     case 'Job': return jobs;
+    case 'CronJob': return workload;
     case 'Ingress': return ingresses;
     case 'IngressClass': return { generation: true };
     case 'Service': return serviceStrategy(alloc);
