@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 // The `jotasu` command. Each subcommand lives in its own module under src/cli/ and
 // loads its component lazily inside its action, so that `jotasu --help` stays fast.
-// First: V8's tier-up thresholds apply to the code loaded after them.
-import '../util/jit-tuning.js';
 import { Command } from 'commander';
 import { VERSION } from '../util/version.js';
 
