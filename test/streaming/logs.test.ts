@@ -18,6 +18,15 @@ async function read(path: string, o: Parameters<typeof readContainerLog>[2]): Pr
   return Buffer.concat(chunks).toString();
 }
 
+/** A follower of path that runs until stop(); `opened` resolves once it holds the file open. */
+function follow(path: string): { got: Promise<string>; opened: Promise<void>; stop(): void } {
+  let running = true;
+  let onOpen!: () => void;
+  const opened = new Promise<void>((r) => { onOpen = r; });
+  const got = read(path, { follow: true, onOpen: () => onOpen(), isRunning: async () => running });
+  return { got, opened, stop: () => { running = false; } };
+}
+
 test('tail, since, timestamps, streams, partial lines, limitBytes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'jotasu-logs-'));
   try {
@@ -38,11 +47,8 @@ test('follow across the shim\'s rename rotation: the renamed file to its end, la
   try {
     const p = join(dir, '0.log');
     await writeFile(p, line('01', 'stdout', 'F', 'first'));
-    let running = true;
-    let opened!: () => void;
-    const open = new Promise<void>((r) => { opened = r; });
-    const got = read(p, { follow: true, onOpen: () => opened(), isRunning: async () => running });
-    await open; // (not a sleep: under load the reader opened the log only after the renames below)
+    const f = follow(p);
+    await f.opened; // (not a sleep: under load the reader opened the log only after the renames below)
     // In one tick, so the reader cannot look in between: a line written just before the
     // rename, then two rotations (a reader that fell behind), then the live log.
     appendFileSync(p, line('02', 'stdout', 'F', 'before-rename'));
@@ -53,9 +59,9 @@ test('follow across the shim\'s rename rotation: the renamed file to its end, la
     await new Promise((r) => setTimeout(r, 400));
     await appendFile(p, line('05', 'stdout', 'F', 'later'));
     await new Promise((r) => setTimeout(r, 400));
-    running = false;
-    assert.equal(await got, 'first\nbefore-rename\nmiddle\nlive\nlater\n');
-    assert.deepEqual((await rotatedFiles(p)).map((f) => f.slice(dir.length + 1)), ['0.log.20240101-000002', '0.log.20240101-000002.000001']);
+    f.stop();
+    assert.equal(await f.got, 'first\nbefore-rename\nmiddle\nlive\nlater\n');
+    assert.deepEqual((await rotatedFiles(p)).map((name) => name.slice(dir.length + 1)), ['0.log.20240101-000002', '0.log.20240101-000002.000001']);
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
 
@@ -97,14 +103,11 @@ test('follow pins the file it reads (the shim prunes nothing from there on) and 
     const p = join(dir, '0.log');
     // (Not the .tmp a pin is written to before its rename into place.)
     const pins = () => readdirSync(dir).filter((f) => f.startsWith('.0.log.follow.') && !f.endsWith('.tmp'));
-    const pinnedIno = () => { const f = pins(); assert.equal(f.length, 1, f.join(' ')); return readFileSync(join(dir, f[0]!), 'utf8').trim().split(' '); };
+    const pinnedIno = () => { const found = pins(); assert.equal(found.length, 1, found.join(' ')); return readFileSync(join(dir, found[0]!), 'utf8').trim().split(' '); };
     writeFileSync(p, line('01', 'stdout', 'F', 'a'));
-    let running = true;
-    let opened!: () => void;
-    const open = new Promise<void>((r) => { opened = r; });
-    const got = read(p, { follow: true, onOpen: () => opened(), isRunning: async () => running });
+    const f = follow(p);
     try {
-      await open;
+      await f.opened;
       for (const t = Date.now(); pinnedIno()[2] === '0'; await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 15_000, 'the pin names the open file');
       const [pid, start, ino] = pinnedIno();
       assert.equal(pid, String(process.pid));
@@ -117,14 +120,14 @@ test('follow pins the file it reads (the shim prunes nothing from there on) and 
       writeFileSync(p, line('02', 'stdout', 'F', 'b'));
       for (const t = Date.now(); pinnedIno()[2] === first; await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 15_000, 'the pin moved on');
       assert.equal(pinnedIno()[2], String(statSync(p, { bigint: true }).ino));
-      running = false;
-      assert.equal(await got, 'a\nb\n');
+      f.stop();
+      assert.equal(await f.got, 'a\nb\n');
       assert.deepEqual(pins(), [], 'removed when the follower is done');
       assert.equal(await read(p, {}), 'b\n');
       assert.deepEqual(pins(), [], 'a plain read pins nothing');
     } finally {
-      running = false; // a failed assertion must not leave the follower (and this process) running
-      await got.catch(() => undefined);
+      f.stop(); // a failed assertion must not leave the follower (and this process) running
+      await f.got.catch(() => undefined);
     }
   } finally { await rm(dir, { recursive: true, force: true }); }
 });
@@ -138,12 +141,9 @@ test('follow: a rotation between the listing of rotated files and the open of th
   try {
     const p = join(dir, '0.log');
     writeFileSync(p, '');
-    let running = true;
-    let opened!: () => void;
-    const open = new Promise<void>((r) => { opened = r; });
-    const got = read(p, { follow: true, onOpen: () => opened(), isRunning: async () => running });
+    const f = follow(p);
     try {
-      await open;
+      await f.opened;
       const script = `const fs = require('fs'); const p = ${JSON.stringify(p)};
         for (let f = 0; f < 400; f++) {
           for (let i = 0; i < 5; i++) fs.appendFileSync(p, '2024-01-01T00:00:00.000000000Z stdout F ' + (f * 5 + i) + '\\n');
@@ -157,9 +157,9 @@ test('follow: a rotation between the listing of rotated files and the open of th
       for (const t = Date.now(); !readFileSync(p, 'utf8').includes('end'); await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t < 15_000);
       await new Promise((r) => setTimeout(r, 1000));
     } finally {
-      running = false;
+      f.stop();
     }
-    const lines = (await got).split('\n').slice(0, -1);
+    const lines = (await f.got).split('\n').slice(0, -1);
     const want = [...Array.from({ length: 2000 }, (_, i) => String(i)), 'end'];
     assert.equal(lines.length, want.length, `first difference at ${lines.findIndex((l, i) => l !== want[i])}`);
     assert.deepEqual(lines, want);
