@@ -125,7 +125,7 @@ test('a failing job retries with backoff and fails with BackoffLimitExceeded; re
 test('Indexed job: one pod per index with JOB_COMPLETION_INDEX, completedIndexes; activeDeadlineSeconds; ttlSecondsAfterFinished', async () => {
   await apply({
     apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'idx', namespace: ns },
-    spec: { completions: 3, parallelism: 2, completionMode: 'Indexed', ttlSecondsAfterFinished: 1,
+    spec: { completions: 3, parallelism: 2, completionMode: 'Indexed', ttlSecondsAfterFinished: 600,
       template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } } },
   });
   const two = await running('job-name=idx', 2);
@@ -143,7 +143,10 @@ test('Indexed job: one pod per index with JOB_COMPLETION_INDEX, completedIndexes
   const done = await waitFor('complete', async () => { const j = await getJob('idx'); return j.status?.conditions?.some((c) => c.type === 'Complete') ? j : undefined; });
   assert.equal(done.status?.completedIndexes, '0-2');
   assert.equal(done.status?.succeeded, 3);
-  // ttlSecondsAfterFinished: 1 → the TTL-after-finished controller deletes it and its pods.
+  // ttlSecondsAfterFinished, lowered to 1 once Complete was seen (created with 1, a loaded
+  // machine's poll could miss the finished job before its deletion): the TTL-after-finished
+  // controller deletes it and its pods.
+  await env.kubectl('patch', 'job', 'idx', '-n', ns, '--type=merge', '-p', '{"spec":{"ttlSecondsAfterFinished":1}}');
   await waitFor('deleted after its TTL', async () => {
     try { await getJob('idx'); return false; } catch { return (await pods(env, ns, 'job-name=idx')).length === 0; }
   });
