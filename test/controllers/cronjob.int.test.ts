@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CronJob, Job } from 'kubernetes-types/batch/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import { isStatusError } from '../../src/api/errors.js';
 import { R } from '../../src/api/resources.js';
 import { nowTime } from '../../src/controllers/base.js';
 import { startEnv, kubectl, waitFor, pods, ensureNamespace, type Env } from './helpers.js';
@@ -59,9 +60,17 @@ test('kubectl create cronjob: defaults, columns; a due run starts a job, its com
 
   // The manual job runs and is the cronjob's: Forbid starts no run beside it, Replace replaces it.
   await waitFor('the manual job active', async () => (await cjClient().get('c', { namespace: ns })).status?.active?.some((r) => r.name === 'manual'));
+  // A read-modify-write of the status, which the controller writes too: again on a conflict.
   const backdate = async (): Promise<void> => {
-    const c = await cjClient().get('c', { namespace: ns });
-    await cjClient().updateStatus({ ...c, status: { ...c.status, lastScheduleTime: nowTime(Date.now() - 5 * 60_000) } }, { namespace: ns });
+    for (let attempt = 0; ; attempt++) {
+      const c = await cjClient().get('c', { namespace: ns });
+      try {
+        await cjClient().updateStatus({ ...c, status: { ...c.status, lastScheduleTime: nowTime(Date.now() - 5 * 60_000) } }, { namespace: ns });
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !isStatusError(e, 'Conflict')) throw e;
+      }
+    }
   };
   await env.kubectl('patch', 'cronjob', 'c', '-n', ns, '-p', '{"spec":{"concurrencyPolicy":"Forbid"}}');
   await backdate();
