@@ -168,8 +168,14 @@ export function startDeploymentController(ctx: ControllerContext): Controller {
 
   async function setDeploymentRevision(d: Deployment, revision: string): Promise<Deployment> {
     if (d.metadata?.annotations?.[RevisionAnnotation] === revision) return d;
-    const updated = await dClient.patch(d.metadata!.name!, 'merge', { metadata: { annotations: { [RevisionAnnotation]: revision } } }, { namespace: d.metadata!.namespace! });
-    // Keep our (possibly newer) status view; take metadata from the server.
+    // The resourceVersion makes the patch conditional, as upstream's Update is: a sync working
+    // from a stale cache must fail here (and retry) rather than come away with a fresh
+    // resourceVersion on its stale status, which its next status write would then put over
+    // the newer one (a NewReplicaSetCreated condition lost to an old NewReplicaSetAvailable).
+    const updated = await dClient.patch(d.metadata!.name!, 'merge', {
+      metadata: { resourceVersion: d.metadata?.resourceVersion, annotations: { [RevisionAnnotation]: revision } },
+    }, { namespace: d.metadata!.namespace! });
+    // Keep our status view (it matches that resourceVersion); take metadata from the server.
     return { ...d, metadata: updated.metadata };
   }
 
