@@ -95,10 +95,10 @@ export class SchedulerCache {
   isAssumed(key: string): boolean { return this.podStates.get(key)?.assumed ?? false; }
   hasPod(key: string): boolean { return this.podStates.has(key); }
 
-  /** Count the pod on nodeName from now on, before the API has seen the binding. */
-  assumePod(pod: Pod, nodeName: string): PodInfo {
+  /** Count the pod on nodeName from now on, before the API has seen the binding. `computed`: the cycle's PodInfo of this pod. */
+  assumePod(pod: Pod, nodeName: string, computed?: PodInfo): PodInfo {
     const bound: Pod = { ...pod, spec: { ...pod.spec!, nodeName } };
-    const info = new PodInfo(bound);
+    const info = new PodInfo(bound, computed?.pod === pod ? computed : undefined);
     this.place(info, nodeName, true);
     return info;
   }

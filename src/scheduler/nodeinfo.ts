@@ -60,7 +60,26 @@ export class PodInfo {
   readonly preferredAntiAffinity: WeightedAffinityTerm[];
   readonly terminating: boolean;
 
-  constructor(readonly pod: Pod) {
+  /**
+   * `same`: a PodInfo of this pod with the same spec and labels (the scheduling cycle's,
+   * when the cache assumes the pod on its node): its derived fields are reused.
+   */
+  constructor(readonly pod: Pod, same?: PodInfo) {
+    if (same) {
+      // Same fields in the same order as below: one object shape for the cache's loops.
+      this.key = same.key;
+      this.namespace = same.namespace;
+      this.labels = same.labels;
+      this.requests = same.requests;
+      this.nonZeroRequests = same.nonZeroRequests;
+      this.terminating = same.terminating;
+      this.hostPorts = same.hostPorts;
+      this.requiredAffinity = same.requiredAffinity;
+      this.requiredAntiAffinity = same.requiredAntiAffinity;
+      this.preferredAffinity = same.preferredAffinity;
+      this.preferredAntiAffinity = same.preferredAntiAffinity;
+      return;
+    }
     this.key = podKey(pod);
     this.namespace = pod.metadata?.namespace ?? 'default';
     this.labels = pod.metadata?.labels;

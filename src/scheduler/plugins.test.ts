@@ -15,9 +15,10 @@ function check(pod: Pod, node: Node, bound: Pod[] = [], others: Node[] = []): st
   const pi = new PodInfo(pod);
   const state: CycleState = new Map();
   const filters: FilterPlugin[] = defaultProfile().filters;
-  for (const f of filters) f.preFilter?.(state, pi, h);
+  // As the framework: a filter whose pre-filter says Skip is not run.
+  const active = filters.filter((f) => f.preFilter?.(state, pi, h).code !== Code.Skip);
   const ni = cache.getNode(node.metadata!.name!) as NodeInfo;
-  for (const f of filters) {
+  for (const f of active) {
     const st = f.filter(state, pi, ni);
     if (st.code !== Code.Success) return st.reasons;
   }

@@ -231,13 +231,14 @@ export class Scheduler {
     }
     this.stats.attempts++;
     let node: string;
+    let info: PodInfo;
     try {
-      node = this.algorithm.schedule(pod).node;
+      ({ node, podInfo: info } = this.algorithm.schedule(pod));
     } catch (e) {
       this.handleFailure(q, e);
       return;
     }
-    this.cache.assumePod(pod, node);
+    this.cache.assumePod(pod, node, info);
     this.queue.done(key);
     void this.bind(q, node);
   }

@@ -48,6 +48,8 @@ export const interPodAffinityFilter: FilterPlugin = {
     const anti: PairCounts = new Map();
     const wantsOwn = pod.requiredAffinity.length > 0 || pod.requiredAntiAffinity.length > 0;
     const existing = h.cache.podsWithRequiredAntiAffinity > 0;
+    // No required terms on either side: skip the filter, as upstream's PreFilter does.
+    if (!wantsOwn && !existing) { state.delete(FSTATE); return SKIP; }
     for (const node of (wantsOwn || existing) ? h.cache.nodeList : []) {
       if (node.podsWithRequiredAntiAffinity > 0) {
         for (const ex of node.pods.values()) {
@@ -76,7 +78,8 @@ export const interPodAffinityFilter: FilterPlugin = {
     return OK;
   },
   filter(state, pod, node) {
-    const st = state.get(FSTATE) as FilterState;
+    const st = state.get(FSTATE) as FilterState | undefined;
+    if (!st) return OK;
     if (pod.requiredAffinity.length) {
       let podsExist = true;
       for (const t of pod.requiredAffinity) {

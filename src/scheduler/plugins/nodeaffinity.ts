@@ -22,12 +22,16 @@ const SSTATE = 'NodeAffinity/score';
 export const nodeAffinityFilter: FilterPlugin = {
   name: 'NodeAffinity',
   preFilter(state, pod) {
+    // Nothing required of the node: skip the filter, as upstream's PreFilter does.
+    const spec = pod.pod.spec;
+    const hasSelector = !!spec?.nodeSelector && Object.keys(spec.nodeSelector).length > 0;
+    if (!hasSelector && !spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution) return SKIP;
     state.set(FSTATE, requiredNodeMatcher(pod.pod));
     return OK;
   },
   filter(state, _pod, node) {
-    const m = state.get(FSTATE) as NodeMatcher;
-    return m(node) ? OK : unresolvable(ERR_NODE_AFFINITY);
+    const m = state.get(FSTATE) as NodeMatcher | undefined;
+    return !m || m(node) ? OK : unresolvable(ERR_NODE_AFFINITY);
   },
 };
 

@@ -52,10 +52,10 @@ export const balancedAllocation: ScorePlugin = {
   weight: 1,
   score(_s, pod, node) {
     const a = node.allocatable;
-    const fractions: number[] = [];
-    if (a.milliCPU > 0) fractions.push(Math.min(1, (node.requested.milliCPU + pod.requests.milliCPU) / a.milliCPU));
-    if (a.memory > 0) fractions.push(Math.min(1, (node.requested.memory + pod.requests.memory) / a.memory));
-    const std = fractions.length === 2 ? Math.abs((fractions[0]! - fractions[1]!) / 2) : 0;
-    return Math.trunc((1 - std) * MAX_NODE_SCORE);
+    // With one of the two resources unknown there is nothing to balance (std 0).
+    if (!(a.milliCPU > 0 && a.memory > 0)) return MAX_NODE_SCORE;
+    const cpu = Math.min(1, (node.requested.milliCPU + pod.requests.milliCPU) / a.milliCPU);
+    const mem = Math.min(1, (node.requested.memory + pod.requests.memory) / a.memory);
+    return Math.trunc((1 - Math.abs((cpu - mem) / 2)) * MAX_NODE_SCORE);
   },
 };

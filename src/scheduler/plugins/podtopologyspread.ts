@@ -69,7 +69,8 @@ export const podTopologySpreadFilter: FilterPlugin = {
   name: 'PodTopologySpread',
   preFilter(state, pod, h: Handle) {
     const cs = constraintsOf(pod.pod, 'DoNotSchedule').map((c) => compile(pod, c));
-    if (cs.length === 0) { state.set(FSTATE, undefined); return OK; }
+    // No DoNotSchedule constraint: skip the filter, as upstream's PreFilter does.
+    if (cs.length === 0) { state.set(FSTATE, undefined); return SKIP; }
     const eligible = requiredNodeMatcher(pod.pod);
     const counts = cs.map(() => new Map<string, number>());
     for (const node of h.cache.nodeList) {

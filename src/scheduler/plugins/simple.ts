@@ -1,6 +1,6 @@
 // Filters that look at one node property: NodeUnschedulable, NodeName, NodePorts.
 import type { Toleration } from 'kubernetes-types/core/v1.js';
-import { OK, unresolvable, unschedulable, type FilterPlugin } from '../framework.js';
+import { OK, SKIP, unresolvable, unschedulable, type FilterPlugin } from '../framework.js';
 import { tolerates } from './tainttoleration.js';
 
 export const ERR_UNSCHEDULABLE = 'node(s) were unschedulable';
@@ -22,6 +22,7 @@ export const nodeUnschedulable: FilterPlugin = {
 
 export const nodeName: FilterPlugin = {
   name: 'NodeName',
+  preFilter(_s, pod) { return pod.pod.spec?.nodeName ? OK : SKIP; },
   filter(_s, pod, node) {
     const want = pod.pod.spec?.nodeName;
     return !want || want === node.name ? OK : unresolvable(ERR_NODE_NAME);
@@ -31,6 +32,7 @@ export const nodeName: FilterPlugin = {
 /** hostPort conflicts: same protocol and port, and either side binds every address or both the same one. */
 export const nodePorts: FilterPlugin = {
   name: 'NodePorts',
+  preFilter(_s, pod) { return pod.hostPorts.length ? OK : SKIP; },
   filter(_s, pod, node) {
     if (pod.hostPorts.length === 0 || node.usedPorts.length === 0) return OK;
     for (const want of pod.hostPorts) {

@@ -3,7 +3,7 @@
 // not True counts as carrying the not-ready/unreachable NoSchedule taint even before
 // the node lifecycle controller has put it there, so that pods never land on it.
 import type { Taint, Toleration } from 'kubernetes-types/core/v1.js';
-import { OK, defaultNormalize, unresolvable, type FilterPlugin, type ScorePlugin } from '../framework.js';
+import { OK, SKIP, defaultNormalize, unresolvable, type FilterPlugin, type ScorePlugin } from '../framework.js';
 import type { NodeInfo } from '../nodeinfo.js';
 
 export function tolerates(t: Toleration, taint: Pick<Taint, 'key' | 'value' | 'effect'>): boolean {
@@ -44,7 +44,10 @@ const STATE = 'TaintToleration';
 export const taintTolerationScore: ScorePlugin = {
   name: 'TaintToleration',
   weight: 3,
-  preScore(state, pod) {
+  preScore(state, pod, nodes) {
+    // No feasible node has a taint: every node scores the same, which cannot change the
+    // choice; skip the per-node pass.
+    if (!nodes.some((n) => n.taints.length > 0)) return SKIP;
     const tols = (pod.pod.spec?.tolerations ?? []).filter((t) => !t.effect || t.effect === 'PreferNoSchedule');
     state.set(STATE, tols);
     return OK;
