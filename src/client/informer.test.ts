@@ -28,6 +28,22 @@ test('store.replace computes adds, updates, deletes and delete+add for a recreat
   assert.equal(s.get('default/recreated')!.metadata!.uid, 'other');
 });
 
+test('store.set: an update keeping its index values returns the new object; changed multi-values move', () => {
+  const s = new IndexedStore<ConfigMap>();
+  s.addIndexer('ns', (o) => [o.metadata!.namespace!]);
+  s.addIndexer('tags', (o) => (o.metadata!.labels?.tags ?? '').split(',').filter(Boolean));
+  s.set(cm('x', '1', { labels: { tags: 'a,b' } }));
+  s.set(cm('x', '2', { labels: { tags: 'a,b' } }));
+  assert.deepEqual(s.byIndex('ns', 'default').map((o) => o.metadata!.resourceVersion), ['2']);
+  assert.deepEqual(s.byIndex('tags', 'b').map((o) => o.metadata!.resourceVersion), ['2']);
+  s.set(cm('x', '3', { labels: { tags: 'b,c' } }));
+  assert.equal(s.byIndex('tags', 'a').length, 0);
+  assert.deepEqual(s.indexKeys('tags', 'b'), ['default/x']);
+  assert.deepEqual(s.indexKeys('tags', 'c'), ['default/x']);
+  s.delete('default/x');
+  assert.equal(s.byIndex('tags', 'b').length + s.byIndex('tags', 'c').length + s.byIndex('ns', 'default').length, 0);
+});
+
 test('standard indexes: namespace, owner (controller refs only), nodeName for pods; custom indexers', () => {
   const fakeClient = { resource: () => { throw new Error('unused'); }, request: () => { throw new Error('unused'); }, close() {} };
   const inf = new SharedInformer<Pod>(fakeClient, R.pods, {});

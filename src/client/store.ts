@@ -54,9 +54,19 @@ export class IndexedStore<T extends KubeObject> implements Store<T> {
   set(obj: T): T | undefined {
     const key = objectKey(obj);
     const old = this.items.get(key);
-    if (old) this.unindex(key, old);
     this.items.set(key, obj);
-    for (const [name, fn] of this.indexers) this.indexOne(this.indices.get(name)!, fn, key, obj);
+    for (const [name, fn] of this.indexers) {
+      const idx = this.indices.get(name)!;
+      const vals = fn(obj);
+      if (old) {
+        // Most updates (status writes) leave the indexed values as they were: touch nothing
+        // then, as client-go's updateIndices.
+        const oldVals = fn(old);
+        if (sameValues(oldVals, vals)) continue;
+        this.unindexValues(idx, key, oldVals);
+      }
+      this.indexValues(idx, key, vals);
+    }
     return old;
   }
 
@@ -96,22 +106,33 @@ export class IndexedStore<T extends KubeObject> implements Store<T> {
   }
 
   private indexOne(idx: Map<string, Set<string>>, fn: IndexFunc<T>, key: string, obj: T): void {
-    for (const v of fn(obj)) {
+    this.indexValues(idx, key, fn(obj));
+  }
+
+  private indexValues(idx: Map<string, Set<string>>, key: string, vals: string[]): void {
+    for (const v of vals) {
       let s = idx.get(v);
       if (!s) idx.set(v, (s = new Set()));
       s.add(key);
     }
   }
 
-  private unindex(key: string, obj: T): void {
-    for (const [name, fn] of this.indexers) {
-      const idx = this.indices.get(name)!;
-      for (const v of fn(obj)) {
-        const s = idx.get(v);
-        if (!s) continue;
-        s.delete(key);
-        if (s.size === 0) idx.delete(v);
-      }
+  private unindexValues(idx: Map<string, Set<string>>, key: string, vals: string[]): void {
+    for (const v of vals) {
+      const s = idx.get(v);
+      if (!s) continue;
+      s.delete(key);
+      if (s.size === 0) idx.delete(v);
     }
   }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of this.indexers) this.unindexValues(this.indices.get(name)!, key, fn(obj));
+  }
+}
+
+function sameValues(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
