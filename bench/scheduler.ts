@@ -112,7 +112,7 @@ async function runPhase(rate: number, main: string | undefined, profDir: string,
   const client = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench' });
   // Pod creation gets its own connection pool, so that it does not compete with the sim's.
   const creatorClient = createClientFromKubeconfig(cluster.kubeconfig, { qps: 100_000, burst: 100_000, userAgent: 'jotasu-bench-create', maxConnections: 128 });
-  const informers = createInformerFactory(client);
+  const informers = createInformerFactory(client, { trimManagedFields: true });
   const session = new Session();
   try {
     if (SEPARATE) {

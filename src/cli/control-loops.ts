@@ -77,7 +77,7 @@ export async function startControlLoops(base: ThreadContext & Partial<Pick<Compo
     import('./server.js'), import('../client/rest.js'), import('../client/informer.js'), import('../util/version.js'),
   ]);
   const informerClient = createClientFromKubeconfig(base.kubeconfig, { userAgent: `jotasu-server-informers/${VERSION}`, qps: 1000, burst: 2000 });
-  const informers = createInformerFactory(informerClient);
+  const informers = createInformerFactory(informerClient, { trimManagedFields: true });
   informers.start();
   const ctx: ComponentContext = {
     issueClientCert: () => Promise.reject(new Error('client certificates are issued on the server\'s main thread')),

@@ -72,6 +72,32 @@ test('standard indexes: namespace, owner (controller refs only), nodeName for po
   assert.deepEqual(inf.store.byIndex(Indexes.nodeName, 'n1').map((p) => p.metadata!.name), ['a']);
 });
 
+test('trimManagedFields: objects from lists and watch events are cached without metadata.managedFields', async () => {
+  const mf = [{ manager: 'kubectl', operation: 'Update', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }];
+  const listed = { ...cm('listed', '1'), metadata: { ...cm('listed', '1').metadata, managedFields: mf } };
+  const fakeClient = {
+    resource: () => ({
+      list: async () => ({ metadata: { resourceVersion: '1' }, items: [listed] }),
+      watch: () => ({ close() {}, done: new Promise<void>(() => undefined) }),
+    }),
+    request: () => { throw new Error('unused'); }, close() {},
+  } as unknown as ConstructorParameters<typeof SharedInformer>[0];
+  const inf = new SharedInformer<ConfigMap>(fakeClient, R.configmaps, {}, { trimManagedFields: true });
+  const seen: ConfigMap[] = [];
+  inf.addEventHandler({ onAdd: (o) => seen.push(o), onUpdate: (_o, n) => seen.push(n) });
+  inf.start();
+  await inf.whenSynced();
+  inf.handleEvent({ type: 'MODIFIED', object: { ...cm('listed', '2'), metadata: { ...cm('listed', '2').metadata, managedFields: mf } } });
+  inf.stop();
+  assert.equal(seen.length, 2);
+  for (const o of [...seen, inf.store.get('default/listed')!]) assert.equal(o.metadata!.managedFields, undefined);
+  assert.equal(JSON.stringify(inf.store.get('default/listed')).includes('managedFields'), false);
+  // Without the option they are kept.
+  const plain = new SharedInformer<ConfigMap>(fakeClient, R.configmaps, {});
+  plain.handleEvent({ type: 'ADDED', object: { ...cm('x', '3'), metadata: { ...cm('x', '3').metadata, managedFields: mf } } });
+  assert.deepEqual(plain.store.get('default/x')!.metadata!.managedFields, mf);
+});
+
 // ---- against the wire-level fake server ----
 
 const fake = await startFakeApiServer();

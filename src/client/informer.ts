@@ -27,6 +27,12 @@ export interface InformerFactoryOptions {
   backoff?: BackoffOptions;
   /** Page size of lists (default 500). */
   pageSize?: number;
+  /**
+   * Drop metadata.managedFields from cached objects, as kube-controller-manager's and
+   * kube-scheduler's informer transform does: control loops never read them, they are a
+   * large part of every object, and an update without them keeps the stored ones.
+   */
+  trimManagedFields?: boolean;
 }
 
 export interface InformerScope { namespace?: string; labelSelector?: string; fieldSelector?: string }
@@ -196,6 +202,7 @@ export class SharedInformer<T extends KubeObject> implements Informer<T> {
       items.push(...all.items);
       rv = all.metadata.resourceVersion ?? '';
     }
+    if (this.opts.trimManagedFields) for (const it of items) trimManagedFields(it);
     const deltas = this.store.replace(items);
     this.rv = rv;
     this.dispatch(deltas);
@@ -239,6 +246,7 @@ export class SharedInformer<T extends KubeObject> implements Informer<T> {
       if (rv) this.rv = rv;
       return;
     }
+    if (this.opts.trimManagedFields) trimManagedFields(obj);
     const key = objectKey(obj);
     const old = this.store.get(key);
     if (rv) this.rv = rv;
@@ -291,6 +299,11 @@ export class SharedInformer<T extends KubeObject> implements Informer<T> {
   private handlerThrew(e: unknown): void {
     this.log.error({ err: (e as Error).stack ?? String(e) }, 'event handler threw');
   }
+}
+
+/** Unset rather than deleted: the object keeps its shape (a delete can turn it into a slow dictionary). */
+function trimManagedFields(o: KubeObject): void {
+  if (o.metadata?.managedFields !== undefined) o.metadata.managedFields = undefined;
 }
 
 export interface JotasuInformerFactory extends InformerFactory {

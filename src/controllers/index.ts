@@ -76,7 +76,7 @@ export interface ControllerManager {
 /** One leadership term: informers, queues, recorders and controllers, torn down on abort. */
 async function runControllers(client: ApiClient, options: ControllerOptions, identity: string, signal: AbortSignal, shared?: JotasuInformerFactory): Promise<void> {
   const log = logger('controller-manager', { identity });
-  const informers = shared ? scopedInformerFactory(shared) : createInformerFactory(client);
+  const informers = shared ? scopedInformerFactory(shared) : createInformerFactory(client, { trimManagedFields: true });
   const recorders = new Map<string, EventRecorder>();
   const queues: WorkQueue<string>[] = [];
   const ctx: ControllerContext = {

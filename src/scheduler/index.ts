@@ -33,7 +33,7 @@ export interface RunningScheduler {
 export function startScheduler(opts: StartSchedulerOptions): RunningScheduler {
   const log = logger('scheduler', { identity: opts.identity });
   const ownInformers = !opts.informers;
-  const informers = opts.informers ?? createInformerFactory(opts.client);
+  const informers = opts.informers ?? createInformerFactory(opts.client, { trimManagedFields: true });
   // Events through their own limiter, as kube-scheduler's separate event client (ClientConnection
   // defaults: 50 QPS, burst 100): a burst of Scheduled events must not compete with bindings.
   const recorder = createEventRecorder(opts.client, { component: DEFAULT_SCHEDULER_NAME, host: opts.identity, qps: opts.eventQps ?? 50, burst: opts.eventBurst ?? 100 });

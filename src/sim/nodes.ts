@@ -207,7 +207,7 @@ export async function startSimNodes(opts: SimNodesOptions): Promise<SimNodes> {
 
   // Pods: one shared pod informer, indexed by node name.
   const ownInformers = !opts.informers;
-  const informers = opts.informers ?? createInformerFactory(opts.client);
+  const informers = opts.informers ?? createInformerFactory(opts.client, { trimManagedFields: true });
   const podInformer: Informer<Pod> = informers.informer<Pod>(R.pods);
   const nodeInformer: Informer<Node> = informers.informer<Node>(R.nodes);
   const work = createWorkQueue<string>({ name: 'sim-pods', baseDelayMs: 100, maxDelayMs: 10_000 });
