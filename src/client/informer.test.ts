@@ -98,6 +98,19 @@ test('trimManagedFields: objects from lists and watch events are cached without 
   assert.deepEqual(plain.store.get('default/x')!.metadata!.managedFields, mf);
 });
 
+test('stale events are recognised across digit counts: 10 is newer than 9, 9 after 10 is ignored', () => {
+  const fakeClient = { resource: () => { throw new Error('unused'); }, request: () => { throw new Error('unused'); }, close() {} };
+  const inf = new SharedInformer<ConfigMap>(fakeClient, R.configmaps, {});
+  inf.handleEvent({ type: 'ADDED', object: cm('a', '9') });
+  inf.handleEvent({ type: 'MODIFIED', object: cm('a', '10') });
+  assert.equal(inf.store.get('default/a')!.metadata!.resourceVersion, '10');
+  inf.handleEvent({ type: 'MODIFIED', object: cm('a', '9') });
+  assert.equal(inf.store.get('default/a')!.metadata!.resourceVersion, '10');
+  inf.handleEvent({ type: 'MODIFIED', object: cm('a', '100000000000000000001') });
+  inf.handleEvent({ type: 'MODIFIED', object: cm('a', '99999999999999999999') });
+  assert.equal(inf.store.get('default/a')!.metadata!.resourceVersion, '100000000000000000001');
+});
+
 // ---- against the wire-level fake server ----
 
 const fake = await startFakeApiServer();

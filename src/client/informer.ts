@@ -47,9 +47,12 @@ export const ownerIndex: IndexFunc<KubeObject> = (o) => {
   return (o.metadata?.ownerReferences ?? []).filter((r) => r.controller).map((r) => `${ns}/${r.uid}`);
 };
 
-/** Compare numeric resourceVersions; undefined when either is not a number (they are opaque in general). */
+/** Compare numeric resourceVersions; false when either is not a number (they are opaque in general). */
 function rvOlder(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  // Without leading zeros a shorter number is smaller, and equal lengths compare as strings
+  // (runs for every watch event: no BigInts).
+  if (a[0] !== '0' && b[0] !== '0') return a.length !== b.length ? a.length < b.length : a < b;
   return BigInt(a) < BigInt(b);
 }
 

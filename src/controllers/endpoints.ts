@@ -182,19 +182,23 @@ function serviceQueueing(ctx: ControllerContext, svcInf: Informer<Service>, podI
     onUpdate: (_o, s) => queue.add(objectKey(s)),
     onDelete: (s) => queue.add(objectKey(s)),
   });
-  const forPod = (pod: Pod): void => {
-    for (const s of svcInf.store.byIndex(Indexes.namespace, pod.metadata?.namespace ?? '')) {
+  const servicesOf = (pod: Pod): Service[] => svcInf.store.byIndex(Indexes.namespace, pod.metadata?.namespace ?? '');
+  const forPod = (pod: Pod, svcs = servicesOf(pod)): void => {
+    for (const s of svcs) {
       if (mapSelectorMatches(s.spec?.selector, pod.metadata?.labels)) queue.add(objectKey(s));
     }
   };
   podInf.addEventHandler({
-    onAdd: forPod,
+    onAdd: (p) => forPod(p),
     onUpdate: (o, n) => {
       if (o.metadata?.resourceVersion === n.metadata?.resourceVersion) return;
-      forPod(n);
-      if (canonicalJson(o.metadata?.labels ?? {}) !== canonicalJson(n.metadata?.labels ?? {})) forPod(o);
+      // Most pods live where no service is (batch jobs, benchmarks): nothing to compare then.
+      const svcs = servicesOf(n);
+      if (svcs.length === 0) return;
+      forPod(n, svcs);
+      if (canonicalJson(o.metadata?.labels ?? {}) !== canonicalJson(n.metadata?.labels ?? {})) forPod(o, svcs);
     },
-    onDelete: forPod,
+    onDelete: (p) => forPod(p),
   });
   void ctx;
 }

@@ -134,7 +134,7 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
   podInf.addEventHandler({
     onAdd: (p) => { if (p.spec?.nodeName) podQueue.add(objectKey(p)); },
     onUpdate: (o, p) => {
-      if (p.spec?.nodeName && (o.spec?.nodeName !== p.spec.nodeName || JSON.stringify(o.spec?.tolerations) !== JSON.stringify(p.spec?.tolerations))) podQueue.add(objectKey(p));
+      if (p.spec?.nodeName && (o.spec?.nodeName !== p.spec.nodeName || !sameTolerations(o.spec?.tolerations, p.spec?.tolerations))) podQueue.add(objectKey(p));
     },
   });
 
@@ -234,4 +234,14 @@ export function startNodeLifecycleController(ctx: ControllerContext): Controller
       ]);
     },
   };
+}
+
+/** Field by field (every pod carries the default not-ready/unreachable tolerations; this runs on every pod update). */
+function sameTolerations(a: Toleration[] | undefined, b: Toleration[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((t, i) => {
+    const u = b[i]!;
+    return t.key === u.key && t.operator === u.operator && t.value === u.value && t.effect === u.effect && t.tolerationSeconds === u.tolerationSeconds;
+  });
 }
