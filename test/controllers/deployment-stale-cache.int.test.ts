@@ -7,9 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
-import type { KubeObject } from '../../src/api/resources.js';
 import { R } from '../../src/api/resources.js';
-import type { ApiClient, ResourceClient, WatchEvent } from '../../src/client/types.js';
+import type { ApiClient, KubeObject, ResourceClient, WatchEvent } from '../../src/client/types.js';
 import { createClientFromKubeconfig, type JotasuApiClient } from '../../src/client/rest.js';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/index.js';
 import { startCluster, type Cluster } from '../lib/cluster.js';
