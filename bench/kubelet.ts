@@ -67,6 +67,30 @@ function machineCpu(): number {
   return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / 100;
 }
 
+interface MemProbe { usage: NodeJS.MemoryUsage; spaces: Record<string, { size: number; used: number }>; smaps: Record<string, number>; snapshot?: string }
+
+/** MEM_AGENT=1: the agent runs with mem-probe-preload.mjs, which writes its memory breakdown on SIGWINCH. */
+const memDir = process.env.MEM_AGENT ? mkdtempSync(join(tmpdir(), 'jotasu-bench-kubelet-mem-')) : '';
+async function probeMemory(pid: number | undefined): Promise<string> {
+  if (!memDir || !pid) return '';
+  const file = join(memDir, `${pid}.json`);
+  const since = Date.now();
+  process.kill(pid, 'SIGWINCH');
+  for (let i = 0; i < 600; i++) {
+    await sleep(100);
+    try {
+      const m = JSON.parse(readFileSync(file, 'utf8')) as MemProbe & { at: number };
+      if (m.at < since) continue;
+      const mb = (n: number) => (n / 1048576).toFixed(1);
+      const u = m.usage;
+      const spaces = Object.entries(m.spaces).filter(([, s]) => s.size > 0).map(([k, s]) => `${k.replace('_space', '')} ${mb(s.size)}/${mb(s.used)}`).join(', ');
+      const smaps = Object.entries(m.smaps).sort((a, b) => b[1] - a[1]).filter(([, v]) => v >= 256 * 1024).map(([k, v]) => `${k} ${mb(v)}`).join(', ');
+      return `rss ${mb(u.rss)}, heapTotal ${mb(u.heapTotal)}, heapUsed ${mb(u.heapUsed)}, external ${mb(u.external)}, arrayBuffers ${mb(u.arrayBuffers)} MB\n      V8 spaces (size/used MB): ${spaces}\n      resident by mapping (MB): ${smaps}${m.snapshot ? `\n      heap snapshot: ${m.snapshot}` : ''}`;
+    } catch { /* not written yet */ }
+  }
+  return '(no answer from the memory probe)';
+}
+
 function rssMB(pid: number | undefined): number {
   if (!pid) return NaN;
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -150,6 +174,10 @@ async function main(): Promise<void> {
   // in proportion to the parent's RSS. Built into .bench/ so the tree's dist/ is untouched.
   if (!process.env.AGENT_MAIN && !process.env.FROM_SOURCE) process.env.AGENT_MAIN = await buildCompiled('kubelet');
   if (!process.env.NO_TRACE) process.env.JOTASU_KUBELET_TRACE = '1';
+  if (memDir) {
+    process.env.AGENT_NODE_ARGS = `${process.env.AGENT_NODE_ARGS ?? ''} --import ${new URL('./mem-probe-preload.mjs', import.meta.url).pathname}`;
+    process.env.MEM_PROBE_DIR = memDir;
+  }
   console.log(`agent: ${process.env.AGENT_MAIN ? `node ${process.env.AGENT_MAIN}` : 'tsx (sources)'}; service-account token volume ${AUTOMOUNT ? 'mounted' : 'off (AUTOMOUNT=0)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   // PROFILE_AGENT=1 with CPU_PROFILE_DIR: the server is profiled too (cpu-profile-preload.mjs), the burst only.
   const preload = new URL('./cpu-profile-preload.mjs', import.meta.url).pathname;
@@ -168,8 +196,7 @@ async function main(): Promise<void> {
   let cniDel: (ns: string) => Promise<void> = async () => undefined;
   try {
     await sleep(3000);
-    // MEM_AGENT=1 with AGENT_NODE_ARGS="--import <a preload that reports memory on SIGUSR2>": idle and with the pods.
-    if (process.env.MEM_AGENT) process.kill(env.agentPid()!, 'SIGUSR2');
+    const memIdle = await probeMemory(env.agentPid());
     const rssIdle = rssMB(env.agentPid());
     const rssIdleParts = rssParts(env.agentPid());
 
@@ -305,9 +332,9 @@ async function main(): Promise<void> {
     const helpers1 = helperCpu(env.agentPid());
     const lat = [...timelines.values()].filter((t) => t.has('running seen')).map((t) => t.get('running seen')! - t.get('create sent')!);
     await sleep(2000);
-    if (process.env.MEM_AGENT) process.kill(env.agentPid()!, 'SIGUSR2');
     const rss50 = rssMB(env.agentPid());
     const rss50Parts = rssParts(env.agentPid());
+    const mem50 = await probeMemory(env.agentPid());
     for (const [name, marks] of agentTimelines(env.agentLogs())) {
       const t = timelines.get(name);
       if (t) for (const [ph, at] of marks) t.set(ph, at);
@@ -329,6 +356,7 @@ async function main(): Promise<void> {
     const launcherRss = childPids(env.agentPid()!).map(rssMB).reduce((x, y) => x + y, 0);
     const sockets = readdirSync(`/proc/${env.agentPid()}/fd`).filter((f) => { try { return readlinkSync(`/proc/${env.agentPid()}/fd/${f}`).startsWith('socket:'); } catch { return false; } }).length;
     console.log(`  agent RSS: idle (node Ready, no pods) ${rssIdle.toFixed(1)} MB (${rssIdleParts}), with ${N + 1} pods ${rss50.toFixed(1)} MB (${rss50Parts}); + ${launcherRss.toFixed(1)} MB in its child processes (the launcher); ${sockets} sockets open`);
+    if (memIdle) console.log(`    memory idle: ${memIdle}\n    memory with ${N + 1} pods: ${mem50}`);
     if (!process.env.NO_TRACE) {
       console.log(`  phases of the ${N}-pod burst (agent start trace + bench marks; each: ms since the previous phase):`);
       for (const l of breakdown(timelines)) console.log(l);
@@ -343,48 +371,49 @@ async function main(): Promise<void> {
       const deadline = Date.now() + 90_000;
       while ((await pods.list({ namespace: 'default', labelSelector })).items.length && Date.now() < deadline) await sleep(500);
     };
-    await drain('bench in (kubelet, kubelet-seq)');
-
     // Paced, as clusterloader2's pod-startup latency phase measures the SLO: pods created at
     // a steady rate (not all at once), each timed from its create call to the watch event
-    // that shows it Running. In addition to the burst above, not instead of it.
+    // that shows it Running. In addition to the burst above, not instead of it (PACED_PODS=0: skipped).
+    const pacedRun = async (P: number): Promise<void> => {
+      const QPS = Number(process.env.PACED_QPS ?? 10);
+      const paced = new Map<string, { sent: number; running?: number }>();
+      let pacedRunning = 0;
+      let pacedAll!: () => void;
+      const pacedDone = new Promise<void>((r) => { pacedAll = r; });
+      const pw = pods.watch({ namespace: 'default', labelSelector: 'bench=kubelet-paced' }, (e) => {
+        const p = e.object as Pod;
+        const t = paced.get(p.metadata?.name ?? '');
+        if (!t || t.running !== undefined || p.status?.phase !== 'Running') return;
+        t.running = now();
+        if (++pacedRunning === P) pacedAll();
+      });
+      await sleep(1000);
+      const pa0 = cpu(env.agentPid()), ps0 = cpu(env.cluster.pid()), ph0 = helperCpu(env.agentPid()), pm0 = machineCpu(), la0 = loadavg()[0]!;
+      const pt0 = now();
+      const creates: Promise<unknown>[] = [];
+      for (let i = 0; i < P; i++) {
+        const at = pt0 + (i * 1000) / QPS;
+        if (at > now()) await sleep(at - now());
+        const name = `paced-${i}`;
+        paced.set(name, { sent: now() });
+        creates.push(pods.create(mkPod(name, 'kubelet-paced'), { namespace: 'default' }));
+      }
+      await Promise.all(creates);
+      await Promise.race([pacedDone, sleep(120_000)]);
+      const pWall = now() - pt0;
+      pw.close();
+      const pa1 = cpu(env.agentPid()), ps1 = cpu(env.cluster.pid()), pm1 = machineCpu();
+      await sleep(500);
+      const ph1 = helperCpu(env.agentPid());
+      const pLat = [...paced.values()].filter((t) => t.running !== undefined).map((t) => t.running! - t.sent);
+      const perP = (s: number) => `${(s / P * 1000).toFixed(1)} ms/pod`;
+      console.log(`  PACED (clusterloader2's pod-startup latency phase): ${P} pods created at ${QPS}/s, create -> Running by watch; load average ${la0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
+      console.log(`    Running ${pacedRunning}/${P}; p50 ${fmt(pct(pLat, 50))}, p90 ${fmt(pct(pLat, 90))}, p99 ${fmt(pct(pLat, 99))}, max ${fmt(Math.max(...pLat))} (upstream SLO: p99 <= 5 s)`);
+      console.log(`    CPU: agent ${perP(pa1.self - pa0.self + 0)}, its helpers ${perP(ph1 - ph0 + pa1.children - pa0.children)}, control plane ${perP(ps1.self - ps0.self)}; whole machine ${(pm1 - pm0).toFixed(2)} s over ${(pWall / 1000).toFixed(1)} s\n`);
+    };
+    await drain('bench in (kubelet, kubelet-seq)');
     const P = Number(process.env.PACED_PODS ?? 50);
-    const QPS = Number(process.env.PACED_QPS ?? 10);
-    const paced = new Map<string, { sent: number; running?: number }>();
-    let pacedRunning = 0;
-    let pacedAll!: () => void;
-    const pacedDone = new Promise<void>((r) => { pacedAll = r; });
-    const pw = pods.watch({ namespace: 'default', labelSelector: 'bench=kubelet-paced' }, (e) => {
-      const p = e.object as Pod;
-      const t = paced.get(p.metadata?.name ?? '');
-      if (!t || t.running !== undefined || p.status?.phase !== 'Running') return;
-      t.running = now();
-      if (++pacedRunning === P) pacedAll();
-    });
-    await sleep(1000);
-    const pa0 = cpu(env.agentPid()), ps0 = cpu(env.cluster.pid()), ph0 = helperCpu(env.agentPid()), pm0 = machineCpu(), la0 = loadavg()[0]!;
-    const pt0 = now();
-    const creates: Promise<unknown>[] = [];
-    for (let i = 0; i < P; i++) {
-      const at = pt0 + (i * 1000) / QPS;
-      if (at > now()) await sleep(at - now());
-      const name = `paced-${i}`;
-      paced.set(name, { sent: now() });
-      creates.push(pods.create(mkPod(name, 'kubelet-paced'), { namespace: 'default' }));
-    }
-    await Promise.all(creates);
-    await Promise.race([pacedDone, sleep(120_000)]);
-    const pWall = now() - pt0;
-    pw.close();
-    const pa1 = cpu(env.agentPid()), ps1 = cpu(env.cluster.pid()), pm1 = machineCpu();
-    await sleep(500);
-    const ph1 = helperCpu(env.agentPid());
-    const pLat = [...paced.values()].filter((t) => t.running !== undefined).map((t) => t.running! - t.sent);
-    const perP = (s: number) => `${(s / P * 1000).toFixed(1)} ms/pod`;
-    console.log(`  PACED (clusterloader2's pod-startup latency phase): ${P} pods created at ${QPS}/s, create -> Running by watch; load average ${la0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`);
-    console.log(`    Running ${pacedRunning}/${P}; p50 ${fmt(pct(pLat, 50))}, p90 ${fmt(pct(pLat, 90))}, p99 ${fmt(pct(pLat, 99))}, max ${fmt(Math.max(...pLat))} (upstream SLO: p99 <= 5 s)`);
-    console.log(`    CPU: agent ${perP(pa1.self - pa0.self + 0)}, its helpers ${perP(ph1 - ph0 + pa1.children - pa0.children)}, control plane ${perP(ps1.self - ps0.self)}; whole machine ${(pm1 - pm0).toFixed(2)} s over ${(pWall / 1000).toFixed(1)} s\n`);
-
+    if (P > 0) await pacedRun(P);
     await drain('bench');
   } finally {
     if (bareDir) {
@@ -400,6 +429,7 @@ async function main(): Promise<void> {
       rmSync(bareDir, { recursive: true, force: true });
     }
     await env.stop();
+    if (memDir && process.env.MEM_PROBE_SNAPSHOT !== '1') rmSync(memDir, { recursive: true, force: true });
   }
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { startCluster, type Cluster, type ClusterOptions } from '../lib/cluster.js';
+import { binLaunch, startCluster, type Cluster, type ClusterOptions } from '../lib/cluster.js';
 import { startRegistry, type TestRegistry } from '../lib/registry.js';
 import { busyboxImage, nginxImage } from '../lib/images.js';
 import { createClientFromKubeconfig } from '../../src/client/rest.js';
@@ -81,14 +81,16 @@ export async function startKubeletEnv(opts: KubeletEnvOptions = {}): Promise<Kub
     async startAgent() {
       // AGENT_NODE_ARGS: extra node flags for the agent (e.g. --cpu-prof for profiling).
       // AGENT_MAIN: a compiled main.js to run instead of the sources through tsx (benchmarks).
+      // Compiled, it starts as bin/jotasu.mjs starts node (its malloc settings and node flags).
       const main = process.env.AGENT_MAIN ? [process.env.AGENT_MAIN] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
-      const p = spawn(process.execPath, [...(process.env.AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...main, 'agent',
+      const asInstalled = process.env.AGENT_MAIN ? binLaunch() : { env: {}, nodeFlags: [] };
+      const p = spawn(process.execPath, [...asInstalled.nodeFlags, ...(process.env.AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...main, 'agent',
         '--server', cluster.url, '--token-file', join(cluster.dataDir, 'server', 'token'), '--node-name', nodeName,
         '--data-dir', agentDir, '--run-dir', runDir, '--bridge', bridge, '--cgroup-root', cgroupRoot, '--drain',
         ...(opts.agentArgs ?? []),
         '--node-ip', '127.0.0.1', '--kubelet-port', '0', '--kubelet-address', '127.0.0.1',
         '--cluster-dns', cluster.clusterDns, '--iptables-chain-prefix', cluster.chainPrefix], {
-        cwd: ROOT, env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: ROOT, env: { ...process.env, ...asInstalled.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       agent = p;
       p.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
