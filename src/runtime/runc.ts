@@ -633,6 +633,10 @@ export class RuncRuntime implements CriRuntime {
     markStart(uid, 'runc run');
     if (!reply.startsWith('ok ')) {
       const why = reply.startsWith('err ') && !/^err runc run exited/.test(reply) ? reply.slice(4).trim() : await this.runcError(dir);
+      // The shim answers before it writes exit.json (it first drains runc's output for up
+      // to 1 s): the failed start is recorded now, so that the container reads as exited
+      // with StartError at once, as containerd reports it, not as CREATED (started again).
+      this.knownExit.set(id, { exitCode: 128, finishedAt: (Date.now() / 1000).toFixed(6), oomKilled: 0 });
       throw new Error(`failed to start container "${c.config.metadata.name}": ${why}`);
     }
     // The init's pid, known now: state() needs no file reads for it (it was an exit.json
