@@ -176,6 +176,11 @@ export async function startAgent(f: AgentFlags & { credentials?: Credentials; la
   const client = createClient({
     server: creds.server, caData: Buffer.from(creds.caPem), certData: Buffer.from(creds.certPem), keyData: Buffer.from(creds.keyPem),
     userAgent: `jotasu-kubelet/${VERSION}`, qps: 100, burst: 200,
+    // A few connections, not the default 64: a burst of pods sends a TokenRequest, status
+    // writes and events for each at once, which opened ~40 connections that then stayed
+    // alive, ~110 KB of TLS state each (upstream's kubelet multiplexes all on one HTTP/2
+    // connection). The API server is one event loop; more connections add no throughput.
+    maxConnections: 8,
   });
   const labels: Record<string, string> = { ...(f.labels ?? {}) };
   for (const l of f.nodeLabel ?? []) { const i = l.indexOf('='); labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1); }
