@@ -61,94 +61,131 @@ interface Ctx {
   unknown: string[];
   typeError?: TypeError;
   prune: boolean;
+  /**
+   * Where the walk is: pieces of the printed path ("spec", ".containers", "[0]"), and
+   * the field names from the root (Go's error context has no indices). Kept as stacks
+   * and joined only for a report, as most objects have nothing to report.
+   */
+  path: string[];
+  stack: string[];
 }
 
 function isFreeForm(s: SchemaNode): boolean {
   return s['x-kubernetes-preserve-unknown-fields'] === true || (s.type === 'object' && !s.properties && s.additionalProperties === undefined);
 }
 
-/**
- * Walk value against node. `struct` is the Go struct whose field this is and
- * `stack` the field names from the root (Go's error context has no indices).
- */
-function walk(node: SchemaNode, value: unknown, path: string, struct: string, stack: string[], ctx: Ctx): void {
+/** A schema node's definition name and resolved node, worked out once per node (the schema is fixed). */
+interface Resolved { name: string | undefined; s: SchemaNode; structName: string | undefined }
+const resolvedCache = new WeakMap<SchemaNode, Resolved>();
+function resolved(node: SchemaNode): Resolved {
+  let r = resolvedCache.get(node);
+  if (!r) {
+    const name = refName(node);
+    r = { name, s: deref(node) ?? {}, structName: name ? name.split('.').pop()! : undefined };
+    resolvedCache.set(node, r);
+  }
+  return r;
+}
+
+function fail(node: SchemaNode, struct: string, what: string, ctx: Ctx): void {
+  if (ctx.typeError) return;
+  ctx.typeError = { path: ctx.path.join(''), message: `json: cannot unmarshal ${what} into Go struct field ${struct}.${ctx.stack.join('.')} of type ${goType(node)}` };
+}
+
+/** Walk value against node. `struct` is the Go struct whose field this is. */
+function walk(node: SchemaNode, value: unknown, struct: string, ctx: Ctx): void {
   if (value === null || value === undefined) return; // null decodes to the zero value
-  const name = refName(node);
-  const s = deref(node) ?? {};
-  const fail = (what: string): void => {
-    if (ctx.typeError) return;
-    ctx.typeError = { path, message: `json: cannot unmarshal ${what} into Go struct field ${struct}.${stack.join('.')} of type ${goType(node)}` };
-  };
+  const { name, s, structName } = resolved(node);
   if (name === INT_OR_STRING || s.format === 'int-or-string' && name !== QUANTITY) {
     if (typeof value === 'string') return;
     if (typeof value === 'number' && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647) return;
     // IntOrString.UnmarshalJSON decodes non-strings into an int32 itself.
-    if (!ctx.typeError) ctx.typeError = { path, message: `json: cannot unmarshal ${typeof value === 'number' ? `number ${value}` : jsonKind(value)} into Go value of type int32` };
+    if (!ctx.typeError) ctx.typeError = { path: ctx.path.join(''), message: `json: cannot unmarshal ${typeof value === 'number' ? `number ${value}` : jsonKind(value)} into Go value of type int32` };
     return;
   }
   if (name === QUANTITY) {
     const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
-    if (!QUANTITY_RE.test(text.trim()) && !ctx.typeError) ctx.typeError = { path, message: QUANTITY_ERR };
+    if (!QUANTITY_RE.test(text.trim()) && !ctx.typeError) ctx.typeError = { path: ctx.path.join(''), message: QUANTITY_ERR };
     return;
   }
   switch (s.type) {
     case 'string':
-      if (typeof value !== 'string') fail(jsonKind(value));
+      if (typeof value !== 'string') fail(node, struct, jsonKind(value), ctx);
       return;
     case 'boolean':
-      if (typeof value !== 'boolean') fail(jsonKind(value));
+      if (typeof value !== 'boolean') fail(node, struct, jsonKind(value), ctx);
       return;
     case 'integer': {
-      if (typeof value !== 'number') { fail(jsonKind(value)); return; }
+      if (typeof value !== 'number') { fail(node, struct, jsonKind(value), ctx); return; }
       const max = s.format === 'int64' ? Number.MAX_SAFE_INTEGER : 2147483647;
-      if (!Number.isInteger(value) || Math.abs(value) > max + 1) fail(`number ${value}`);
+      if (!Number.isInteger(value) || Math.abs(value) > max + 1) fail(node, struct, `number ${value}`, ctx);
       return;
     }
     case 'number':
-      if (typeof value !== 'number') fail(jsonKind(value));
+      if (typeof value !== 'number') fail(node, struct, jsonKind(value), ctx);
       return;
     case 'array': {
-      if (!Array.isArray(value)) { fail(jsonKind(value)); return; }
+      if (!Array.isArray(value)) { fail(node, struct, jsonKind(value), ctx); return; }
       const items = s.items;
       if (!items) return;
-      value.forEach((v, i) => walk(items, v, `${path}[${i}]`, struct, stack, ctx));
+      for (let i = 0; i < value.length; i++) {
+        ctx.path.push(`[${i}]`);
+        walk(items, value[i], struct, ctx);
+        ctx.path.pop();
+      }
       return;
     }
     default: break; // object (or untyped)
   }
   if (typeof value !== 'object' || Array.isArray(value)) {
-    if (s.type === 'object' || s.properties) fail(jsonKind(value));
+    if (s.type === 'object' || s.properties) fail(node, struct, jsonKind(value), ctx);
     return;
   }
   const obj = value as Record<string, unknown>;
   if (s.properties) {
-    const structName = name ? name.split('.').pop()! : struct;
+    const childStruct = structName ?? struct;
+    const top = ctx.path.length === 0;
     for (const key of Object.keys(obj)) {
       const child = s.properties[key];
-      const childPath = path ? `${path}.${key}` : key;
+      ctx.path.push(top ? key : `.${key}`);
       if (!child) {
-        ctx.unknown.push(childPath);
+        ctx.unknown.push(ctx.path.join(''));
         if (ctx.prune) delete obj[key];
-        continue;
+      } else {
+        ctx.stack.push(key);
+        walk(child, obj[key], childStruct, ctx);
+        ctx.stack.pop();
       }
-      walk(child, obj[key], childPath, structName, [...stack, key], ctx);
+      ctx.path.pop();
     }
     return;
   }
   if (typeof s.additionalProperties === 'object') {
     const ap = s.additionalProperties;
     // Go's error context names the map field, not the key.
-    for (const key of Object.keys(obj)) walk(ap, obj[key], `${path}.${key}`, struct, stack, ctx);
+    for (const key of Object.keys(obj)) {
+      ctx.path.push(`.${key}`);
+      walk(ap, obj[key], struct, ctx);
+      ctx.path.pop();
+    }
     return;
   }
   if (isFreeForm(s)) return;
 }
 
+/** The root node per definition, one object so that resolved() remembers it. */
+const rootNodes = new Map<string, SchemaNode>();
+function rootNode(defName: string): SchemaNode {
+  let n = rootNodes.get(defName);
+  if (!n) rootNodes.set(defName, (n = { $ref: `#/components/schemas/${defName}` }));
+  return n;
+}
+
 function check(group: string, version: string, kind: string, obj: unknown, prune: boolean): FieldCheck {
   const defName = definitionNameForKind(group, version, kind);
-  const ctx: Ctx = { unknown: [], prune };
+  const ctx: Ctx = { unknown: [], prune, path: [], stack: [] };
   if (!defName) return { unknown: [] }; // unknown kinds (custom resources) are not checked here
-  walk({ $ref: `#/components/schemas/${defName}` }, obj, '', kind, [], ctx);
+  walk(rootNode(defName), obj, kind, ctx);
   return ctx.typeError ? { unknown: ctx.unknown, typeError: ctx.typeError } : { unknown: ctx.unknown };
 }
 
