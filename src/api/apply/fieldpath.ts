@@ -108,7 +108,15 @@ export class FieldSet {
 }
 
 // SMD orders fields, then keys, then values, then indexes.
-const peRank = (pe: string): number => ({ f: 0, k: 1, v: 2, i: 3 } as Record<string, number>)[pe[0]!] ?? 4;
+function peRank(pe: string): number {
+  switch (pe.charCodeAt(0)) {
+    case 102 /* f */: return 0;
+    case 107 /* k */: return 1;
+    case 118 /* v */: return 2;
+    case 105 /* i */: return 3;
+    default: return 4;
+  }
+}
 function comparePE(a: string, b: string): number {
   const ra = peRank(a), rb = peRank(b);
   if (ra !== rb) return ra - rb;

@@ -169,25 +169,36 @@ export class Typed {
       la.forEach((it) => { const pe = this.itemPE(n, k, it, path); if (!lm.has(pe)) { lm.set(pe, it); order.push(pe); } });
       ra.forEach((it) => { const pe = this.itemPE(n, k, it, path); if (!rm.has(pe)) { rm.set(pe, it); if (!lm.has(pe)) order.push(pe); } });
       const itemNode = k.rel === 'map' ? this.item(n) : undefined;
+      // `path` is extended in place for the children (the sets copy what they insert).
       for (const pe of order) {
         const li = lm.get(pe), ri = rm.get(pe);
+        path.push(pe);
         if (k.rel === 'set') {
-          if (li === undefined) c.added.insert([...path, pe]);
-          else if (ri === undefined) c.removed.insert([...path, pe]);
+          if (li === undefined) c.added.insert(path);
+          else if (ri === undefined) c.removed.insert(path);
         } else {
-          this.cmp(li, ri, itemNode, [...path, pe], c);
+          this.cmp(li, ri, itemNode, path, c);
         }
+        path.pop();
       }
     } else {
       const lo = isObject(l) ? l : {}, ro = isObject(r) ? r : {};
-      if (k.atomic || (Object.keys(lo).length === 0 && Object.keys(ro).length === 0)) return leaf();
-      const keys = new Set([...Object.keys(lo), ...Object.keys(ro)]);
-      for (const key of keys) this.cmp(lo[key], ro[key], this.field(n, key), [...path, fieldPE(key)], c);
+      const lk = Object.keys(lo), rk = Object.keys(ro);
+      if (k.atomic || (lk.length === 0 && rk.length === 0)) return leaf();
+      // The keys of both sides, the left's first (as a Set of both would give them).
+      for (const key of lk) this.cmpField(lo[key], ro[key], n, key, path, c);
+      for (const key of rk) if (!Object.prototype.hasOwnProperty.call(lo, key)) this.cmpField(undefined, ro[key], n, key, path, c);
     }
     if (path.length) {
       if (!lPresent) c.added.insert(path);
       else if (!rPresent) c.removed.insert(path);
     }
+  }
+
+  private cmpField(l: unknown, r: unknown, n: SchemaNode | undefined, key: string, path: string[], c: { added: FieldSet; modified: FieldSet; removed: FieldSet }): void {
+    path.push(fieldPE(key));
+    this.cmp(l, r, this.field(n, key), path, c);
+    path.pop();
   }
 
   // ------------------------------------------------------------------ merge
