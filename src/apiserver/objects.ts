@@ -51,7 +51,17 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return ka.every((k) => deepEqual((a as any)[k], (b as any)[k]));
 }
 
+let lastSecond = -1;
+let lastText = '';
+
 /** RFC 3339 without fractional seconds, as metav1.Time serialises. */
-export function nowRFC3339(d = new Date()): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export function nowRFC3339(d?: Date): string {
+  if (d) return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Every write asks for the time (creationTimestamp, managedFields): formatted once a second.
+  const sec = Math.floor(Date.now() / 1000);
+  if (sec !== lastSecond) {
+    lastText = new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    lastSecond = sec;
+  }
+  return lastText;
 }
