@@ -38,6 +38,7 @@ import { AllocatorRepair } from './allocator-repair.js';
 import { createStreamingProxy, ensureKubeletClientCert } from './proxy/index.js';
 import { joinHandler } from './join.js';
 import type { Obj } from './objects.js';
+import { parseRequestTarget } from './request-target.js';
 import { ServiceAccountTokens, serviceAccountTokenAuthenticator, type ObjectLookup } from './serviceaccount-token.js';
 
 const log = logger('apiserver');
@@ -276,23 +277,23 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const mutating = req.method !== 'GET' && req.method !== 'HEAD';
     if (!longRunning) metrics.inflight(mutating, 1);
     try {
-      const url = new URL(req.url ?? '/', 'https://localhost');
-      path = url.pathname;
-      query = url.searchParams;
+      const target = parseRequestTarget(req.url);
+      path = target.path;
+      query = target.query;
       if (await joinRoute(req, res, path)) return;
       const authed = await authenticate(authenticators, req);
       if (!authed && !PUBLIC_PATHS.test(path)) throw errors.unauthorized();
       if (authed) user = await impersonate(req, authed, authorizers);
       // Most requests are not the kubelet proxy's: decided without a promise.
-      if (streaming.serves(path) && await streaming.handle(req, res, user, url)) return;
-      info = parseRequestInfo(req.method ?? 'GET', path, url.searchParams);
-      const attrs = authorizationInfo(info, url.searchParams);
+      if (streaming.serves(path) && await streaming.handle(req, res, user)) return;
+      info = parseRequestInfo(req.method ?? 'GET', path, query);
+      const attrs = authorizationInfo(info, query);
       const d = await authorize(authorizers, user, attrs);
       if (!d.allowed) {
         throw errors.forbidden(forbiddenMessage(user, attrs, d.reason), attrs.isResourceRequest ? { group: attrs.group, resource: attrs.resource, name: attrs.name || undefined } : undefined);
       }
-      if (!info.isResourceRequest) await nonResource(req, res, path, url.searchParams);
-      else await resource(req, res, info, url.searchParams, user);
+      if (!info.isResourceRequest) await nonResource(req, res, path, query);
+      else await resource(req, res, info, query, user);
     } catch (e) {
       if (!isStatusError(e)) log.error({ err: e instanceof Error ? e.stack : String(e), method: req.method, path }, 'request failed');
       if (!res.headersSent) writeError(res, e);
