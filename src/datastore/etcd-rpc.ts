@@ -54,6 +54,25 @@ export const RPC = {
   watch: method<etcd.IWatchRequest, etcd.IWatchResponse>('Watch', 'Watch', 'WatchRequest', 'WatchResponse'),
 };
 
+const txnRequest = root.lookupType('etcdserverpb.TxnRequest');
+const compareTarget = root.lookupEnum('etcdserverpb.Compare.CompareTarget').values;
+const compareResult = root.lookupEnum('etcdserverpb.Compare.CompareResult').values;
+
+/**
+ * A Txn request encoded without protobufjs' fromObject, which converts every field of
+ * every write (int64s into Long objects, enum names into numbers) before encoding: the
+ * encoder takes numbers, strings of int64s and Buffers as they are, so only the
+ * compares' enum names are mapped here. The same bytes as RPC.txn.serialize.
+ */
+export function encodeTxn(req: etcd.ITxnRequest): Buffer {
+  const compare = req.compare?.map((c) => ({
+    ...c,
+    target: typeof c.target === 'string' ? compareTarget[c.target] : c.target,
+    result: typeof c.result === 'string' ? compareResult[c.result] : c.result,
+  }));
+  return txnRequest.encode(compare ? { ...req, compare } : req).finish() as Buffer;
+}
+
 /** Encodes a request once, for messages sent unchanged many times (RPC methods take the Buffer as is). */
 export function encode<Req extends object>(m: RpcMethod<Req, unknown>, req: Req): Buffer {
   return m.serialize(req);

@@ -25,7 +25,7 @@ import type {
   IWatchResponse,
 } from 'etcd3';
 import { logger } from '../util/log.js';
-import { EtcdRpc, encode, GrpcCode, GrpcError, NotSentError, RPC, type RpcStream } from './etcd-rpc.js';
+import { EtcdRpc, encode, encodeTxn, GrpcCode, GrpcError, NotSentError, RPC, type RpcStream } from './etcd-rpc.js';
 import { prefixEndBytes } from './keys.js';
 import {
   CompactedError,
@@ -290,7 +290,8 @@ export class EtcdDatastore implements Datastore {
   }
 
   private async txn(what: string, compare: ITxnRequest['compare'], success: IRequestOp[], key: Buffer): Promise<ITxnResponse> {
-    return this.call(what, true, () => this.txn_({ compare, success, failure: [{ request_range: { key } }] }));
+    const req = encodeTxn({ compare, success, failure: [{ request_range: { key } }] });
+    return this.call(what, true, () => this.rpc.unary(RPC.txn, req));
   }
 
   private failed(res: ITxnResponse): WriteResult {
