@@ -104,7 +104,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       const tr = await o.client.resource(R.serviceaccounts).createSubresource<TokenRequest>(sa, 'token', body, { namespace: pod.metadata?.namespace });
       return { token: tr.status?.token ?? '', expirationTimestamp: tr.status?.expirationTimestamp };
     },
-  }, { onTokenRefreshDue: (uid) => kick(uid) });
+  }, { onTokenRefreshDue: (uid) => kick(uid), mounter: () => runtime });
 
   const crashBackoff = new Backoff();
   let images: ImageManager | undefined;

@@ -359,7 +359,16 @@ export interface ImageService {
 }
 
 /** A runtime implements both services (as containerd does on one socket). */
-export interface CriRuntime extends RuntimeService, ImageService {}
+export interface CriRuntime extends RuntimeService, ImageService {
+  /**
+   * Host mounts for the kubelet's pod volumes (tmpfs under secret, projected, downwardAPI
+   * and memory-backed emptyDir volumes), by the runtime's helper so that the agent forks
+   * nothing. Not CRI (upstream's kubelet mounts these itself); optional.
+   */
+  mountTmpfs?(path: string, options: string): Promise<void>;
+  /** Unmounts whatever is mounted on each path; a path that is not a mount point is no error. */
+  unmount?(paths: string[]): Promise<void>;
+}
 
 /** Raised by pullImage; `reason` mirrors what the kubelet shows (ErrImagePull message). */
 export class ImagePullError extends Error {

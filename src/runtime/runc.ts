@@ -232,6 +232,14 @@ export class RuncRuntime implements CriRuntime {
     return run(cmd, args, what, this.launcher);
   }
 
+  async mountTmpfs(path: string, options: string): Promise<void> {
+    await this.run(this.shimPath, ['--tmpfs', options, path], `mounting a tmpfs on ${path}`);
+  }
+
+  async unmount(paths: string[]): Promise<void> {
+    if (paths.length) await this.run(this.shimPath, ['--umount', ...paths], 'unmounting pod volumes');
+  }
+
   /** Stops the launcher (containers and their shims keep running). */
   close(): void {
     this.launcher?.close();

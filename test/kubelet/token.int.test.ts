@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
@@ -34,7 +34,7 @@ test('a projected serviceAccountToken volume holds a pod-bound token that authen
     apiVersion: 'v1', kind: 'Pod', metadata: { name: 'tokens', namespace: 'default' },
     spec: {
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'app', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'cat /var/run/secrets/tokens/token; echo; sleep 3600'],
+      containers: [{ name: 'app', image: env.busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'cat /var/run/secrets/tokens/token; echo; grep " /var/run/secrets/tokens " /proc/mounts; sleep 3600'],
         volumeMounts: [{ name: 'tok', mountPath: '/var/run/secrets/tokens', readOnly: true }] }],
       volumes: [{ name: 'tok', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 600 } }] } }],
     },
@@ -42,11 +42,16 @@ test('a projected serviceAccountToken volume holds a pod-bound token that authen
   await env.client.resource<Pod>(R.pods).create(pod, { namespace: 'default' });
   const p = await env.waitPod('tokens', (x) => !!x.status?.containerStatuses?.[0]?.state?.running, 60_000);
   let token = '';
-  for (let i = 0; i < 50 && !token; i++) {
+  let mountLine = '';
+  for (let i = 0; i < 50 && !mountLine; i++) {
     const logs = await env.cluster.kubectl(['logs', 'tokens']);
-    token = logs.stdout.trim().split('\n')[0] ?? '';
-    if (!token) await new Promise((r) => setTimeout(r, 100));
+    [token = '', mountLine = ''] = logs.stdout.trim().split('\n');
+    if (!mountLine) await new Promise((r) => setTimeout(r, 100));
   }
+  // On a tmpfs, as upstream's projected volumes (a memory-backed emptyDir): the token never reaches the disk.
+  assert.match(mountLine, /^\S+ \/var\/run\/secrets\/tokens tmpfs ro[, ]/);
+  const hostMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(p.metadata!.uid!));
+  assert.equal(hostMounts().filter((l) => l.includes('/kubernetes.io~projected/tok ') && l.includes(' - tmpfs ')).length, 1, 'the volume is a tmpfs mount on the host');
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, `no token in the pod; agent: ${env.agentLogs().split('\n').filter((l) => /TokenRequest/.test(l)).join('\n')}`);
   const claims = decodeJwt(token);
   assert.equal(claims.sub, 'system:serviceaccount:default:default');
@@ -80,6 +85,7 @@ test('a projected serviceAccountToken volume holds a pod-bound token that authen
     if (code !== 401) await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(code, 401);
+  assert.deepEqual(hostMounts(), [], 'the volumes\' tmpfs mounts go with the pod');
 });
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

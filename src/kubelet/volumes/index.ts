@@ -3,10 +3,14 @@
 // emptyDir (a directory, or tmpfs for medium Memory), hostPath (with its type
 // checks), configMap/secret/downwardAPI/projected (files written by the atomic
 // writer, rewritten when their sources change). setUp is idempotent: the pod worker
-// calls it on every sync, which is how updates reach running pods.
+// calls it on every sync, which is how updates reach running pods. Secret, projected and
+// downwardAPI volumes are tmpfs mounts, as upstream's (they wrap a memory-backed
+// emptyDir): tokens and secrets never reach the disk, and on this kind of host a
+// volume's ~15 directory, file and symlink creations cost ~4-5 ms of kernel CPU on ext4
+// against ~0.1 ms on tmpfs.
 import type { ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume, VolumeProjection } from 'kubernetes-types/core/v1.js';
 import { mkdir, rm, stat, writeFile, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -65,10 +69,21 @@ async function run(cmd: string, args: string[]): Promise<void> {
   }
 }
 
-async function isMountPoint(p: string): Promise<boolean> {
-  const text = await import('node:fs/promises').then((fs) => fs.readFile('/proc/self/mountinfo', 'utf8')).catch(() => '');
-  return text.split('\n').some((l) => l.split(' ')[4] === p);
+/** Whether something is mounted on p: it is on another device than its parent (no read of the whole mount table). */
+function isMountPoint(p: string): boolean {
+  const st = statSync(p, { throwIfNoEntry: false });
+  const up = statSync(join(p, '..'), { throwIfNoEntry: false });
+  return !!st && !!up && st.dev !== up.dev;
 }
+
+/** Mounts done by the container runtime's helper (no fork of the agent); see CriRuntime.mountTmpfs. */
+export interface VolumeMounter {
+  mountTmpfs?(path: string, options: string): Promise<void>;
+  unmount?(paths: string[]): Promise<void>;
+}
+
+/** The plugins whose volumes are tmpfs mounts (emptyDir only with medium Memory). */
+const TMPFS_PLUGINS = ['emptyDir', 'secret', 'projected', 'downwardAPI'];
 
 export interface VolumeManagerOptions {
   /**
@@ -77,13 +92,36 @@ export interface VolumeManagerOptions {
    * kubelet resyncs every pod each minute instead).
    */
   onTokenRefreshDue?(podUID: string): void;
+  /** The runtime's mounter, once there is a runtime; `mount`/`umount` are run without one. */
+  mounter?(): VolumeMounter | undefined;
 }
 
 export class VolumeManager {
   /** Token cache per pod volume and path, with the timer that asks for its refresh. */
   private readonly tokens = new Map<string, { token: string; refreshAt: number; expiresAt: number; timer?: NodeJS.Timeout }>();
 
+  /** Volume directories known to have their tmpfs (no mount check on every sync). */
+  private readonly tmpfs = new Set<string>();
+
   constructor(readonly root: string, private readonly src: VolumeSources, private readonly opts: VolumeManagerOptions = {}) {}
+
+  /** Mounts a tmpfs on the volume's directory unless one is there (a restarted agent finds its mounts). */
+  private async ensureTmpfs(dir: string, options: string): Promise<void> {
+    if (this.tmpfs.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    if (!isMountPoint(dir)) {
+      const m = this.opts.mounter?.();
+      if (m?.mountTmpfs) await m.mountTmpfs(dir, options);
+      else await run('mount', ['-t', 'tmpfs', ...(options ? ['-o', options] : []), 'tmpfs', dir]);
+    }
+    this.tmpfs.add(dir);
+  }
+
+  /** Upstream sizes a memory-backed volume by its sizeLimit, else by the node's allocatable memory. */
+  private tmpfsSize(sizeLimit?: string): string {
+    const size = sizeLimit ? quantityValue(sizeLimit) : quantityValue(this.src.nodeAllocatable?.memory ?? '0');
+    return size ? `size=${size}` : '';
+  }
 
   podDir(uid: string): string { return join(this.root, 'pods', uid); }
 
@@ -115,11 +153,7 @@ export class VolumeManager {
     switch (kind) {
       case 'emptyDir': {
         await mkdir(dir, { recursive: true, mode: 0o777 });
-        if (v.emptyDir!.medium === 'Memory' && !(await isMountPoint(dir))) {
-          // Upstream sizes the tmpfs by sizeLimit (or node allocatable memory when unset).
-          const size = v.emptyDir!.sizeLimit ? quantityValue(v.emptyDir!.sizeLimit) : quantityValue(this.src.nodeAllocatable?.memory ?? '0');
-          await run('mount', ['-t', 'tmpfs', '-o', `mode=0777${size ? `,size=${size}` : ''}`, 'tmpfs', dir]);
-        }
+        if (v.emptyDir!.medium === 'Memory') await this.ensureTmpfs(dir, ['mode=0777', this.tmpfsSize(v.emptyDir!.sizeLimit)].filter(Boolean).join(','));
         await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o777));
         return dir;
       }
@@ -137,12 +171,14 @@ export class VolumeManager {
         const s = this.src.secret(ns, c.secretName ?? '');
         if (!s && !c.optional) throw new MountError(v.name, `secret "${c.secretName}" not found`);
         const files = s ? projectKeys(v.name, secretData(s), c.items, c.defaultMode ?? 0o644, !!c.optional, `references non-existent secret key`) : new Map();
+        await this.ensureTmpfs(dir, this.tmpfsSize());
         await writeAtomic(dir, files, { gid: fsGroup });
         return dir;
       }
       case 'downwardAPI': {
         const files = new Map<string, Projected>();
         for (const item of v.downwardAPI!.items ?? []) files.set(item.path, { data: Buffer.from(this.downward(pod, item)), mode: item.mode ?? v.downwardAPI!.defaultMode ?? 0o644 });
+        await this.ensureTmpfs(dir, this.tmpfsSize());
         await writeAtomic(dir, files, { gid: fsGroup });
         return dir;
       }
@@ -150,6 +186,7 @@ export class VolumeManager {
         const files = new Map<string, Projected>();
         const mode = v.projected!.defaultMode ?? 0o644;
         for (const s of v.projected!.sources ?? []) await this.projectSource(pod, v.name, s, mode, files);
+        await this.ensureTmpfs(dir, this.tmpfsSize());
         await writeAtomic(dir, files, { gid: fsGroup });
         return dir;
       }
@@ -250,11 +287,18 @@ export class VolumeManager {
   async tearDown(uid: string): Promise<void> {
     const dir = this.podDir(uid);
     if (!existsSync(dir)) return;
-    const ed = join(dir, 'volumes', PLUGIN.emptyDir!);
-    for (const name of await readdir(ed).catch(() => [] as string[])) {
-      const p = join(ed, name);
-      if (await isMountPoint(p)) await run('umount', [p]).catch((e: Error) => log.warn({ err: e.message }, 'unmounting emptyDir'));
+    const mounted: string[] = [];
+    for (const plugin of TMPFS_PLUGINS) {
+      const pd = join(dir, 'volumes', PLUGIN[plugin]!);
+      for (const name of await readdir(pd).catch(() => [] as string[])) {
+        const p = join(pd, name);
+        this.tmpfs.delete(p);
+        if (isMountPoint(p)) mounted.push(p);
+      }
     }
+    const m = this.opts.mounter?.();
+    if (m?.unmount) await m.unmount(mounted).catch((e: Error) => log.warn({ err: e.message }, 'unmounting volumes'));
+    else for (const p of mounted) await run('umount', [p]).catch((e: Error) => log.warn({ err: e.message }, 'unmounting a volume'));
     for (const uid2 of [uid]) this.tokensForget(uid2);
     await rm(dir, { recursive: true, force: true });
   }

@@ -17,6 +17,7 @@
 //   jotasu-shim --launcher    spawns processes for the agent (see launcher_main)
 //   jotasu-shim --sandbox [--net F] [--ipc F] [--uts F] [--hostname H] [--shm DIR]
 //   jotasu-shim --umount PATH...
+//   jotasu-shim --tmpfs OPTIONS PATH
 //   jotasu-shim --exec --runc BIN --root DIR --pid-file F ID CMD...   (see exec_main)
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -744,6 +745,23 @@ static int umount_main(int argc, char **argv) {
   return rc;
 }
 
+// --tmpfs OPTIONS PATH: mounts a tmpfs on PATH unless one is there already (a pod's
+// secret, projected and downwardAPI volumes, memory-backed emptyDirs), without an exec
+// of mount(8), which reads and parses the whole mount table first.
+static int tmpfs_main(int argc, char **argv) {
+  if (argc != 4) { fprintf(stderr, "usage: jotasu-shim --tmpfs OPTIONS PATH\n"); return 2; }
+  const char *opts = argv[2], *path = argv[3];
+  struct stat st, parent;
+  char up[PATH_MAX];
+  snprintf(up, sizeof up, "%s/..", path);
+  if (stat(path, &st) == 0 && stat(up, &parent) == 0 && st.st_dev != parent.st_dev) return 0;
+  if (mount("tmpfs", path, "tmpfs", 0, *opts ? opts : NULL) < 0) {
+    fprintf(stderr, "mounting tmpfs on %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
 // --exec --runc BIN --root DIR --pid-file F ID CMD...: `runc exec` of CMD in container ID
 // with our stdin/stdout/stderr handed to the process itself, for the kubelet's streaming
 // exec. Without --detach runc relays the process's stdio through pipes of its own
@@ -1014,6 +1032,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--launcher")) return launcher_main();
   if (argc > 1 && !strcmp(argv[1], "--sandbox")) return sandbox_main(argc, argv);
   if (argc > 1 && !strcmp(argv[1], "--umount")) return umount_main(argc, argv);
+  if (argc > 1 && !strcmp(argv[1], "--tmpfs")) return tmpfs_main(argc, argv);
   if (argc > 1 && !strcmp(argv[1], "--exec")) return exec_main(argc, argv);
   return shim_main(argc, argv);
 }
