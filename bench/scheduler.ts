@@ -74,6 +74,31 @@ function cpuSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
   } catch { return 0; }
 }
+/** CPU seconds per thread of a process (tid -> seconds). */
+function threadCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+        out.set(Number(t), (Number(f[11]) + Number(f[12])) / 100);
+      } catch { /* exited */ }
+    }
+  } catch { /* gone */ }
+  return out;
+}
+/**
+ * Where a process's CPU went by thread: the main thread (the API server), the busiest other
+ * thread (the control loops' worker thread, when the process has one) and the rest (V8's
+ * GC and compiler helpers, libuv's pool). Thread names don't tell them apart (all "node").
+ */
+function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>): { main: number; busiest: number; rest: number } {
+  const used = [...after].map(([tid, s]) => [tid, s - (before.get(tid) ?? 0)] as const);
+  const main = used.find(([tid]) => tid === pid)?.[1] ?? 0;
+  const others = used.filter(([tid]) => tid !== pid).map(([, s]) => s).sort((a, b) => b - a);
+  const busiest = others[0] ?? 0;
+  return { main, busiest, rest: others.slice(1).reduce((a, b) => a + b, 0) };
+}
 function ownCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -88,7 +113,7 @@ interface PhaseResult {
   bindSecs: number;
   lat: { p50: number; p90: number; p99: number; max: number };
   /** CPU seconds until the last bind, per control-plane process, and of this process (creators, simulated nodes, watch). */
-  cpu: { name: string; secs: number; idlePerSec: number }[];
+  cpu: { name: string; secs: number; idlePerSec: number; threads: { main: number; busiest: number; rest: number } }[];
   benchCpuSecs: number;
   load: [number, number];
   maxInFlight: number;
@@ -148,6 +173,7 @@ async function runPhase(rate: number, main: string | undefined, profDir: string,
     for (const { pid } of cp) { try { process.kill(pid, 'SIGUSR2'); } catch { /* gone */ } }
     // CPU time is the figure that survives a busy shared machine; wall-clock rates don't.
     const cpu0 = cp.map(({ pid }) => cpuSeconds(pid));
+    const threads0 = cp.map(({ pid }) => threadCpuSeconds(pid));
     const bench0 = ownCpuSeconds();
     const load0 = loadavg()[0]!;
     if (wantProfile) {
@@ -204,6 +230,7 @@ async function runPhase(rate: number, main: string | undefined, profDir: string,
     while (bound.size < PODS - createErrors && Date.now() < deadline) await sleep(20);
     const tBound = performance.now();
     const cpuUsed = cp.map(({ pid }, i) => cpuSeconds(pid) - cpu0[i]!);
+    const threads = cp.map(({ pid }, i) => threadSplit(pid, threads0[i]!, threadCpuSeconds(pid)));
     const benchCpu = ownCpuSeconds() - bench0;
     const load1 = loadavg()[0]!;
     while (running.size < bound.size && Date.now() < deadline) await sleep(50);
@@ -237,7 +264,7 @@ async function runPhase(rate: number, main: string | undefined, profDir: string,
       created: PODS - createErrors, createErrors, createSecs: (tCreated - t0) / 1000,
       bound: bound.size, bindSecs: (tBound - t0) / 1000,
       lat: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: pct(lat, 100) },
-      cpu: cp.map(({ name }, i) => ({ name, secs: cpuUsed[i]!, idlePerSec: idleRate[i]! })),
+      cpu: cp.map(({ name }, i) => ({ name, secs: cpuUsed[i]!, idlePerSec: idleRate[i]!, threads: threads[i]! })),
       benchCpuSecs: benchCpu,
       load: [load0, load1],
       maxInFlight,
@@ -266,6 +293,10 @@ function printPhase(r: PhaseResult): void {
   console.log(`  throughput             ${(r.bound / r.bindSecs).toFixed(0)} pods/s bound (target >= ${TARGET.throughput})`);
   console.log(`  create-to-bind latency p50 ${r.lat.p50.toFixed(0)} ms, p90 ${r.lat.p90.toFixed(0)} ms, p99 ${r.lat.p99.toFixed(0)} ms (target <= ${TARGET.p99Ms}), max ${r.lat.max.toFixed(0)} ms`);
   console.log(`  CPU per pod bound      control plane ${perPod(cpTotal)} (${r.cpu.map((c) => `${c.name} ${perPod(c.secs)}, ${c.secs.toFixed(1)} s`).join('; ')}); bench process (creators, ${NODES} simulated nodes, watch) ${perPod(r.benchCpuSecs)}`);
+  for (const c of r.cpu) {
+    const t = c.threads;
+    console.log(`  ${c.name} by thread${' '.repeat(Math.max(1, 13 - c.name.length))}main ${perPod(t.main)}, busiest other thread${MAIN_THREAD || c.name !== 'server' ? '' : ' (control loops)'} ${perPod(t.busiest)}, the rest (GC and compiler helpers, libuv) ${perPod(t.rest)}`);
+  }
   console.log(`  ... less idle load     control plane ${perPod(netCpu(r))}: the settled cluster uses ${r.cpu.map((c) => `${c.name} ${(100 * c.idlePerSec).toFixed(1)} %`).join(', ')} of a CPU (${NODES} Lease renewals per 10 s), over ${r.bindSecs.toFixed(1)} s`);
   console.log(`  load average           ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the last bind (other work on this machine skews wall-clock figures)`);
   console.log(`  all Running            ${r.running} after ${r.runningSecs.toFixed(2)} s (simulated kubelets)`);
