@@ -213,7 +213,8 @@ function buildZero(t: Typed, schema: SchemaNode | undefined, depth = 0): Record<
  * shares the spec with the stored object) stay identical and the comparison skips them.
  */
 function underlay(zero: unknown, obj: unknown, memo: Map<object, { zero: unknown; out: unknown }>): unknown {
-  if (obj === undefined) return zero;
+  // The zero value under itself is itself (a create compares against it): no copy.
+  if (obj === undefined || obj === zero) return zero;
   if (!isObject(zero) || !isObject(obj)) return obj;
   const seen = memo.get(obj);
   if (seen?.zero === zero) return seen.out;

@@ -123,7 +123,10 @@ function comparePE(a: string, b: string): number {
   if (a[0] === 'i') return Number(a.slice(2)) - Number(b.slice(2));
   return a < b ? -1 : a > b ? 1 : 0;
 }
-function sortedKeys(m: Map<string, FieldSet>): string[] { return [...m.keys()].sort(comparePE); }
+function sortedKeys(m: Map<string, FieldSet>): string[] {
+  const keys = [...m.keys()];
+  return keys.length > 1 ? keys.sort(comparePE) : keys;
+}
 
 export const fieldPE = (name: string): string => `f:${name}`;
 
