@@ -149,21 +149,16 @@ export class Typed {
     if (!lPresent && !rPresent) return;
     // One value on both sides (the parts an update did not touch): nothing changed under it.
     if (l === r && l !== null && typeof l === 'object') return;
-    const leaf = (): void => {
-      if (!path.length) return;
-      if (!lPresent) c.added.insert(path);
-      else if (!rPresent) c.removed.insert(path);
-      else if (!deepEqual(l, r)) c.modified.insert(path);
-    };
-    if (l === null && r === null) return leaf();
+    // Both null: a leaf present on both sides, unchanged.
+    if (l === null && r === null) return;
     if (l === null) l = undefined;
     if (r === null) r = undefined;
     const k = this.kind(n, r ?? l);
     const sameShape = l === undefined || r === undefined || (Array.isArray(l) === Array.isArray(r) && isObject(l) === isObject(r));
-    if (k.t === 'scalar' || !sameShape) return leaf();
+    if (k.t === 'scalar' || !sameShape) return this.leaf(l, r, lPresent, rPresent, path, c);
     if (k.t === 'list') {
       const la = Array.isArray(l) ? l : [], ra = Array.isArray(r) ? r : [];
-      if (k.rel === 'atomic' || (la.length === 0 && ra.length === 0)) return leaf();
+      if (k.rel === 'atomic' || (la.length === 0 && ra.length === 0)) return this.leaf(l, r, lPresent, rPresent, path, c);
       const lm = new Map<string, unknown>(), rm = new Map<string, unknown>();
       const order: string[] = [];
       la.forEach((it) => { const pe = this.itemPE(n, k, it, path); if (!lm.has(pe)) { lm.set(pe, it); order.push(pe); } });
@@ -184,7 +179,7 @@ export class Typed {
     } else {
       const lo = isObject(l) ? l : {}, ro = isObject(r) ? r : {};
       const lk = Object.keys(lo), rk = Object.keys(ro);
-      if (k.atomic || (lk.length === 0 && rk.length === 0)) return leaf();
+      if (k.atomic || (lk.length === 0 && rk.length === 0)) return this.leaf(l, r, lPresent, rPresent, path, c);
       // The keys of both sides, the left's first (as a Set of both would give them).
       for (const key of lk) this.cmpField(lo[key], ro[key], n, key, path, c);
       for (const key of rk) if (!Object.prototype.hasOwnProperty.call(lo, key)) this.cmpField(undefined, ro[key], n, key, path, c);
@@ -193,6 +188,14 @@ export class Typed {
       if (!lPresent) c.added.insert(path);
       else if (!rPresent) c.removed.insert(path);
     }
+  }
+
+  /** A value compared as a whole (scalars, atomic lists and maps, a change of shape). */
+  private leaf(l: unknown, r: unknown, lPresent: boolean, rPresent: boolean, path: string[], c: { added: FieldSet; modified: FieldSet; removed: FieldSet }): void {
+    if (!path.length) return;
+    if (!lPresent) c.added.insert(path);
+    else if (!rPresent) c.removed.insert(path);
+    else if (!deepEqual(l, r)) c.modified.insert(path);
   }
 
   private cmpField(l: unknown, r: unknown, n: SchemaNode | undefined, key: string, path: string[], c: { added: FieldSet; modified: FieldSet; removed: FieldSet }): void {
