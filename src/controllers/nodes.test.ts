@@ -85,3 +85,51 @@ test('controller selection and durations', () => {
   assert.equal(parseDuration('2'), 2000);
   assert.throws(() => parseDuration('x'));
 });
+
+test('node IPAM: CIDRs of nodes already seen (before the workers start, or later) are never handed out again', async () => {
+  const { SharedInformer } = await import('../client/informer.js');
+  const { createWorkQueue } = await import('../client/workqueue.js');
+  const { R } = await import('../api/resources.js');
+  const { defaultOptions } = await import('./base.js');
+  const { logger } = await import('../util/log.js');
+  const { startNodeIpamController } = await import('./nodeipam.js');
+  const patches: { name: string; cidr: string }[] = [];
+  const client = {
+    resource: () => ({
+      patch: async (name: string, _t: string, body: { spec: { podCIDR: string } }) => {
+        patches.push({ name, cidr: body.spec.podCIDR });
+        // The update comes back through the watch, as from the API server.
+        inf.handleEvent({ type: 'MODIFIED', object: { metadata: { name, resourceVersion: String(100 + patches.length) }, spec: { podCIDR: body.spec.podCIDR, podCIDRs: [body.spec.podCIDR] } } });
+        return {};
+      },
+    }),
+    request: () => { throw new Error('unused'); }, close() {},
+  } as unknown as ConstructorParameters<typeof SharedInformer>[0];
+  const inf = new SharedInformer<Node>(client, R.nodes, {});
+  const abort = new AbortController();
+  const ctx = {
+    client, options: { ...defaultOptions, clusterCidr: '10.42.0.0/16', nodeCidrMaskSize: 24 }, log: logger('test'), signal: abort.signal,
+    informers: { informer: () => inf, start() {}, async waitForSync() {}, stop() {} },
+    recorder: () => ({ event() {} }),
+    newQueue: (name: string) => createWorkQueue<string>({ name }),
+  } as unknown as Parameters<typeof startNodeIpamController>[0];
+  const n = (name: string, rv: string, cidr?: string): Node => ({ metadata: { name, resourceVersion: rv }, spec: cidr ? { podCIDR: cidr, podCIDRs: [cidr] } : {} });
+  const c = startNodeIpamController(ctx);
+  inf.handleEvent({ type: 'ADDED', object: n('old-a', '1', '10.42.0.0/24') });
+  inf.handleEvent({ type: 'ADDED', object: n('new-b', '2') });
+  inf.handleEvent({ type: 'ADDED', object: n('old-c', '3', '10.42.2.0/24') });
+  const running = c.run(4);
+  const deadline = Date.now() + 5000;
+  while (patches.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  // A node seen after the workers started, with a CIDR the allocator would pick next.
+  inf.handleEvent({ type: 'ADDED', object: n('old-d', '4', '10.42.3.0/24') });
+  inf.handleEvent({ type: 'ADDED', object: n('new-e', '5') });
+  inf.handleEvent({ type: 'ADDED', object: n('new-f', '6') });
+  while (patches.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  abort.abort();
+  await running;
+  assert.deepEqual(patches.map((p) => p.name).sort(), ['new-b', 'new-e', 'new-f']);
+  const cidrs = patches.map((p) => p.cidr);
+  assert.equal(new Set(cidrs).size, 3);
+  for (const used of ['10.42.0.0/24', '10.42.2.0/24', '10.42.3.0/24']) assert.ok(!cidrs.includes(used), `${used} handed out again: ${cidrs.join(' ')}`);
+});
