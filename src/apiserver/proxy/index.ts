@@ -218,12 +218,13 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       const where = await locate(t, url.searchParams, true);
       if (!where) throw errors.badRequest('nothing to connect to');
       const cert = await clientCert();
-      // The kubelet's records are read into pooled buffers and written to the client as they are.
+      // The kubelet's records are read into pooled slabs and written to the client from there.
+      const fromKubelet = relayOnRead(socket);
       const up: TLSSocket = tlsConnect({
         host: where.loc.host, port: where.loc.port, ca: o.ca, cert: cert.certPem, key: cert.keyPem,
         servername: /^[\d.]+$|:/.test(where.loc.host) ? undefined : where.loc.host, ALPNProtocols: ['http/1.1'],
         // Documented for tls.connect (a client socket of its own), missing from @types/node.
-        onread: relayOnRead(socket),
+        onread: fromKubelet,
       } as ConnectionOptions & { onread: OnReadOpts });
       await new Promise<void>((resolve, reject) => {
         up.once('secureConnect', resolve);
@@ -240,7 +241,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       up.setNoDelay(true);
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
       // From here on: bytes both ways; either side closing closes the other.
-      relayBothWays(socket, up);
+      relayBothWays(socket, up, fromKubelet);
       const close = () => { socket.destroy(); up.destroy(); };
       up.on('error', close);
       socket.on('error', close);

@@ -34,13 +34,14 @@ function slowSink(): { sink: Writable; finished: Promise<{ n: number; sha: strin
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-test('relayOnRead: TLS records read into pooled buffers reach a slow writer intact (no reuse before the write is done)', () => withCerts(async (ca, serving) => {
+test('relayOnRead: TLS records read into pooled slabs reach a slow writer intact (no reuse before the write is done)', () => withCerts(async (ca, serving) => {
   const payload = randomBytes(6 * 1024 * 1024 + 123);
   const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => { s.end(payload); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { sink, finished } = slowSink();
-  const up = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem, onread: relayOnRead(sink) } as tls.ConnectionOptions);
-  relayOnReadEnd(up, sink);
+  const intake = relayOnRead(sink);
+  const up = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem, onread: intake } as tls.ConnectionOptions);
+  relayOnReadEnd(up, intake);
   const got = await finished;
   up.destroy();
   server.close();
@@ -54,7 +55,7 @@ test('readIntoBuffers: an accepted TLS socket switched to pooled reads (what it 
   let switched: boolean | undefined;
   const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => {
     // As after an upgrade: the client's first bytes are already in the socket's buffer.
-    setTimeout(() => { switched = readIntoBuffers(s, relayOnRead(sink)); relayOnReadEnd(s, sink); }, 100);
+    setTimeout(() => { const intake = relayOnRead(sink); switched = readIntoBuffers(s, intake); relayOnReadEnd(s, intake); }, 100);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const c = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem });
@@ -65,4 +66,31 @@ test('readIntoBuffers: an accepted TLS socket switched to pooled reads (what it 
   assert.equal(switched, true, 'this Node lets an accepted socket read into our buffers (else the relay falls back to data events, at a CPU cost)');
   assert.equal(got.n, payload.length);
   assert.equal(got.sha, sha(payload));
+}));
+
+test('relayOnRead: one write at a time, of one buffer (a TLS socket copies the buffers of a writev into a fresh allocation first)', () => withCerts(async (ca, serving) => {
+  const payload = randomBytes(4 * 1024 * 1024 + 5);
+  const server = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => { s.end(payload); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hash = createHash('sha256');
+  let n = 0, writevs = 0, inFlight = 0, maxInFlight = 0;
+  const sink = new Writable({
+    highWaterMark: 16384,
+    write(c: Buffer, _e, cb) {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      setImmediate(() => { hash.update(c); n += c.length; inFlight--; cb(); });
+    },
+    writev(chunks, cb) { writevs++; for (const { chunk } of chunks) { hash.update(chunk as Buffer); n += (chunk as Buffer).length; } setImmediate(cb); },
+  });
+  const finished = new Promise<void>((r) => sink.on('finish', r));
+  const intake = relayOnRead(sink);
+  const up = tls.connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem, onread: intake } as tls.ConnectionOptions);
+  relayOnReadEnd(up, intake);
+  await finished;
+  up.destroy();
+  server.close();
+  assert.equal(n, payload.length);
+  assert.equal(hash.digest('hex'), sha(payload));
+  assert.equal(writevs, 0, 'no writev: every write is one contiguous buffer');
+  assert.equal(maxInFlight, 1);
 }));
