@@ -240,13 +240,8 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       if (head.length) up.write(head);
       up.setNoDelay(true);
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
-      // From here on: bytes both ways; either side closing closes the other.
+      // From here on: bytes both ways; either side closing closes the other (relay.ts).
       relayBothWays(socket, up, fromKubelet);
-      const close = () => { socket.destroy(); up.destroy(); };
-      up.on('error', close);
-      socket.on('error', close);
-      up.on('close', close);
-      socket.on('close', close);
     } catch (e) {
       if (!isStatusError(e)) log.warn({ err: (e as Error).message, path: url.pathname }, 'proxy upgrade failed');
       socketStatus(socket, statusOf(e));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 import { ensureClusterTLS, issueCert, type KeyPair } from '../tls.js';
-import { relayOnRead, relayOnReadEnd } from './relay.js';
+import { relayBothWays, relayOnRead, relayOnReadEnd } from './relay.js';
 import { readIntoBuffers } from '../../util/read-into-buffers.js';
 
 /** A cluster CA and a serving certificate for 127.0.0.1, for the test's duration. */
@@ -93,4 +93,32 @@ test('relayOnRead: one write at a time, of one buffer (a TLS socket copies the b
   assert.equal(hash.digest('hex'), sha(payload));
   assert.equal(writevs, 0, 'no writev: every write is one contiguous buffer');
   assert.equal(maxInFlight, 1);
+}));
+
+test('relayBothWays: what the kubelet sent before closing reaches a slow client in full (its close waits for the writes)', () => withCerts(async (ca, serving) => {
+  const payload = randomBytes(8 * 1024 * 1024 + 9);
+  // The kubelet sends everything and closes at once (as after an exec's final Status).
+  const kubelet = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (s) => { s.end(payload); s.resume(); });
+  await new Promise<void>((r) => kubelet.listen(0, '127.0.0.1', r));
+  const front = tls.createServer({ cert: serving.certPem, key: serving.keyPem }, (client) => {
+    const fromKubelet = relayOnRead(client);
+    const up = tls.connect({ host: '127.0.0.1', port: (kubelet.address() as { port: number }).port, ca: ca.certPem, onread: fromKubelet } as tls.ConnectionOptions);
+    relayBothWays(client, up, fromKubelet);
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  const c = tls.connect({ host: '127.0.0.1', port: (front.address() as { port: number }).port, ca: ca.certPem });
+  c.pause();
+  // The client reads only after the kubelet has long closed its side.
+  await new Promise((r) => setTimeout(r, 300));
+  const hash = createHash('sha256');
+  let n = 0;
+  await new Promise<void>((resolve) => {
+    c.on('data', (d: Buffer) => { hash.update(d); n += d.length; });
+    c.on('close', () => resolve());
+    c.resume();
+  });
+  kubelet.close();
+  front.close();
+  assert.equal(n, payload.length);
+  assert.equal(hash.digest('hex'), sha(payload));
 }));

@@ -35,8 +35,11 @@ interface Region { slab: Slab; start: number; end: number }
 const newSlab = (): Slab => ({ buf: slabPool.take(), users: 1 });
 const release = (s: Slab) => { if (--s.users === 0) slabPool.give(s.buf); };
 
-/** relayOnRead's intake: `end()` ends the destination once everything read is written. */
-export type RelayIntake = BufferIntake & { end(): void };
+/**
+ * relayOnRead's intake. `end()`: ends the destination once everything read is written;
+ * `afterWrites(fn)`: calls fn once everything read so far is written (at once if it is).
+ */
+export type RelayIntake = BufferIntake & { end(): void; afterWrites(fn: () => void): void };
 
 /**
  * `onread` options relaying into `to` (see the top of this file). Pair with relayOnReadEnd().
@@ -53,6 +56,7 @@ export function relayOnRead(to: Writable): RelayIntake {
   let stopped = false;
   let ending = false;
   let resume: (() => void) | undefined;
+  const idle: (() => void)[] = [];
   const pending = () => end - start + waiting.reduce((n, r) => n + r.end - r.start, 0);
 
   function writeNext(): void {
@@ -61,6 +65,7 @@ export function relayOnRead(to: Writable): RelayIntake {
     if (!r) {
       writing = false;
       if (ending && !to.writableEnded) to.end();
+      for (const fn of idle.splice(0)) fn();
       return;
     }
     writing = true;
@@ -101,6 +106,10 @@ export function relayOnRead(to: Writable): RelayIntake {
       ending = true;
       if (!writing && !flushQueued) writeNext();
     },
+    afterWrites: (fn) => {
+      if (!writing && !flushQueued && end === start && !waiting.length) fn();
+      else idle.push(fn);
+    },
   };
 }
 
@@ -114,11 +123,19 @@ export function relayOnReadEnd(from: Readable, intake: RelayIntake): void {
 /**
  * Relays an upgraded client connection and the kubelet connection both ways: the kubelet
  * socket was opened with `fromKubelet` (relayOnRead(client)) as its onread; the client's
- * socket is switched to slab reads when possible.
+ * socket is switched to slab reads when possible. Either side closing closes the other,
+ * once what it sent has been written on (the kubelet's last message, the exec's Status,
+ * may still wait in a slab when its socket closes); an error closes both at once.
  */
 export function relayBothWays(client: Duplex, kubelet: Duplex, fromKubelet: RelayIntake): void {
   const toKubelet = relayOnRead(kubelet);
-  if (readIntoBuffers(client, toKubelet)) relayOnReadEnd(client, toKubelet);
+  const switched = readIntoBuffers(client, toKubelet);
+  if (switched) relayOnReadEnd(client, toKubelet);
   else batchedPipe(client, kubelet);
   relayOnReadEnd(kubelet, fromKubelet);
+  const closeBoth = () => { client.destroy(); kubelet.destroy(); };
+  client.on('error', closeBoth);
+  kubelet.on('error', closeBoth);
+  client.on('close', () => { if (switched) toKubelet.afterWrites(closeBoth); else closeBoth(); });
+  kubelet.on('close', () => fromKubelet.afterWrites(closeBoth));
 }
