@@ -13,16 +13,25 @@
 // --profile: CPU profiles of the API server and the agent over the measured transfers,
 // summarised at the end (--keep-profiles keeps the .cpuprofile files). --gc: V8's
 // --trace-gc in both, and the mark-compacts/scavenges each transfer caused.
+//
+// The ceiling, in the same run: the path's three processes (kubectl, API server, agent)
+// replaced by three plain Node relays that only carry the bytes over the same sockets and
+// TLS hops (bench/lib/relay-chain.ts, the API server's relay code in each), toward the same
+// pod programs. On 2 cores the path is CPU-bound; what this chain reaches is about what the
+// machine allows any path of three TLS-relaying Node processes, protocols aside. Beside
+// it: the crypto floor (AES-GCM CPU per 100 MB, bench/lib/crypto-floor.ts).
 // Needs root, runc, kubectl. Usage: npm run bench:streaming [-- --mb 100 --runs 3 --only exec --profile --server-env NAME=VALUE]
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startStreamingEnv, skip } from '../test/streaming/env.js';
 import { buildCompiled } from './lib/compiled.js';
 import { formatSummary, summarizeFile } from './profile-summary.js';
+import { startRelayChain, type RelayChain } from './lib/relay-chain.js';
+import { gcmSecondsPer100MB } from './lib/crypto-floor.js';
 
 const arg = (name: string, d: number) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const MB = arg('--mb', 100);
@@ -142,6 +151,7 @@ async function main(): Promise<void> {
   const s = await startStreamingEnv({ server: { main, env: { ...profEnv, ...serverEnv }, nodeArgs: TRACE_GC ? ['--trace-gc'] : [] } });
   for (const k of Object.keys(profEnv)) delete process.env[k];
   let pf: ReturnType<typeof spawn> | undefined;
+  const chains: RelayChain[] = [];
   try {
     const dd = `dd if=/dev/zero bs=65536 count=${BLOCKS} 2>/dev/null`;
     const pod = await s.runPod('bench', [
@@ -161,27 +171,34 @@ async function main(): Promise<void> {
         if (m.length >= 2) { clearTimeout(t); resolve([8080, 8081].map((p) => Number(m.find((x) => Number(x[2]) === p)![1]))); }
       });
     });
-    const pids = { apiserver: s.env.cluster.pid(), agent: agentPid(s.env.runDir), 'kubectl port-forward': pf.pid };
+    const pids: Record<string, number | undefined> = { apiserver: s.env.cluster.pid(), agent: agentPid(s.env.runDir), 'kubectl port-forward': pf.pid };
     const kc = s.kubeconfig;
-    const cases: [string, () => Promise<[number, number] | [number, number, number]>][] = [
+    // The ceiling's relays move bytes with the compiled relay.js of this build (plain pipe() under FROM_SOURCE).
+    const relayModule = main ? join(dirname(main), '..', 'apiserver', 'proxy', 'relay.js') : undefined;
+    for (const port of [8080, 8081]) chains.push(await startRelayChain(ip, port, { relayModule }));
+    const [chainDown, chainUp] = chains as [RelayChain, RelayChain];
+    const chainPids = (c: RelayChain) => ({ apiserver: c.pids.apiserver, agent: c.pids.agent, 'kubectl port-forward': c.pids.kubectl });
+    const cases: [string, () => Promise<[number, number] | [number, number, number]>, Record<string, number | undefined>?][] = [
       ['direct TCP to pod IP, download', () => download(ip, 8080)],
+      ['ceiling: 3 Node TLS relays, download', () => download('127.0.0.1', chainDown.port), chainPids(chainDown)],
       ['kubectl port-forward, download', () => download('127.0.0.1', ports[0]!)],
       ['kubectl exec (stdout: dd)', () => kubectlTimed(kc, ['exec', 'bench', '-c', 'sh', '--', 'sh', '-c', dd])],
       ['direct TCP to pod IP, upload', () => upload(ip, 8081)],
+      ['ceiling: 3 Node TLS relays, upload', () => upload('127.0.0.1', chainUp.port), chainPids(chainUp)],
       ['kubectl port-forward, upload', () => upload('127.0.0.1', ports[1]!)],
       ['kubectl exec -i (stdin: cat)', () => kubectlTimed(kc, ['exec', '-i', 'bench', '-c', 'sh', '--', 'sh', '-c', 'cat >/dev/null'], BYTES)],
     ];
     // --only WORD: just the cases whose name contains WORD (the direct ones always run, as the baseline).
     const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]! : '';
-    if (only) cases.splice(0, cases.length, ...cases.filter(([n]) => n.includes(only) || n.startsWith('direct')));
+    if (only) cases.splice(0, cases.length, ...cases.filter(([n]) => n.includes(only) || n.startsWith('direct') || n.startsWith('ceiling')));
     // Profiles cover the transfers only, not startup.
     if (PROFILE) for (const p of [pids.apiserver, pids.agent]) if (p) process.kill(p, 'SIGUSR2');
     const best = new Map<string, number>();
     const cpu = new Map<string, Record<string, number>>();
     const gcs = new Map<string, string>();
     for (let run = 0; run < RUNS; run++) {
-      for (const [name, fn] of cases) {
-        const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuOf(p)]));
+      for (const [name, fn, casePids = pids] of cases) {
+        const before = Object.fromEntries(Object.entries(casePids).map(([k, p]) => [k, cpuOf(p)]));
         const agentChildrenBefore = cpuOf(pids.agent, true);
         const logMark = [s.env.cluster.logs().length, s.env.agentLogs().length];
         const [n, ms, execCpu] = await fn();
@@ -189,7 +206,7 @@ async function main(): Promise<void> {
         const r = rate(n, ms);
         if (r > (best.get(name) ?? 0)) {
           best.set(name, r);
-          const used = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (cpuOf(p) - before[k]!) * 100 / MB]));
+          const used = Object.fromEntries(Object.entries(casePids).map(([k, p]) => [k, (cpuOf(p) - before[k]!) * 100 / MB]));
           // kubectl: the port-forward process, or the exec's own kubectl.
           // The agent's exec children (the exec helper, runc, and the command in the pod) once reaped.
           const agentChildren = (cpuOf(pids.agent, true) - agentChildrenBefore) * 100 / MB;
@@ -216,7 +233,18 @@ async function main(): Promise<void> {
       + ` (${(100 * out / best.get('direct TCP to pod IP, download')!).toFixed(0)}% / ${(100 * inn / best.get('direct TCP to pod IP, upload')!).toFixed(0)}% of direct)`);
     console.log(`\nvs direct (download / upload): port-forward ${pct('kubectl port-forward, download', 'direct TCP to pod IP, download')} / ${pct('kubectl port-forward, upload', 'direct TCP to pod IP, upload')},`
       + ` exec ${pct('kubectl exec (stdout: dd)', 'direct TCP to pod IP, download')} / ${pct('kubectl exec -i (stdin: cat)', 'direct TCP to pod IP, upload')}  (target >= 50%)`);
+    const [c128, c256] = [gcmSecondsPer100MB('aes-128-gcm'), gcmSecondsPer100MB('aes-256-gcm')];
+    console.log(`ceiling (3 Node processes relaying the same TLS hops, no protocols; relays ${relayModule ? 'as the API server\'s' : 'by pipe()'}): `
+      + `${pct('ceiling: 3 Node TLS relays, download', 'direct TCP to pod IP, download')} / ${pct('ceiling: 3 Node TLS relays, upload', 'direct TCP to pod IP, upload')} of direct;`
+      + ` the real path reaches port-forward ${pct('kubectl port-forward, download', 'ceiling: 3 Node TLS relays, download')} / ${pct('kubectl port-forward, upload', 'ceiling: 3 Node TLS relays, upload')},`
+      + ` exec ${pct('kubectl exec (stdout: dd)', 'ceiling: 3 Node TLS relays, download')} / ${pct('kubectl exec -i (stdin: cat)', 'ceiling: 3 Node TLS relays, upload')} of it`);
+    console.log(`  TLS suites of the ceiling's hops (the real path's are logged by the API server at debug level): ${Object.entries(chainDown.ciphers).map(([k, v]) => `${k} -> ${v}`).join(', ')}`);
+    if (c128 !== undefined && c256 !== undefined) {
+      console.log(`  crypto floor (openssl speed, 16 KiB records), CPU s per 100 MB sealed or opened: AES-128-GCM ${c128.toFixed(3)}, AES-256-GCM ${c256.toFixed(3)}`
+        + ` (the API server opens and seals every byte: ${(2 * c256).toFixed(2)} s of its CPU per 100 MB is crypto, the agent and kubectl pay half that)`);
+    }
   } finally {
+    for (const c of chains) c.stop();
     pf?.kill('SIGKILL');
     await s.stop();
   }

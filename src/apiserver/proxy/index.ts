@@ -240,6 +240,7 @@ export function createStreamingProxy(o: StreamingProxyOptions): StreamingProxy {
       if (head.length) up.write(head);
       up.setNoDelay(true);
       (socket as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+      log.debug({ path: where.path, clientCipher: (socket as Partial<TLSSocket>).getCipher?.().standardName, kubeletCipher: up.getCipher().standardName }, 'upgrade relayed');
       // From here on: bytes both ways; either side closing closes the other (relay.ts).
       relayBothWays(socket, up, fromKubelet);
     } catch (e) {
