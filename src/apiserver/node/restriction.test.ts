@@ -164,6 +164,21 @@ test('the graph follows the pods cache: binding, status writes, deletion', async
   assert.equal(graph.podNode('default', 'app'), undefined);
 });
 
+test('the graph: pods created bound are in it, unbound ones are not (whatever keys they hold)', async () => {
+  const spec = { serviceAccountName: 'app', volumes: [{ name: 's', secret: { secretName: 'bound-secret' } }] };
+  // "nodeName" as a label key and an annotation value: the pod is still unbound.
+  const meta = { labels: { nodeName: 'n1' }, annotations: { note: '"nodeName":"n1"' } };
+  await store('pods').create('default', pod('loose', undefined, { metadata: meta, spec: { ...spec, volumes: [{ name: 's', secret: { secretName: 'loose-secret' } }] } }), serverContext);
+  await store('pods').create('default', pod('placed', 'n1', { spec }), serverContext);
+  await until('pod created bound in the graph', () => graph.reaches('n1', 'secret', 'default', 'bound-secret'));
+  assert.equal(graph.podNode('default', 'placed'), 'n1');
+  assert.equal(graph.podNode('default', 'loose'), undefined);
+  assert.equal(graph.reaches('n1', 'secret', 'default', 'loose-secret'), false);
+  await store('pods').delete('default', 'loose', { gracePeriodSeconds: 0 }, serverContext);
+  await store('pods').delete('default', 'placed', { gracePeriodSeconds: 0 }, serverContext);
+  await until('deleted pod out of the graph', () => !graph.reaches('n1', 'secret', 'default', 'bound-secret'));
+});
+
 test('bootstrap bindings: system:node bound to nobody, node-proxier to system:kube-proxy; system:nodes removed from earlier bindings', async () => {
   const crbs = store('clusterrolebindings', RBAC_GROUP);
   const subjects = async (name: string) => ((await crbs.get('', name)) as ClusterRoleBinding).subjects ?? [];
