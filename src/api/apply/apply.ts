@@ -12,7 +12,7 @@
 import type { ManagedFieldsEntry } from 'kubernetes-types/meta/v1.js';
 import type { SchemaNode } from '../openapi/types.js';
 import { errors, statusError, type StatusError } from '../errors.js';
-import { deepEqual, isObject, type ResolveRef } from '../patch/schema-nav.js';
+import { deepEqual, deepFreeze, isObject, type ResolveRef } from '../patch/schema-nav.js';
 import { FieldSet, pathString } from './fieldpath.js';
 import { Typed, TypedError, typedErrorStatus } from './typed.js';
 
@@ -190,10 +190,6 @@ function zeroObject(t: Typed, schema: SchemaNode | undefined): Record<string, un
   let z = bySchema.get(schema);
   if (!z) bySchema.set(schema, (z = deepFreeze(buildZero(t, schema))));
   return z;
-}
-function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object') { for (const x of Object.values(v)) deepFreeze(x); Object.freeze(v); }
-  return v;
 }
 function buildZero(t: Typed, schema: SchemaNode | undefined, depth = 0): Record<string, unknown> {
   const s = t.node(schema);

@@ -82,6 +82,12 @@ export function clone<T>(v: T): T {
   return out as T;
 }
 
+/** Freezes a JSON value and everything in it (for values shared read-only between callers). */
+export function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') { for (const x of Object.values(v)) deepFreeze(x); Object.freeze(v); }
+  return v;
+}
+
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a)) {

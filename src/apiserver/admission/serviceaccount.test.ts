@@ -163,6 +163,9 @@ test('the lookup: cache, then the store; "default" is retried 10 times (the cont
   assert.equal(reads, 10);
   (store.cache.items as Map<string, { obj: Obj }>).set('/registry/serviceaccounts/ns3/default', { obj: sa('default') as Obj });
   reads = 0;
-  await get('ns3', 'default');
+  const first = await get('ns3', 'default');
   assert.equal(reads, 0);
+  // A cached one is parsed once per stored version, and shared read-only.
+  assert.equal(await get('ns3', 'default'), first);
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.metadata));
 });
