@@ -204,7 +204,18 @@ export function startReplicaSetController(ctx: ControllerContext): Controller {
     if (needsSync && !rs.metadata?.deletionTimestamp) {
       manageErr = await manageReplicas(rs, owned, active);
     }
-    const status = computeReplicaSetStatus(rs, owned, manageErr);
+    // Pods we deleted no longer count: neither those whose deletion the cache has not shown
+    // yet nor those it showed while we were deleting (`owned` is from before). Upstream counts
+    // them until a later sync; a status that still called them available let the deployment
+    // controller, reacting to this very status write, scale old ReplicaSets down further than
+    // maxUnavailable allows.
+    const deleting = expectations.pendingDeletions(key);
+    const counted = owned.filter((p) => {
+      const k = objectKey(p);
+      const cur = podInf.store.get(k);
+      return !deleting.has(k) && cur !== undefined && isPodActive(cur);
+    });
+    const status = computeReplicaSetStatus(rs, counted, manageErr);
     let latest = rs;
     if (!statusEqual(rs.status, status)) {
       latest = await updateStatus(rs, status);

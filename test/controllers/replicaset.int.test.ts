@@ -84,3 +84,27 @@ test('Recreate: all old pods go before new ones come; revisionHistoryLimit prune
   assert.equal(d.metadata?.annotations?.['deployment.kubernetes.io/revision'], '3');
   assert.equal(d.status?.updatedReplicas, 3);
 });
+
+test('scaling down: the status written with the new generation no longer counts the pods just deleted', async () => {
+  // The deployment controller reads availability from ReplicaSet status: a status that still
+  // counted deleted pods as available let a rolling update go below maxUnavailable.
+  await apply({
+    apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'down', namespace: ns },
+    spec: { replicas: 3, selector: { matchLabels: { app: 'down' } }, template: { metadata: { labels: { app: 'down' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+  });
+  const rsClient = env.client.resource<ReplicaSet>(R.replicasets);
+  await waitFor('3 available', async () => (await rsClient.get('down', { namespace: ns })).status?.availableReplicas === 3);
+  const seen: ReplicaSet[] = [];
+  const inf = createInformerFactory(env.client);
+  const rsInf = inf.informer<ReplicaSet>(R.replicasets, { namespace: ns, fieldSelector: 'metadata.name=down' });
+  rsInf.addEventHandler({ onAdd: (r) => seen.push(r), onUpdate: (_o, r) => seen.push(r) });
+  inf.start();
+  try {
+    await inf.waitForSync();
+    const scaled = await rsClient.patch('down', 'merge', { spec: { replicas: 1 } }, { namespace: ns });
+    const gen = scaled.metadata!.generation!;
+    await waitFor('1 left, observed', async () => seen.some((r) => (r.status?.observedGeneration ?? 0) >= gen && r.status?.replicas === 1 && r.status.availableReplicas === 1));
+    const stale = seen.filter((r) => (r.status?.observedGeneration ?? 0) >= gen && (r.status?.availableReplicas ?? 0) > 1);
+    assert.deepEqual(stale.map((r) => r.status), [], 'statuses of the new generation that count deleted pods');
+  } finally { inf.stop(); }
+});

@@ -12,6 +12,8 @@ interface Expectation {
   timestamp: number;
 }
 
+const NO_KEYS: ReadonlySet<string> = new Set();
+
 export class Expectations {
   private readonly m = new Map<string, Expectation>();
   constructor(private readonly timeoutMs = EXPECTATIONS_TIMEOUT_MS, private readonly now: () => number = Date.now) {}
@@ -45,6 +47,12 @@ export class Expectations {
 
   deletionObserved(key: string, podKey: string): void {
     this.m.get(key)?.deletes.delete(podKey);
+  }
+
+  /** Pods whose deletion is expected and not yet observed (none once the record expired). */
+  pendingDeletions(key: string): ReadonlySet<string> {
+    const e = this.m.get(key);
+    return e && this.now() - e.timestamp <= this.timeoutMs ? e.deletes : NO_KEYS;
   }
 
   delete(key: string): void {
