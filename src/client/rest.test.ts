@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigMap } from 'kubernetes-types/core/v1.js';
@@ -157,8 +157,9 @@ test('token bucket: burst then qps', async () => {
   assert.ok(dt >= 180 && dt < 400, `4 more at 20 qps took ${dt} ms`);
 });
 
-test('kubeconfig: write (0600), load with inline data, files relative to the file, tokens, contexts', () => {
+test('kubeconfig: write (0600), load with inline data, files relative to the file, tokens, contexts', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jotasu-kc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const p = join(dir, 'sub', 'kc.yaml');
   writeKubeconfig(p, { server: 'https://127.0.0.1:6443', caPem: 'CA', certPem: 'CERT', keyPem: 'KEY' });
   assert.equal(statSync(p).mode & 0o777, 0o600);
