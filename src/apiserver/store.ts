@@ -170,8 +170,9 @@ export class ResourceStore {
     if (rvStr === '') {
       // A consistent list without a limit comes from the watch cache once it has caught up
       // with the store's current revision (upstream ConsistentListFromCache, on by default
-      // since 1.31); paged ones from the store. If the cache does not catch up soon, the store.
-      if (!limit && (await this.cache.waitFor(await this.ds.currentRevision(), CONSISTENT_CACHE_WAIT_MS))) return this.listFromCache(prefix, opts.filter, 0);
+      // since 1.31); paged ones from the store. If the cache does not catch up soon, the store;
+      // also, as upstream, when the datastore's progress notifications may overtake events.
+      if (!limit && (await this.ds.progressNotifyIsOrdered()) && (await this.cache.waitFor(await this.ds.currentRevision(), CONSISTENT_CACHE_WAIT_MS))) return this.listFromCache(prefix, opts.filter, 0);
       return this.listFromStore(prefix, opts.filter, limit, 0, prefix);
     }
     const rv = Number(rvStr);

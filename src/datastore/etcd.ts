@@ -27,6 +27,7 @@ import type {
 import { logger } from '../util/log.js';
 import { EtcdRpc, encode, encodeTxn, GrpcCode, GrpcError, NotSentError, RPC, type RpcStream } from './etcd-rpc.js';
 import { prefixEndBytes } from './keys.js';
+import { fetchEtcdVersion, progressNotifyIsOrdered } from './etcd-version.js';
 import {
   CompactedError,
   FutureRevisionError,
@@ -407,6 +408,27 @@ export class EtcdDatastore implements Datastore {
         : { type: 'PUT', kv: this.toKv(ev.kv) };
     if (ev.prev_kv) out.prevKv = this.toKv(ev.prev_kv);
     return out;
+  }
+
+  private progressOrdered: Promise<boolean> | undefined;
+
+  /** Asks the members' /version once (the first that answers); false when none does. */
+  progressNotifyIsOrdered(): Promise<boolean> {
+    this.progressOrdered ??= (async () => {
+      const tls = { ca: pem(this.opts.ca), cert: pem(this.opts.cert), key: pem(this.opts.key) };
+      for (const endpoint of this.opts.endpoints) {
+        try {
+          const version = await fetchEtcdVersion(endpoint, tls);
+          const ordered = progressNotifyIsOrdered(version);
+          if (!ordered) log.info({ endpoint, version }, 'etcd before v3.4.25/v3.5.8 (etcd#15220): consistent lists are read from etcd, not the watch cache');
+          return ordered;
+        } catch (err) {
+          log.warn({ endpoint, err: (err as Error).message }, 'could not read the etcd version');
+        }
+      }
+      return false;
+    })();
+    return this.progressOrdered;
   }
 
   async close(): Promise<void> {

@@ -639,6 +639,11 @@ export class SqliteDatastore implements Datastore {
     }
   }
 
+  /** One process writes and notifies in order: a progress notification never overtakes an event. */
+  progressNotifyIsOrdered(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     for (const t of this.timers) clearInterval(t);

@@ -104,6 +104,12 @@ export interface Datastore {
   watch(key: string, opts: WatchOptions): Watch;
   /** Drop history at or before `revision` (older revisions become unreadable and unwatchable). */
   compact(revision: number): Promise<void>;
+  /**
+   * Whether a watch's progress notifications always follow the events they cover, so that
+   * a watch cache may serve consistent reads once one reaches the current revision
+   * (etcd before v3.4.25 / v3.5.8: no).
+   */
+  progressNotifyIsOrdered(): Promise<boolean>;
   close(): Promise<void>;
 }
 
