@@ -59,10 +59,15 @@ test('three servers on one etcd: the kubernetes endpoints list all; stopped and 
   const t0 = Date.now();
   await C.stop();
   const twoLeft = [A, B].map(addr).sort().join();
+  let lastSeen = '';
   await waitFor(async () => {
     const x = await listed(ca);
+    lastSeen = JSON.stringify(x);
     return x.endpoints.join() === twoLeft && x.slices.join() === twoLeft && x.sliceNames.length === 2;
-  }, 'C to leave the Endpoints and EndpointSlices', 3_000);
+  }, 'C to leave the Endpoints and EndpointSlices', 3_000).catch(async (e: Error) => {
+    const leases = (await ha!.etcdClient.getAll().prefix('/registry/masterleases/').keys()).sort();
+    throw new Error(`${e.message}; last listed ${lastSeen}; master leases ${JSON.stringify(leases)}; C stopped in ${Date.now() - t0} ms and printed:\n${C.logs().split('\n').slice(-40).join('\n')}`);
+  });
   l = await listed(ca);
   const stopMs = Date.now() - t0;
   assert.deepEqual(l.endpoints, [A, B].map(addr).sort(), 'C left the Endpoints on its way down');
@@ -74,7 +79,11 @@ test('three servers on one etcd: the kubernetes endpoints list all; stopped and 
   await B.kill9();
   const killedAt = Date.now();
   assert.ok((await listed(ca)).endpoints.includes(addr(B)), 'B is still listed right after the kill (its lease runs for up to 15 s)');
-  await waitFor(async () => (await listed(ca)).endpoints.join() === addr(A), 'the killed server to drop out', 40_000);
+  // The reconciler writes the Endpoints, then the slices: wait for both.
+  await waitFor(async () => {
+    const x = await listed(ca);
+    return x.endpoints.join() === addr(A) && x.slices.join() === addr(A) && x.sliceNames.length === 1;
+  }, 'the killed server to drop out', 40_000);
   t.diagnostic(`kill -9: dropped from the endpoints after ${((Date.now() - killedAt) / 1000).toFixed(1)} s (lease TTL 15 s + reconcile interval 10 s at most)`);
   l = await listed(ca);
   assert.deepEqual(l.slices, [addr(A)]);
